@@ -1,0 +1,69 @@
+//! The vocabulary every layer shares: AWS-shaped errors, the static description of a service and
+//! its operations (generated from the AWS models), the authenticated principal, the per-request
+//! context and the trait a service implements. No I/O lives here.
+
+mod error;
+mod principal;
+mod spec;
+
+pub use error::{AwsError, ValidationErrors};
+pub use principal::{Principal, PrincipalKind};
+pub use spec::{ErrorSpec, MessageField, OperationSpec, Protocol, ServiceSpec};
+
+use bytes::Bytes;
+use std::collections::BTreeMap;
+
+/// Everything a service handler may know about the request besides its input.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The id returned in `x-amzn-RequestId` and recorded in the audit trail.
+    pub request_id: String,
+    /// Region from the SigV4 credential scope.
+    pub region: String,
+    /// The verified caller.
+    pub principal: Principal,
+    pub source_ip: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+    /// True when the server runs with `--dev`.
+    pub dev_mode: bool,
+}
+
+/// The decoded input of one operation, as the wire protocol delivered it.
+#[derive(Debug, Clone)]
+pub enum OperationInput {
+    /// awsJson1.0 / awsJson1.1: the raw JSON body (never empty: `{}` when the client sent nothing).
+    Json(Bytes),
+    /// awsQuery: form parameters other than `Action` and `Version`, in wire order.
+    Query(Vec<(String, String)>),
+    /// restJson1: labels bound from the URI template, the query string and the JSON body.
+    Rest {
+        labels: BTreeMap<String, String>,
+        query: Vec<(String, String)>,
+        body: Bytes,
+    },
+}
+
+/// The successful result of one operation, before the protocol envelope is added.
+#[derive(Debug, Clone)]
+pub enum OperationOutput {
+    /// A JSON document (awsJson and restJson1).
+    Json(serde_json::Value),
+    /// awsQuery: the XML *inside* `<{Operation}Result>`; the protocol layer adds the
+    /// `<{Operation}Response>` envelope and `ResponseMetadata`.
+    QueryXml(String),
+}
+
+/// A service: a static spec (generated from the AWS model) plus the code that answers it.
+#[async_trait::async_trait]
+pub trait ServiceHandler: Send + Sync {
+    fn spec(&self) -> &'static ServiceSpec;
+
+    /// Answers one operation that the spec lists. An operation the service does not implement yet
+    /// must return [`AwsError::unsupported_operation`], never a made-up success.
+    async fn handle(
+        &self,
+        ctx: &RequestContext,
+        operation: &'static OperationSpec,
+        input: OperationInput,
+    ) -> Result<OperationOutput, AwsError>;
+}

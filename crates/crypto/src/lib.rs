@@ -1,0 +1,1 @@
+//! The only door to cryptography: a small facade over aws-lc-rs.
