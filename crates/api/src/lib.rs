@@ -3,6 +3,7 @@
 //! context and the trait a service implements. No I/O lives here.
 
 mod error;
+pub mod json;
 mod principal;
 mod spec;
 
