@@ -78,7 +78,7 @@ impl Router {
             }
         }
         // Literal segments beat labels: try the most specific templates first.
-        rest_operations.sort_by(|a, b| b.template.specificity().cmp(&a.template.specificity()));
+        rest_operations.sort_by_key(|r| std::cmp::Reverse(r.template.specificity()));
         Router {
             by_target_prefix,
             query_services,
