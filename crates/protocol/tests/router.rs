@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::panic)] // test helpers may fail loudly
+
 //! Routing and rendering against small hand-made specs (the real ones are generated and tested
 //! end to end through the server).
 
