@@ -1,0 +1,282 @@
+//! The request pipeline every AWS API call takes: read the body (bounded) → route to
+//! (service, operation) → refuse while sealed → authenticate (SigV4) → authorize → handle →
+//! render. One function, so no service can skip a step.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::response::IntoResponse;
+use bytes::Bytes;
+use citadel_api::{AwsError, Principal, Protocol, RequestContext, ServiceHandler, ServiceSpec};
+use citadel_iam::{Decision, IdentityStore};
+use citadel_protocol::{Router, WireRequest, render_error, render_success};
+use citadel_sigv4 as sigv4;
+use citadel_store::SealedStore;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// Everything a request may need, shared by all connections.
+pub struct AppState {
+    pub config: Config,
+    pub router: Router,
+    pub handlers: HashMap<&'static str, Arc<dyn ServiceHandler>>,
+    pub store: Arc<SealedStore>,
+    pub identities: Arc<IdentityStore>,
+    pub signing_keys: sigv4::SigningKeyCache,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        store: Arc<SealedStore>,
+        handlers: Vec<Arc<dyn ServiceHandler>>,
+    ) -> Self {
+        let specs: Vec<&'static ServiceSpec> = citadel_model::all_specs().to_vec();
+        let handlers = handlers
+            .into_iter()
+            .map(|h| (h.spec().name, h))
+            .collect::<HashMap<_, _>>();
+        AppState {
+            router: Router::new(&specs),
+            handlers,
+            identities: Arc::new(IdentityStore::new(store.clone())),
+            store,
+            signing_keys: sigv4::SigningKeyCache::default(),
+            metrics: Metrics::new(),
+            config,
+        }
+    }
+}
+
+/// The protocol to answer in when a request fails before it could be routed.
+fn guess_protocol(headers: &HeaderMap) -> Protocol {
+    let content_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if headers.contains_key("x-amz-target") {
+        Protocol::AwsJson1_1
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        Protocol::AwsQuery
+    } else {
+        Protocol::RestJson1
+    }
+}
+
+fn to_http(resp: citadel_protocol::Response) -> axum::response::Response {
+    let mut builder = http::Response::builder().status(resp.status);
+    for (name, value) in resp.headers {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(Body::from(resp.body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Reads the whole body, refusing anything above `limit` without buffering it.
+pub async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, AwsError> {
+    let too_large = || {
+        AwsError::new(
+            413,
+            "RequestEntityTooLargeException",
+            format!("The request body is larger than the limit of {limit} bytes."),
+        )
+    };
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(_) => Err(AwsError::new(
+            400,
+            "IncompleteBody",
+            "The request body could not be read completely.",
+        )),
+    }
+}
+
+/// Verifies the SigV4 signature of a request and returns the principal behind it.
+///
+/// In `--dev` mode the signature must be well formed and fresh, but any access key id is
+/// accepted and names the account when it is 12 digits.
+pub async fn authenticate(
+    state: &AppState,
+    parts: &sigv4::RequestParts<'_>,
+    signature: Result<sigv4::SignatureInfo, sigv4::SigV4Error>,
+    signing_name: &str,
+    query_protocol: bool,
+) -> Result<Principal, AwsError> {
+    let info = signature.map_err(|e| e.to_aws_error(query_protocol))?;
+    sigv4::check_scope(&info, signing_name).map_err(|e| e.to_aws_error(query_protocol))?;
+    if state.config.dev {
+        let account = if info.access_key_id.len() == 12
+            && info.access_key_id.bytes().all(|b| b.is_ascii_digit())
+        {
+            info.access_key_id.clone()
+        } else {
+            state.config.default_account.clone()
+        };
+        return Ok(Principal::root(&account, &info.access_key_id));
+    }
+    let credential = state
+        .identities
+        .lookup(&info.access_key_id)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "credential lookup failed");
+            AwsError::internal()
+        })?;
+    let unknown = || sigv4::SigV4Error::UnknownAccessKey.to_aws_error(query_protocol);
+    let Some(credential) = credential else {
+        return Err(unknown());
+    };
+    if !credential.active {
+        return Err(unknown());
+    }
+    let secret = sigv4::SecretKey::from(secrecy::ExposeSecret::expose_secret(credential.secret()));
+    sigv4::verify(parts, &info, &secret, &state.signing_keys)
+        .map_err(|e| e.to_aws_error(query_protocol))?;
+    Ok(credential.principal.clone())
+}
+
+/// The fallback handler: every request that is not an operator endpoint is an AWS API call.
+pub async fn aws_api(
+    State(state): State<Arc<AppState>>,
+    request: Request<Body>,
+) -> axum::response::Response {
+    let started = Instant::now();
+    let request_id = new_request_id();
+    let (mut parts, body) = request.into_parts();
+    // HTTP/2 carries the host in `:authority`; SigV4 signs it as `host`.
+    if !parts.headers.contains_key(http::header::HOST)
+        && let Some(authority) = parts.uri.authority()
+        && let Ok(value) = http::HeaderValue::from_str(authority.as_str())
+    {
+        parts.headers.insert(http::header::HOST, value);
+    }
+    let source_ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+
+    let body = match read_body(body, &parts.headers, state.config.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => {
+            let protocol = guess_protocol(&parts.headers);
+            state
+                .metrics
+                .observe("-", "-", e.status, started.elapsed().as_secs_f64());
+            return to_http(render_error(protocol, None, &e, &request_id));
+        }
+    };
+
+    let path = parts.uri.path();
+    let query = parts.uri.query().unwrap_or_default();
+    let sig_parts = sigv4::RequestParts {
+        method: parts.method.as_str(),
+        path,
+        query,
+        headers: &parts.headers,
+        body: &body,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let signature = sigv4::parse(&sig_parts, now);
+    let wire = WireRequest {
+        method: &parts.method,
+        path,
+        query,
+        headers: &parts.headers,
+        body: &body,
+        scope_service: signature.as_ref().ok().map(|s| s.service.as_str()),
+    };
+
+    let route = match state.router.route(&wire) {
+        Ok(route) => route,
+        Err(e) => {
+            state
+                .metrics
+                .observe("-", "-", e.error.status, started.elapsed().as_secs_f64());
+            return to_http(render_error(e.protocol, e.service, &e.error, &request_id));
+        }
+    };
+    let service = route.service;
+    let operation = route.operation;
+    let result = async {
+        if state.store.is_sealed() {
+            return Err(AwsError::sealed());
+        }
+        let query_protocol = service.protocol == Protocol::AwsQuery;
+        let region = signature
+            .as_ref()
+            .map(|s| s.region.clone())
+            .unwrap_or_default();
+        let principal = authenticate(
+            &state,
+            &sig_parts,
+            signature,
+            service.signing_name,
+            query_protocol,
+        )
+        .await?;
+        let action = format!("{}:{}", service.name, operation.name);
+        if let Decision::Deny(e) =
+            citadel_iam::authorize(&principal, &action, "*", state.config.dev)
+        {
+            return Err(e);
+        }
+        let ctx = RequestContext {
+            request_id: request_id.clone(),
+            region,
+            principal,
+            source_ip,
+            user_agent: parts
+                .headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            dev_mode: state.config.dev,
+        };
+        let Some(handler) = state.handlers.get(service.name) else {
+            return Err(AwsError::unsupported_operation(
+                service.name,
+                operation.name,
+            ));
+        };
+        handler.handle(&ctx, operation, route.input).await
+    }
+    .await;
+
+    let response = match result {
+        Ok(output) => render_success(service, operation, output, &request_id),
+        Err(e) => {
+            if e.is_server_fault() {
+                tracing::warn!(%request_id, service = service.name, operation = operation.name, code = %e.code, "request failed on the server side");
+            }
+            render_error(service.protocol, Some(service), &e, &request_id)
+        }
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    state
+        .metrics
+        .observe(service.name, operation.name, response.status, elapsed);
+    tracing::debug!(%request_id, service = service.name, operation = operation.name, status = response.status, elapsed_ms = elapsed * 1e3, "request");
+    to_http(response)
+}

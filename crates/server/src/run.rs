@@ -1,0 +1,133 @@
+//! `citadel serve`: bind, open the sealed store, unseal what can be unsealed unattended, serve.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::routing::{get, post};
+use citadel_api::ServiceHandler;
+use citadel_store::{SealedStore, SqliteBackend};
+
+use crate::app::{self, AppState};
+use crate::config::{Config, LogFormat, SealType, TlsMode};
+use crate::{listener, sys, tls};
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests) is harmless: keep the first subscriber.
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Creates the data directory readable by its owner only: it holds the database and, with the
+/// file seal, by default the root key.
+fn create_data_dir(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !path.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .with_context(|| format!("creating data directory {}", path.display()))?;
+    }
+    Ok(())
+}
+
+pub fn services() -> Vec<Arc<dyn ServiceHandler>> {
+    vec![Arc::new(citadel_svc_sts::Sts)]
+}
+
+pub fn router(state: Arc<AppState>) -> axum::Router {
+    axum::Router::new()
+        .route("/_citadel/health", get(sys::health))
+        .route("/_citadel/sys/seal-status", get(sys::status))
+        .route("/_citadel/sys/init", post(sys::init))
+        .route("/_citadel/sys/unseal", post(sys::unseal))
+        .route("/_citadel/sys/seal", post(sys::seal))
+        .route("/_citadel/sys/rotate", post(sys::rotate))
+        .route("/metrics", get(sys::metrics))
+        .fallback(app::aws_api)
+        .with_state(state)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    init_tracing(&config);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let scheme = if config.tls == TlsMode::Disabled {
+        "http"
+    } else {
+        "https"
+    };
+    // Tests and scripts read the bound address (port 0 picks a free one) from this first line.
+    tracing::info!("citadel listening on {scheme}://{addr}");
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+
+    create_data_dir(&config.data_dir)?;
+    let tls = tls::load_or_create(&config)?;
+    let backend = SqliteBackend::open(&config.data_dir.join("citadel.db"))
+        .await
+        .context("opening the database")?;
+    let store = Arc::new(SealedStore::new(Arc::new(backend)));
+
+    let status = store.status().await?;
+    match config.seal {
+        SealType::File => {
+            let key = citadel_barrier::file::load_or_create(&config.root_key_file)
+                .with_context(|| format!("root key file {}", config.root_key_file.display()))?;
+            if !status.initialized {
+                store.initialize_file(&key).await?;
+                tracing::info!(root_key_file = %config.root_key_file.display(), "initialized a new store sealed by the root key file");
+            }
+            store
+                .unseal_with_key(&key)
+                .await
+                .context("unsealing with the root key file")?;
+        }
+        SealType::Shamir if !status.initialized => {
+            tracing::warn!("citadel is not initialized: run `citadel operator init`");
+        }
+        SealType::Shamir => {
+            tracing::warn!("citadel is sealed: run `citadel operator unseal` with the key shares");
+        }
+    }
+
+    let mode = if config.dev { "dev" } else { "production" };
+    let state = Arc::new(AppState::new(config, store, services()));
+    if !state.store.is_sealed() {
+        sys::after_unseal(&state).await.map_err(|_| {
+            anyhow::anyhow!("applying the root credentials from the environment failed")
+        })?;
+    }
+    tracing::info!(mode, "citadel ready");
+    listener::serve(listener, tls, router(state), shutdown_signal()).await
+}
