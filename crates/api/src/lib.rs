@@ -54,13 +54,25 @@ pub enum OperationOutput {
     QueryXml(String),
 }
 
+/// How completely an operation is implemented (drives `docs/COMPATIBILITY.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    Full,
+    /// Implemented except for what the text names.
+    Partial(&'static str),
+}
+
 /// A service: a static spec (generated from the AWS model) plus the code that answers it.
 #[async_trait::async_trait]
 pub trait ServiceHandler: Send + Sync {
     fn spec(&self) -> &'static ServiceSpec;
 
-    /// Answers one operation that the spec lists. An operation the service does not implement yet
-    /// must return [`AwsError::unsupported_operation`], never a made-up success.
+    /// The operations this handler implements. The dispatcher calls [`handle`](Self::handle)
+    /// only for these; every other operation of the spec gets its input checked and then
+    /// `UnsupportedOperationException`.
+    fn implemented(&self) -> &'static [(&'static str, Support)];
+
+    /// Answers one operation listed by [`implemented`](Self::implemented).
     async fn handle(
         &self,
         ctx: &RequestContext,

@@ -474,3 +474,154 @@ fn recursive_shapes_nest_and_validate() {
         "{msg}"
     );
 }
+
+// ---------------------------------------------------------------------------------- check_input
+
+fn json(body: &str) -> citadel_api::OperationInput {
+    citadel_api::OperationInput::Json(body.as_bytes().to_vec().into())
+}
+
+fn query(p: &[(&str, &str)]) -> citadel_api::OperationInput {
+    citadel_api::OperationInput::Query(params(p))
+}
+
+#[test]
+fn check_input_decodes_and_validates_json_operations() {
+    let e = citadel_model::check_input(
+        "kms",
+        "GenerateDataKey",
+        &json(r#"{"KeyId":"k","NumberOfBytes":2000}"#),
+    )
+    .unwrap_err();
+    assert_eq!((e.code.as_ref(), e.status), ("ValidationException", 400));
+    assert_eq!(
+        e.message.as_deref(),
+        Some(
+            "1 validation error detected: Value '2000' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024"
+        )
+    );
+    // The module function is the same check.
+    assert_eq!(
+        kms::check_input(
+            "GenerateDataKey",
+            &json(r#"{"KeyId":"k","NumberOfBytes":2000}"#)
+        )
+        .unwrap_err()
+        .message,
+        e.message
+    );
+
+    let e =
+        citadel_model::check_input("kms", "GenerateDataKey", &json(r#"{"KeyId": 5}"#)).unwrap_err();
+    assert_eq!((e.code.as_ref(), e.status), ("SerializationException", 400));
+
+    citadel_model::check_input(
+        "kms",
+        "GenerateDataKey",
+        &json(r#"{"KeyId":"k","NumberOfBytes":32}"#),
+    )
+    .unwrap();
+    // An empty body is `{}`.
+    let e = citadel_model::check_input("kms", "GenerateDataKey", &json("")).unwrap_err();
+    assert_eq!(
+        e.message.as_deref(),
+        Some(
+            "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null"
+        )
+    );
+
+    let e =
+        citadel_model::check_input("secretsmanager", "GetSecretValue", &json("{}")).unwrap_err();
+    assert_eq!((e.code.as_ref(), e.status), ("ValidationException", 400));
+    assert_eq!(
+        e.message.as_deref(),
+        Some(
+            "1 validation error detected: Value null at 'secretId' failed to satisfy constraint: Member must not be null"
+        )
+    );
+}
+
+#[test]
+fn check_input_decodes_and_validates_query_operations() {
+    citadel_model::check_input("sts", "GetCallerIdentity", &query(&[])).unwrap();
+    sts::check_input("GetCallerIdentity", &query(&[])).unwrap();
+
+    let e = citadel_model::check_input("iam", "CreateUser", &query(&[])).unwrap_err();
+    assert_eq!((e.code.as_ref(), e.status), ("ValidationError", 400));
+    assert_eq!(
+        e.message.as_deref(),
+        Some(
+            "1 validation error detected: Value null at 'userName' failed to satisfy constraint: Member must not be null"
+        )
+    );
+    citadel_model::check_input("iam", "CreateUser", &query(&[("UserName", "alice")])).unwrap();
+
+    let e = citadel_model::check_input(
+        "sts",
+        "AssumeRole",
+        &query(&[
+            ("RoleArn", "arn:aws:iam::111122223333:role/r"),
+            ("RoleSessionName", "s"),
+            ("DurationSeconds", "an hour"),
+        ]),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, "MalformedInput");
+}
+
+#[test]
+fn check_input_leaves_what_is_not_its_business_alone() {
+    // Unknown service, unknown operation, operation without an input shape, wrong variant.
+    citadel_model::check_input("nosuchservice", "GenerateDataKey", &json("{")).unwrap();
+    citadel_model::check_input("kms", "NoSuchOperation", &json("{")).unwrap();
+    let no_input = all_specs()
+        .iter()
+        .find_map(|s| {
+            s.operations
+                .iter()
+                .find(|o| o.input.is_none())
+                .map(|o| (s.name, o.name))
+        })
+        .expect("some operation has no input shape");
+    citadel_model::check_input(no_input.0, no_input.1, &json("{"))
+        .and(citadel_model::check_input(
+            no_input.0,
+            no_input.1,
+            &query(&[("X", "y")]),
+        ))
+        .unwrap();
+    citadel_model::check_input("kms", "GenerateDataKey", &query(&[])).unwrap();
+    citadel_model::check_input("iam", "CreateUser", &json("{")).unwrap();
+}
+
+#[test]
+fn check_input_reaches_every_service_and_operation() {
+    // awsJson: every operation with an input shape decodes its body (malformed JSON is caught).
+    for spec in all_specs() {
+        if spec.protocol == citadel_api::Protocol::AwsQuery {
+            continue;
+        }
+        let ops: Vec<_> = spec
+            .operations
+            .iter()
+            .filter(|o| o.input.is_some())
+            .collect();
+        assert!(!ops.is_empty(), "{}", spec.name);
+        for op in ops {
+            let e = citadel_model::check_input(spec.name, op.name, &json("{\"x\":")).unwrap_err();
+            assert_eq!(
+                e.code, "SerializationException",
+                "{} {}",
+                spec.name, op.name
+            );
+        }
+    }
+    // awsQuery: both services are dispatched to (a malformed number is caught).
+    for (service, op, member) in [
+        ("sts", "AssumeRole", "DurationSeconds"),
+        ("iam", "ListUsers", "MaxItems"),
+    ] {
+        let e = citadel_model::check_input(service, op, &query(&[(member, "x")])).unwrap_err();
+        assert_eq!(e.code, "MalformedInput", "{service} {op}");
+    }
+}

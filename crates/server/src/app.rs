@@ -56,6 +56,15 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The handler that implements `service:operation`, if any.
+    fn handler_for(&self, service: &str, operation: &str) -> Option<&Arc<dyn ServiceHandler>> {
+        self.handlers
+            .get(service)
+            .filter(|h| h.implemented().iter().any(|(name, _)| *name == operation))
+    }
+}
+
 /// The protocol to answer in when a request fails before it could be routed.
 fn guess_protocol(headers: &HeaderMap) -> Protocol {
     let content_type = headers
@@ -254,13 +263,17 @@ pub async fn aws_api(
                 .map(str::to_owned),
             dev_mode: state.config.dev,
         };
-        let Some(handler) = state.handlers.get(service.name) else {
-            return Err(AwsError::unsupported_operation(
-                service.name,
-                operation.name,
-            ));
-        };
-        handler.handle(&ctx, operation, route.input).await
+        match state.handler_for(service.name, operation.name) {
+            Some(handler) => handler.handle(&ctx, operation, route.input).await,
+            None => {
+                // Bad input still gets AWS's precise answer before "not implemented".
+                citadel_model::check_input(service.name, operation.name, &route.input)?;
+                Err(AwsError::unsupported_operation(
+                    service.name,
+                    operation.name,
+                ))
+            }
+        }
     }
     .await;
 

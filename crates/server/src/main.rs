@@ -2,6 +2,8 @@
 
 mod app;
 mod cli;
+#[cfg(test)]
+mod compat;
 mod config;
 mod listener;
 mod metrics;

@@ -240,11 +240,24 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
             let body = if reset {
                 serde_json::json!({"reset": true})
             } else {
-                let share = match share {
-                    Some(s) => s,
-                    None => read_share()?,
-                };
-                serde_json::json!({"key": share})
+                // A file-seal server unseals from its key file: ask before prompting.
+                let (_, status) = client
+                    .call(
+                        http::Method::GET,
+                        "/_citadel/sys/seal-status",
+                        Value::Null,
+                        false,
+                    )
+                    .await?;
+                if status["seal_type"] == "file" && share.is_none() {
+                    serde_json::json!({})
+                } else {
+                    let share = match share {
+                        Some(s) => s,
+                        None => read_share()?,
+                    };
+                    serde_json::json!({"key": share})
+                }
             };
             let (status, body) = client
                 .call(http::Method::POST, "/_citadel/sys/unseal", body, false)

@@ -39,6 +39,7 @@ fn create_data_dir(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every service handler the server has, in one place (the dispatcher and the docs read it).
 pub fn services() -> Vec<Arc<dyn ServiceHandler>> {
     vec![Arc::new(citadel_svc_sts::Sts)]
 }

@@ -276,7 +276,20 @@ pub async fn unseal(State(state): State<Arc<AppState>>, request: Request<Body>) 
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    if req.reset {
+    if state.config.seal == SealType::File && state.store.is_sealed() && !req.reset {
+        // The file seal has no shares: unsealing re-reads the root key file.
+        if req.key.is_some() {
+            return bad_request("This server uses the file seal: it takes no key shares.");
+        }
+        let unsealed = match citadel_barrier::file::load(&state.config.root_key_file) {
+            Ok(key) => state.store.unseal_with_key(&key).await,
+            Err(e) => return internal(e),
+        };
+        if let Err(e) = unsealed {
+            return internal(e);
+        }
+        tracing::info!("citadel unsealed from the root key file");
+    } else if req.reset {
         state.store.reset_unseal_progress();
     } else if let Some(share) = req.key.as_deref() {
         if let Err(e) = state.store.submit_unseal_share(share).await {
@@ -288,7 +301,7 @@ pub async fn unseal(State(state): State<Arc<AppState>>, request: Request<Body>) 
                 return resp;
             }
         }
-    } else {
+    } else if state.store.is_sealed() {
         return bad_request("Give either \"key\" (one unseal key share) or \"reset\": true.");
     }
     status(State(state)).await

@@ -3,7 +3,7 @@
 
 use citadel_api::{
     AwsError, OperationInput, OperationOutput, OperationSpec, RequestContext, ServiceHandler,
-    ServiceSpec,
+    ServiceSpec, Support,
 };
 use citadel_model::sts;
 
@@ -14,6 +14,10 @@ pub struct Sts;
 impl ServiceHandler for Sts {
     fn spec(&self) -> &'static ServiceSpec {
         &sts::SPEC
+    }
+
+    fn implemented(&self) -> &'static [(&'static str, Support)] {
+        &[("GetCallerIdentity", Support::Full)]
     }
 
     async fn handle(

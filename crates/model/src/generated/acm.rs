@@ -339,6 +339,65 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     ],
 };
 
+/// Decodes `input` as the input shape of `operation` and checks it against the model's constraints.
+///
+/// `Ok(())` for an operation without an input shape, an operation this service does not
+/// have (the router rejects those) and an input of another protocol's variant.
+pub fn check_input(operation: &str, input: &citadel_api::OperationInput) -> Result<(), AwsError> {
+    let citadel_api::OperationInput::Json(body) = input else {
+        return Ok(());
+    };
+    match operation {
+        "AddTagsToCertificate" => {
+            citadel_api::json::decode::<AddTagsToCertificateRequest>(body)?.validate()
+        }
+        "DeleteCertificate" => {
+            citadel_api::json::decode::<DeleteCertificateRequest>(body)?.validate()
+        }
+        "DescribeCertificate" => {
+            citadel_api::json::decode::<DescribeCertificateRequest>(body)?.validate()
+        }
+        "ExportCertificate" => {
+            citadel_api::json::decode::<ExportCertificateRequest>(body)?.validate()
+        }
+        "GetCertificate" => citadel_api::json::decode::<GetCertificateRequest>(body)?.validate(),
+        "ImportCertificate" => {
+            citadel_api::json::decode::<ImportCertificateRequest>(body)?.validate()
+        }
+        "ListCertificates" => {
+            citadel_api::json::decode::<ListCertificatesRequest>(body)?.validate()
+        }
+        "ListTagsForCertificate" => {
+            citadel_api::json::decode::<ListTagsForCertificateRequest>(body)?.validate()
+        }
+        "PutAccountConfiguration" => {
+            citadel_api::json::decode::<PutAccountConfigurationRequest>(body)?.validate()
+        }
+        "RemoveTagsFromCertificate" => {
+            citadel_api::json::decode::<RemoveTagsFromCertificateRequest>(body)?.validate()
+        }
+        "RenewCertificate" => {
+            citadel_api::json::decode::<RenewCertificateRequest>(body)?.validate()
+        }
+        "RequestCertificate" => {
+            citadel_api::json::decode::<RequestCertificateRequest>(body)?.validate()
+        }
+        "ResendValidationEmail" => {
+            citadel_api::json::decode::<ResendValidationEmailRequest>(body)?.validate()
+        }
+        "RevokeCertificate" => {
+            citadel_api::json::decode::<RevokeCertificateRequest>(body)?.validate()
+        }
+        "SearchCertificates" => {
+            citadel_api::json::decode::<SearchCertificatesRequest>(body)?.validate()
+        }
+        "UpdateCertificateOptions" => {
+            citadel_api::json::decode::<UpdateCertificateOptionsRequest>(body)?.validate()
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The values of the model's `CertificateExport` enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CertificateExport {

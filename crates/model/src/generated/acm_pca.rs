@@ -456,6 +456,79 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     ],
 };
 
+/// Decodes `input` as the input shape of `operation` and checks it against the model's constraints.
+///
+/// `Ok(())` for an operation without an input shape, an operation this service does not
+/// have (the router rejects those) and an input of another protocol's variant.
+pub fn check_input(operation: &str, input: &citadel_api::OperationInput) -> Result<(), AwsError> {
+    let citadel_api::OperationInput::Json(body) = input else {
+        return Ok(());
+    };
+    match operation {
+        "CreateCertificateAuthority" => {
+            citadel_api::json::decode::<CreateCertificateAuthorityRequest>(body)?.validate()
+        }
+        "CreateCertificateAuthorityAuditReport" => {
+            citadel_api::json::decode::<CreateCertificateAuthorityAuditReportRequest>(body)?
+                .validate()
+        }
+        "CreatePermission" => {
+            citadel_api::json::decode::<CreatePermissionRequest>(body)?.validate()
+        }
+        "DeleteCertificateAuthority" => {
+            citadel_api::json::decode::<DeleteCertificateAuthorityRequest>(body)?.validate()
+        }
+        "DeletePermission" => {
+            citadel_api::json::decode::<DeletePermissionRequest>(body)?.validate()
+        }
+        "DeletePolicy" => citadel_api::json::decode::<DeletePolicyRequest>(body)?.validate(),
+        "DescribeCertificateAuthority" => {
+            citadel_api::json::decode::<DescribeCertificateAuthorityRequest>(body)?.validate()
+        }
+        "DescribeCertificateAuthorityAuditReport" => {
+            citadel_api::json::decode::<DescribeCertificateAuthorityAuditReportRequest>(body)?
+                .validate()
+        }
+        "GetCertificate" => citadel_api::json::decode::<GetCertificateRequest>(body)?.validate(),
+        "GetCertificateAuthorityCertificate" => {
+            citadel_api::json::decode::<GetCertificateAuthorityCertificateRequest>(body)?.validate()
+        }
+        "GetCertificateAuthorityCsr" => {
+            citadel_api::json::decode::<GetCertificateAuthorityCsrRequest>(body)?.validate()
+        }
+        "GetPolicy" => citadel_api::json::decode::<GetPolicyRequest>(body)?.validate(),
+        "ImportCertificateAuthorityCertificate" => {
+            citadel_api::json::decode::<ImportCertificateAuthorityCertificateRequest>(body)?
+                .validate()
+        }
+        "IssueCertificate" => {
+            citadel_api::json::decode::<IssueCertificateRequest>(body)?.validate()
+        }
+        "ListCertificateAuthorities" => {
+            citadel_api::json::decode::<ListCertificateAuthoritiesRequest>(body)?.validate()
+        }
+        "ListPermissions" => citadel_api::json::decode::<ListPermissionsRequest>(body)?.validate(),
+        "ListTags" => citadel_api::json::decode::<ListTagsRequest>(body)?.validate(),
+        "PutPolicy" => citadel_api::json::decode::<PutPolicyRequest>(body)?.validate(),
+        "RestoreCertificateAuthority" => {
+            citadel_api::json::decode::<RestoreCertificateAuthorityRequest>(body)?.validate()
+        }
+        "RevokeCertificate" => {
+            citadel_api::json::decode::<RevokeCertificateRequest>(body)?.validate()
+        }
+        "TagCertificateAuthority" => {
+            citadel_api::json::decode::<TagCertificateAuthorityRequest>(body)?.validate()
+        }
+        "UntagCertificateAuthority" => {
+            citadel_api::json::decode::<UntagCertificateAuthorityRequest>(body)?.validate()
+        }
+        "UpdateCertificateAuthority" => {
+            citadel_api::json::decode::<UpdateCertificateAuthorityRequest>(body)?.validate()
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The values of the model's `AccessMethodType` enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AccessMethodType {

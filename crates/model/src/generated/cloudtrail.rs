@@ -1663,6 +1663,132 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     ],
 };
 
+/// Decodes `input` as the input shape of `operation` and checks it against the model's constraints.
+///
+/// `Ok(())` for an operation without an input shape, an operation this service does not
+/// have (the router rejects those) and an input of another protocol's variant.
+pub fn check_input(operation: &str, input: &citadel_api::OperationInput) -> Result<(), AwsError> {
+    let citadel_api::OperationInput::Json(body) = input else {
+        return Ok(());
+    };
+    match operation {
+        "AddTags" => citadel_api::json::decode::<AddTagsRequest>(body)?.validate(),
+        "CancelQuery" => citadel_api::json::decode::<CancelQueryRequest>(body)?.validate(),
+        "CreateChannel" => citadel_api::json::decode::<CreateChannelRequest>(body)?.validate(),
+        "CreateDashboard" => citadel_api::json::decode::<CreateDashboardRequest>(body)?.validate(),
+        "CreateEventDataStore" => {
+            citadel_api::json::decode::<CreateEventDataStoreRequest>(body)?.validate()
+        }
+        "CreateTrail" => citadel_api::json::decode::<CreateTrailRequest>(body)?.validate(),
+        "DeleteChannel" => citadel_api::json::decode::<DeleteChannelRequest>(body)?.validate(),
+        "DeleteDashboard" => citadel_api::json::decode::<DeleteDashboardRequest>(body)?.validate(),
+        "DeleteEventDataStore" => {
+            citadel_api::json::decode::<DeleteEventDataStoreRequest>(body)?.validate()
+        }
+        "DeleteResourcePolicy" => {
+            citadel_api::json::decode::<DeleteResourcePolicyRequest>(body)?.validate()
+        }
+        "DeleteTrail" => citadel_api::json::decode::<DeleteTrailRequest>(body)?.validate(),
+        "DeregisterOrganizationDelegatedAdmin" => {
+            citadel_api::json::decode::<DeregisterOrganizationDelegatedAdminRequest>(body)?
+                .validate()
+        }
+        "DescribeQuery" => citadel_api::json::decode::<DescribeQueryRequest>(body)?.validate(),
+        "DescribeTrails" => citadel_api::json::decode::<DescribeTrailsRequest>(body)?.validate(),
+        "DisableFederation" => {
+            citadel_api::json::decode::<DisableFederationRequest>(body)?.validate()
+        }
+        "EnableFederation" => {
+            citadel_api::json::decode::<EnableFederationRequest>(body)?.validate()
+        }
+        "GenerateQuery" => citadel_api::json::decode::<GenerateQueryRequest>(body)?.validate(),
+        "GetChannel" => citadel_api::json::decode::<GetChannelRequest>(body)?.validate(),
+        "GetDashboard" => citadel_api::json::decode::<GetDashboardRequest>(body)?.validate(),
+        "GetEventConfiguration" => {
+            citadel_api::json::decode::<GetEventConfigurationRequest>(body)?.validate()
+        }
+        "GetEventDataStore" => {
+            citadel_api::json::decode::<GetEventDataStoreRequest>(body)?.validate()
+        }
+        "GetEventSelectors" => {
+            citadel_api::json::decode::<GetEventSelectorsRequest>(body)?.validate()
+        }
+        "GetImport" => citadel_api::json::decode::<GetImportRequest>(body)?.validate(),
+        "GetInsightSelectors" => {
+            citadel_api::json::decode::<GetInsightSelectorsRequest>(body)?.validate()
+        }
+        "GetQueryResults" => citadel_api::json::decode::<GetQueryResultsRequest>(body)?.validate(),
+        "GetResourcePolicy" => {
+            citadel_api::json::decode::<GetResourcePolicyRequest>(body)?.validate()
+        }
+        "GetTrail" => citadel_api::json::decode::<GetTrailRequest>(body)?.validate(),
+        "GetTrailStatus" => citadel_api::json::decode::<GetTrailStatusRequest>(body)?.validate(),
+        "ListChannels" => citadel_api::json::decode::<ListChannelsRequest>(body)?.validate(),
+        "ListDashboards" => citadel_api::json::decode::<ListDashboardsRequest>(body)?.validate(),
+        "ListEventDataStores" => {
+            citadel_api::json::decode::<ListEventDataStoresRequest>(body)?.validate()
+        }
+        "ListImportFailures" => {
+            citadel_api::json::decode::<ListImportFailuresRequest>(body)?.validate()
+        }
+        "ListImports" => citadel_api::json::decode::<ListImportsRequest>(body)?.validate(),
+        "ListInsightsData" => {
+            citadel_api::json::decode::<ListInsightsDataRequest>(body)?.validate()
+        }
+        "ListInsightsMetricData" => {
+            citadel_api::json::decode::<ListInsightsMetricDataRequest>(body)?.validate()
+        }
+        "ListPublicKeys" => citadel_api::json::decode::<ListPublicKeysRequest>(body)?.validate(),
+        "ListQueries" => citadel_api::json::decode::<ListQueriesRequest>(body)?.validate(),
+        "ListTags" => citadel_api::json::decode::<ListTagsRequest>(body)?.validate(),
+        "ListTrails" => citadel_api::json::decode::<ListTrailsRequest>(body)?.validate(),
+        "LookupEvents" => citadel_api::json::decode::<LookupEventsRequest>(body)?.validate(),
+        "PutEventConfiguration" => {
+            citadel_api::json::decode::<PutEventConfigurationRequest>(body)?.validate()
+        }
+        "PutEventSelectors" => {
+            citadel_api::json::decode::<PutEventSelectorsRequest>(body)?.validate()
+        }
+        "PutInsightSelectors" => {
+            citadel_api::json::decode::<PutInsightSelectorsRequest>(body)?.validate()
+        }
+        "PutResourcePolicy" => {
+            citadel_api::json::decode::<PutResourcePolicyRequest>(body)?.validate()
+        }
+        "RegisterOrganizationDelegatedAdmin" => {
+            citadel_api::json::decode::<RegisterOrganizationDelegatedAdminRequest>(body)?.validate()
+        }
+        "RemoveTags" => citadel_api::json::decode::<RemoveTagsRequest>(body)?.validate(),
+        "RestoreEventDataStore" => {
+            citadel_api::json::decode::<RestoreEventDataStoreRequest>(body)?.validate()
+        }
+        "SearchSampleQueries" => {
+            citadel_api::json::decode::<SearchSampleQueriesRequest>(body)?.validate()
+        }
+        "StartDashboardRefresh" => {
+            citadel_api::json::decode::<StartDashboardRefreshRequest>(body)?.validate()
+        }
+        "StartEventDataStoreIngestion" => {
+            citadel_api::json::decode::<StartEventDataStoreIngestionRequest>(body)?.validate()
+        }
+        "StartImport" => citadel_api::json::decode::<StartImportRequest>(body)?.validate(),
+        "StartLogging" => citadel_api::json::decode::<StartLoggingRequest>(body)?.validate(),
+        "StartQuery" => citadel_api::json::decode::<StartQueryRequest>(body)?.validate(),
+        "StopEventDataStoreIngestion" => {
+            citadel_api::json::decode::<StopEventDataStoreIngestionRequest>(body)?.validate()
+        }
+        "StopImport" => citadel_api::json::decode::<StopImportRequest>(body)?.validate(),
+        "StopLogging" => citadel_api::json::decode::<StopLoggingRequest>(body)?.validate(),
+        "UpdateChannel" => citadel_api::json::decode::<UpdateChannelRequest>(body)?.validate(),
+        "UpdateDashboard" => citadel_api::json::decode::<UpdateDashboardRequest>(body)?.validate(),
+        "UpdateEventDataStore" => {
+            citadel_api::json::decode::<UpdateEventDataStoreRequest>(body)?.validate()
+        }
+        "UpdateTrail" => citadel_api::json::decode::<UpdateTrailRequest>(body)?.validate(),
+        _ => Ok(()),
+    }
+}
+
 /// The values of the model's `BillingMode` enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BillingMode {

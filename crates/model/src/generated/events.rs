@@ -746,6 +746,130 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     ],
 };
 
+/// Decodes `input` as the input shape of `operation` and checks it against the model's constraints.
+///
+/// `Ok(())` for an operation without an input shape, an operation this service does not
+/// have (the router rejects those) and an input of another protocol's variant.
+pub fn check_input(operation: &str, input: &citadel_api::OperationInput) -> Result<(), AwsError> {
+    let citadel_api::OperationInput::Json(body) = input else {
+        return Ok(());
+    };
+    match operation {
+        "ActivateEventSource" => {
+            citadel_api::json::decode::<ActivateEventSourceRequest>(body)?.validate()
+        }
+        "CancelReplay" => citadel_api::json::decode::<CancelReplayRequest>(body)?.validate(),
+        "CreateApiDestination" => {
+            citadel_api::json::decode::<CreateApiDestinationRequest>(body)?.validate()
+        }
+        "CreateArchive" => citadel_api::json::decode::<CreateArchiveRequest>(body)?.validate(),
+        "CreateConnection" => {
+            citadel_api::json::decode::<CreateConnectionRequest>(body)?.validate()
+        }
+        "CreateEndpoint" => citadel_api::json::decode::<CreateEndpointRequest>(body)?.validate(),
+        "CreateEventBus" => citadel_api::json::decode::<CreateEventBusRequest>(body)?.validate(),
+        "CreatePartnerEventSource" => {
+            citadel_api::json::decode::<CreatePartnerEventSourceRequest>(body)?.validate()
+        }
+        "DeactivateEventSource" => {
+            citadel_api::json::decode::<DeactivateEventSourceRequest>(body)?.validate()
+        }
+        "DeauthorizeConnection" => {
+            citadel_api::json::decode::<DeauthorizeConnectionRequest>(body)?.validate()
+        }
+        "DeleteApiDestination" => {
+            citadel_api::json::decode::<DeleteApiDestinationRequest>(body)?.validate()
+        }
+        "DeleteArchive" => citadel_api::json::decode::<DeleteArchiveRequest>(body)?.validate(),
+        "DeleteConnection" => {
+            citadel_api::json::decode::<DeleteConnectionRequest>(body)?.validate()
+        }
+        "DeleteEndpoint" => citadel_api::json::decode::<DeleteEndpointRequest>(body)?.validate(),
+        "DeleteEventBus" => citadel_api::json::decode::<DeleteEventBusRequest>(body)?.validate(),
+        "DeletePartnerEventSource" => {
+            citadel_api::json::decode::<DeletePartnerEventSourceRequest>(body)?.validate()
+        }
+        "DeleteRule" => citadel_api::json::decode::<DeleteRuleRequest>(body)?.validate(),
+        "DescribeApiDestination" => {
+            citadel_api::json::decode::<DescribeApiDestinationRequest>(body)?.validate()
+        }
+        "DescribeArchive" => citadel_api::json::decode::<DescribeArchiveRequest>(body)?.validate(),
+        "DescribeConnection" => {
+            citadel_api::json::decode::<DescribeConnectionRequest>(body)?.validate()
+        }
+        "DescribeEndpoint" => {
+            citadel_api::json::decode::<DescribeEndpointRequest>(body)?.validate()
+        }
+        "DescribeEventBus" => {
+            citadel_api::json::decode::<DescribeEventBusRequest>(body)?.validate()
+        }
+        "DescribeEventSource" => {
+            citadel_api::json::decode::<DescribeEventSourceRequest>(body)?.validate()
+        }
+        "DescribePartnerEventSource" => {
+            citadel_api::json::decode::<DescribePartnerEventSourceRequest>(body)?.validate()
+        }
+        "DescribeReplay" => citadel_api::json::decode::<DescribeReplayRequest>(body)?.validate(),
+        "DescribeRule" => citadel_api::json::decode::<DescribeRuleRequest>(body)?.validate(),
+        "DisableRule" => citadel_api::json::decode::<DisableRuleRequest>(body)?.validate(),
+        "EnableRule" => citadel_api::json::decode::<EnableRuleRequest>(body)?.validate(),
+        "ListApiDestinations" => {
+            citadel_api::json::decode::<ListApiDestinationsRequest>(body)?.validate()
+        }
+        "ListArchives" => citadel_api::json::decode::<ListArchivesRequest>(body)?.validate(),
+        "ListConnections" => citadel_api::json::decode::<ListConnectionsRequest>(body)?.validate(),
+        "ListEndpoints" => citadel_api::json::decode::<ListEndpointsRequest>(body)?.validate(),
+        "ListEventBuses" => citadel_api::json::decode::<ListEventBusesRequest>(body)?.validate(),
+        "ListEventSources" => {
+            citadel_api::json::decode::<ListEventSourcesRequest>(body)?.validate()
+        }
+        "ListPartnerEventSourceAccounts" => {
+            citadel_api::json::decode::<ListPartnerEventSourceAccountsRequest>(body)?.validate()
+        }
+        "ListPartnerEventSources" => {
+            citadel_api::json::decode::<ListPartnerEventSourcesRequest>(body)?.validate()
+        }
+        "ListReplays" => citadel_api::json::decode::<ListReplaysRequest>(body)?.validate(),
+        "ListRuleNamesByTarget" => {
+            citadel_api::json::decode::<ListRuleNamesByTargetRequest>(body)?.validate()
+        }
+        "ListRules" => citadel_api::json::decode::<ListRulesRequest>(body)?.validate(),
+        "ListTagsForResource" => {
+            citadel_api::json::decode::<ListTagsForResourceRequest>(body)?.validate()
+        }
+        "ListTargetsByRule" => {
+            citadel_api::json::decode::<ListTargetsByRuleRequest>(body)?.validate()
+        }
+        "PutEvents" => citadel_api::json::decode::<PutEventsRequest>(body)?.validate(),
+        "PutPartnerEvents" => {
+            citadel_api::json::decode::<PutPartnerEventsRequest>(body)?.validate()
+        }
+        "PutPermission" => citadel_api::json::decode::<PutPermissionRequest>(body)?.validate(),
+        "PutRule" => citadel_api::json::decode::<PutRuleRequest>(body)?.validate(),
+        "PutTargets" => citadel_api::json::decode::<PutTargetsRequest>(body)?.validate(),
+        "RemovePermission" => {
+            citadel_api::json::decode::<RemovePermissionRequest>(body)?.validate()
+        }
+        "RemoveTargets" => citadel_api::json::decode::<RemoveTargetsRequest>(body)?.validate(),
+        "StartReplay" => citadel_api::json::decode::<StartReplayRequest>(body)?.validate(),
+        "TagResource" => citadel_api::json::decode::<TagResourceRequest>(body)?.validate(),
+        "TestEventPattern" => {
+            citadel_api::json::decode::<TestEventPatternRequest>(body)?.validate()
+        }
+        "UntagResource" => citadel_api::json::decode::<UntagResourceRequest>(body)?.validate(),
+        "UpdateApiDestination" => {
+            citadel_api::json::decode::<UpdateApiDestinationRequest>(body)?.validate()
+        }
+        "UpdateArchive" => citadel_api::json::decode::<UpdateArchiveRequest>(body)?.validate(),
+        "UpdateConnection" => {
+            citadel_api::json::decode::<UpdateConnectionRequest>(body)?.validate()
+        }
+        "UpdateEndpoint" => citadel_api::json::decode::<UpdateEndpointRequest>(body)?.validate(),
+        "UpdateEventBus" => citadel_api::json::decode::<UpdateEventBusRequest>(body)?.validate(),
+        _ => Ok(()),
+    }
+}
+
 /// The values of the model's `ApiDestinationHttpMethod` enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ApiDestinationHttpMethod {

@@ -2125,6 +2125,281 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     ],
 };
 
+/// Decodes `input` as the input shape of `operation` and checks it against the model's constraints.
+///
+/// `Ok(())` for an operation without an input shape, an operation this service does not
+/// have (the router rejects those) and an input of another protocol's variant.
+pub fn check_input(operation: &str, input: &citadel_api::OperationInput) -> Result<(), AwsError> {
+    let citadel_api::OperationInput::Query(params) = input else {
+        return Ok(());
+    };
+    match operation {
+        "AcceptDelegationRequest" => AcceptDelegationRequestRequest::from_query(params)?.validate(),
+        "AddClientIDToOpenIDConnectProvider" => {
+            AddClientIDToOpenIDConnectProviderRequest::from_query(params)?.validate()
+        }
+        "AddRoleToInstanceProfile" => {
+            AddRoleToInstanceProfileRequest::from_query(params)?.validate()
+        }
+        "AddUserToGroup" => AddUserToGroupRequest::from_query(params)?.validate(),
+        "AssociateDelegationRequest" => {
+            AssociateDelegationRequestRequest::from_query(params)?.validate()
+        }
+        "AttachGroupPolicy" => AttachGroupPolicyRequest::from_query(params)?.validate(),
+        "AttachRolePolicy" => AttachRolePolicyRequest::from_query(params)?.validate(),
+        "AttachUserPolicy" => AttachUserPolicyRequest::from_query(params)?.validate(),
+        "ChangePassword" => ChangePasswordRequest::from_query(params)?.validate(),
+        "CreateAccessKey" => CreateAccessKeyRequest::from_query(params)?.validate(),
+        "CreateAccountAlias" => CreateAccountAliasRequest::from_query(params)?.validate(),
+        "CreateDelegationRequest" => CreateDelegationRequestRequest::from_query(params)?.validate(),
+        "CreateGroup" => CreateGroupRequest::from_query(params)?.validate(),
+        "CreateInstanceProfile" => CreateInstanceProfileRequest::from_query(params)?.validate(),
+        "CreateLoginProfile" => CreateLoginProfileRequest::from_query(params)?.validate(),
+        "CreateOpenIDConnectProvider" => {
+            CreateOpenIDConnectProviderRequest::from_query(params)?.validate()
+        }
+        "CreatePolicy" => CreatePolicyRequest::from_query(params)?.validate(),
+        "CreatePolicyVersion" => CreatePolicyVersionRequest::from_query(params)?.validate(),
+        "CreateRole" => CreateRoleRequest::from_query(params)?.validate(),
+        "CreateSAMLProvider" => CreateSAMLProviderRequest::from_query(params)?.validate(),
+        "CreateServiceLinkedRole" => CreateServiceLinkedRoleRequest::from_query(params)?.validate(),
+        "CreateServiceSpecificCredential" => {
+            CreateServiceSpecificCredentialRequest::from_query(params)?.validate()
+        }
+        "CreateUser" => CreateUserRequest::from_query(params)?.validate(),
+        "CreateVirtualMFADevice" => CreateVirtualMFADeviceRequest::from_query(params)?.validate(),
+        "DeactivateMFADevice" => DeactivateMFADeviceRequest::from_query(params)?.validate(),
+        "DeleteAccessKey" => DeleteAccessKeyRequest::from_query(params)?.validate(),
+        "DeleteAccountAlias" => DeleteAccountAliasRequest::from_query(params)?.validate(),
+        "DeleteGroup" => DeleteGroupRequest::from_query(params)?.validate(),
+        "DeleteGroupPolicy" => DeleteGroupPolicyRequest::from_query(params)?.validate(),
+        "DeleteInstanceProfile" => DeleteInstanceProfileRequest::from_query(params)?.validate(),
+        "DeleteLoginProfile" => DeleteLoginProfileRequest::from_query(params)?.validate(),
+        "DeleteOpenIDConnectProvider" => {
+            DeleteOpenIDConnectProviderRequest::from_query(params)?.validate()
+        }
+        "DeletePolicy" => DeletePolicyRequest::from_query(params)?.validate(),
+        "DeletePolicyVersion" => DeletePolicyVersionRequest::from_query(params)?.validate(),
+        "DeleteRole" => DeleteRoleRequest::from_query(params)?.validate(),
+        "DeleteRolePermissionsBoundary" => {
+            DeleteRolePermissionsBoundaryRequest::from_query(params)?.validate()
+        }
+        "DeleteRolePolicy" => DeleteRolePolicyRequest::from_query(params)?.validate(),
+        "DeleteSAMLProvider" => DeleteSAMLProviderRequest::from_query(params)?.validate(),
+        "DeleteSSHPublicKey" => DeleteSSHPublicKeyRequest::from_query(params)?.validate(),
+        "DeleteServerCertificate" => DeleteServerCertificateRequest::from_query(params)?.validate(),
+        "DeleteServiceLinkedRole" => DeleteServiceLinkedRoleRequest::from_query(params)?.validate(),
+        "DeleteServiceSpecificCredential" => {
+            DeleteServiceSpecificCredentialRequest::from_query(params)?.validate()
+        }
+        "DeleteSigningCertificate" => {
+            DeleteSigningCertificateRequest::from_query(params)?.validate()
+        }
+        "DeleteUser" => DeleteUserRequest::from_query(params)?.validate(),
+        "DeleteUserPermissionsBoundary" => {
+            DeleteUserPermissionsBoundaryRequest::from_query(params)?.validate()
+        }
+        "DeleteUserPolicy" => DeleteUserPolicyRequest::from_query(params)?.validate(),
+        "DeleteVirtualMFADevice" => DeleteVirtualMFADeviceRequest::from_query(params)?.validate(),
+        "DetachGroupPolicy" => DetachGroupPolicyRequest::from_query(params)?.validate(),
+        "DetachRolePolicy" => DetachRolePolicyRequest::from_query(params)?.validate(),
+        "DetachUserPolicy" => DetachUserPolicyRequest::from_query(params)?.validate(),
+        "DisableOrganizationsRootCredentialsManagement" => {
+            DisableOrganizationsRootCredentialsManagementRequest::from_query(params)?.validate()
+        }
+        "DisableOrganizationsRootSessions" => {
+            DisableOrganizationsRootSessionsRequest::from_query(params)?.validate()
+        }
+        "EnableMFADevice" => EnableMFADeviceRequest::from_query(params)?.validate(),
+        "EnableOrganizationsRootCredentialsManagement" => {
+            EnableOrganizationsRootCredentialsManagementRequest::from_query(params)?.validate()
+        }
+        "EnableOrganizationsRootSessions" => {
+            EnableOrganizationsRootSessionsRequest::from_query(params)?.validate()
+        }
+        "GenerateOrganizationsAccessReport" => {
+            GenerateOrganizationsAccessReportRequest::from_query(params)?.validate()
+        }
+        "GenerateServiceLastAccessedDetails" => {
+            GenerateServiceLastAccessedDetailsRequest::from_query(params)?.validate()
+        }
+        "GetAccessKeyLastUsed" => GetAccessKeyLastUsedRequest::from_query(params)?.validate(),
+        "GetAccountAuthorizationDetails" => {
+            GetAccountAuthorizationDetailsRequest::from_query(params)?.validate()
+        }
+        "GetContextKeysForCustomPolicy" => {
+            GetContextKeysForCustomPolicyRequest::from_query(params)?.validate()
+        }
+        "GetContextKeysForPrincipalPolicy" => {
+            GetContextKeysForPrincipalPolicyRequest::from_query(params)?.validate()
+        }
+        "GetDelegationRequest" => GetDelegationRequestRequest::from_query(params)?.validate(),
+        "GetGroup" => GetGroupRequest::from_query(params)?.validate(),
+        "GetGroupPolicy" => GetGroupPolicyRequest::from_query(params)?.validate(),
+        "GetHumanReadableSummary" => GetHumanReadableSummaryRequest::from_query(params)?.validate(),
+        "GetInstanceProfile" => GetInstanceProfileRequest::from_query(params)?.validate(),
+        "GetLoginProfile" => GetLoginProfileRequest::from_query(params)?.validate(),
+        "GetMFADevice" => GetMFADeviceRequest::from_query(params)?.validate(),
+        "GetOpenIDConnectProvider" => {
+            GetOpenIDConnectProviderRequest::from_query(params)?.validate()
+        }
+        "GetOrganizationsAccessReport" => {
+            GetOrganizationsAccessReportRequest::from_query(params)?.validate()
+        }
+        "GetPolicy" => GetPolicyRequest::from_query(params)?.validate(),
+        "GetPolicyVersion" => GetPolicyVersionRequest::from_query(params)?.validate(),
+        "GetRole" => GetRoleRequest::from_query(params)?.validate(),
+        "GetRolePolicy" => GetRolePolicyRequest::from_query(params)?.validate(),
+        "GetSAMLProvider" => GetSAMLProviderRequest::from_query(params)?.validate(),
+        "GetSSHPublicKey" => GetSSHPublicKeyRequest::from_query(params)?.validate(),
+        "GetServerCertificate" => GetServerCertificateRequest::from_query(params)?.validate(),
+        "GetServiceLastAccessedDetails" => {
+            GetServiceLastAccessedDetailsRequest::from_query(params)?.validate()
+        }
+        "GetServiceLastAccessedDetailsWithEntities" => {
+            GetServiceLastAccessedDetailsWithEntitiesRequest::from_query(params)?.validate()
+        }
+        "GetServiceLinkedRoleDeletionStatus" => {
+            GetServiceLinkedRoleDeletionStatusRequest::from_query(params)?.validate()
+        }
+        "GetUser" => GetUserRequest::from_query(params)?.validate(),
+        "GetUserPolicy" => GetUserPolicyRequest::from_query(params)?.validate(),
+        "ListAccessKeys" => ListAccessKeysRequest::from_query(params)?.validate(),
+        "ListAccountAliases" => ListAccountAliasesRequest::from_query(params)?.validate(),
+        "ListAttachedGroupPolicies" => {
+            ListAttachedGroupPoliciesRequest::from_query(params)?.validate()
+        }
+        "ListAttachedRolePolicies" => {
+            ListAttachedRolePoliciesRequest::from_query(params)?.validate()
+        }
+        "ListAttachedUserPolicies" => {
+            ListAttachedUserPoliciesRequest::from_query(params)?.validate()
+        }
+        "ListDelegationRequests" => ListDelegationRequestsRequest::from_query(params)?.validate(),
+        "ListEntitiesForPolicy" => ListEntitiesForPolicyRequest::from_query(params)?.validate(),
+        "ListGroupPolicies" => ListGroupPoliciesRequest::from_query(params)?.validate(),
+        "ListGroups" => ListGroupsRequest::from_query(params)?.validate(),
+        "ListGroupsForUser" => ListGroupsForUserRequest::from_query(params)?.validate(),
+        "ListInstanceProfileTags" => ListInstanceProfileTagsRequest::from_query(params)?.validate(),
+        "ListInstanceProfiles" => ListInstanceProfilesRequest::from_query(params)?.validate(),
+        "ListInstanceProfilesForRole" => {
+            ListInstanceProfilesForRoleRequest::from_query(params)?.validate()
+        }
+        "ListMFADeviceTags" => ListMFADeviceTagsRequest::from_query(params)?.validate(),
+        "ListMFADevices" => ListMFADevicesRequest::from_query(params)?.validate(),
+        "ListOpenIDConnectProviderTags" => {
+            ListOpenIDConnectProviderTagsRequest::from_query(params)?.validate()
+        }
+        "ListOpenIDConnectProviders" => {
+            ListOpenIDConnectProvidersRequest::from_query(params)?.validate()
+        }
+        "ListOrganizationsFeatures" => {
+            ListOrganizationsFeaturesRequest::from_query(params)?.validate()
+        }
+        "ListPolicies" => ListPoliciesRequest::from_query(params)?.validate(),
+        "ListPoliciesGrantingServiceAccess" => {
+            ListPoliciesGrantingServiceAccessRequest::from_query(params)?.validate()
+        }
+        "ListPolicyTags" => ListPolicyTagsRequest::from_query(params)?.validate(),
+        "ListPolicyVersions" => ListPolicyVersionsRequest::from_query(params)?.validate(),
+        "ListRolePolicies" => ListRolePoliciesRequest::from_query(params)?.validate(),
+        "ListRoleTags" => ListRoleTagsRequest::from_query(params)?.validate(),
+        "ListRoles" => ListRolesRequest::from_query(params)?.validate(),
+        "ListSAMLProviderTags" => ListSAMLProviderTagsRequest::from_query(params)?.validate(),
+        "ListSAMLProviders" => ListSAMLProvidersRequest::from_query(params)?.validate(),
+        "ListSSHPublicKeys" => ListSSHPublicKeysRequest::from_query(params)?.validate(),
+        "ListServerCertificateTags" => {
+            ListServerCertificateTagsRequest::from_query(params)?.validate()
+        }
+        "ListServerCertificates" => ListServerCertificatesRequest::from_query(params)?.validate(),
+        "ListServiceSpecificCredentials" => {
+            ListServiceSpecificCredentialsRequest::from_query(params)?.validate()
+        }
+        "ListSigningCertificates" => ListSigningCertificatesRequest::from_query(params)?.validate(),
+        "ListUserPolicies" => ListUserPoliciesRequest::from_query(params)?.validate(),
+        "ListUserTags" => ListUserTagsRequest::from_query(params)?.validate(),
+        "ListUsers" => ListUsersRequest::from_query(params)?.validate(),
+        "ListVirtualMFADevices" => ListVirtualMFADevicesRequest::from_query(params)?.validate(),
+        "PutGroupPolicy" => PutGroupPolicyRequest::from_query(params)?.validate(),
+        "PutRolePermissionsBoundary" => {
+            PutRolePermissionsBoundaryRequest::from_query(params)?.validate()
+        }
+        "PutRolePolicy" => PutRolePolicyRequest::from_query(params)?.validate(),
+        "PutUserPermissionsBoundary" => {
+            PutUserPermissionsBoundaryRequest::from_query(params)?.validate()
+        }
+        "PutUserPolicy" => PutUserPolicyRequest::from_query(params)?.validate(),
+        "RejectDelegationRequest" => RejectDelegationRequestRequest::from_query(params)?.validate(),
+        "RemoveClientIDFromOpenIDConnectProvider" => {
+            RemoveClientIDFromOpenIDConnectProviderRequest::from_query(params)?.validate()
+        }
+        "RemoveRoleFromInstanceProfile" => {
+            RemoveRoleFromInstanceProfileRequest::from_query(params)?.validate()
+        }
+        "RemoveUserFromGroup" => RemoveUserFromGroupRequest::from_query(params)?.validate(),
+        "ResetServiceSpecificCredential" => {
+            ResetServiceSpecificCredentialRequest::from_query(params)?.validate()
+        }
+        "ResyncMFADevice" => ResyncMFADeviceRequest::from_query(params)?.validate(),
+        "SendDelegationToken" => SendDelegationTokenRequest::from_query(params)?.validate(),
+        "SetDefaultPolicyVersion" => SetDefaultPolicyVersionRequest::from_query(params)?.validate(),
+        "SetSecurityTokenServicePreferences" => {
+            SetSecurityTokenServicePreferencesRequest::from_query(params)?.validate()
+        }
+        "SimulateCustomPolicy" => SimulateCustomPolicyRequest::from_query(params)?.validate(),
+        "SimulatePrincipalPolicy" => SimulatePrincipalPolicyRequest::from_query(params)?.validate(),
+        "TagInstanceProfile" => TagInstanceProfileRequest::from_query(params)?.validate(),
+        "TagMFADevice" => TagMFADeviceRequest::from_query(params)?.validate(),
+        "TagOpenIDConnectProvider" => {
+            TagOpenIDConnectProviderRequest::from_query(params)?.validate()
+        }
+        "TagPolicy" => TagPolicyRequest::from_query(params)?.validate(),
+        "TagRole" => TagRoleRequest::from_query(params)?.validate(),
+        "TagSAMLProvider" => TagSAMLProviderRequest::from_query(params)?.validate(),
+        "TagServerCertificate" => TagServerCertificateRequest::from_query(params)?.validate(),
+        "TagUser" => TagUserRequest::from_query(params)?.validate(),
+        "UntagInstanceProfile" => UntagInstanceProfileRequest::from_query(params)?.validate(),
+        "UntagMFADevice" => UntagMFADeviceRequest::from_query(params)?.validate(),
+        "UntagOpenIDConnectProvider" => {
+            UntagOpenIDConnectProviderRequest::from_query(params)?.validate()
+        }
+        "UntagPolicy" => UntagPolicyRequest::from_query(params)?.validate(),
+        "UntagRole" => UntagRoleRequest::from_query(params)?.validate(),
+        "UntagSAMLProvider" => UntagSAMLProviderRequest::from_query(params)?.validate(),
+        "UntagServerCertificate" => UntagServerCertificateRequest::from_query(params)?.validate(),
+        "UntagUser" => UntagUserRequest::from_query(params)?.validate(),
+        "UpdateAccessKey" => UpdateAccessKeyRequest::from_query(params)?.validate(),
+        "UpdateAccountPasswordPolicy" => {
+            UpdateAccountPasswordPolicyRequest::from_query(params)?.validate()
+        }
+        "UpdateAssumeRolePolicy" => UpdateAssumeRolePolicyRequest::from_query(params)?.validate(),
+        "UpdateDelegationRequest" => UpdateDelegationRequestRequest::from_query(params)?.validate(),
+        "UpdateGroup" => UpdateGroupRequest::from_query(params)?.validate(),
+        "UpdateLoginProfile" => UpdateLoginProfileRequest::from_query(params)?.validate(),
+        "UpdateOpenIDConnectProviderThumbprint" => {
+            UpdateOpenIDConnectProviderThumbprintRequest::from_query(params)?.validate()
+        }
+        "UpdateRole" => UpdateRoleRequest::from_query(params)?.validate(),
+        "UpdateRoleDescription" => UpdateRoleDescriptionRequest::from_query(params)?.validate(),
+        "UpdateSAMLProvider" => UpdateSAMLProviderRequest::from_query(params)?.validate(),
+        "UpdateSSHPublicKey" => UpdateSSHPublicKeyRequest::from_query(params)?.validate(),
+        "UpdateServerCertificate" => UpdateServerCertificateRequest::from_query(params)?.validate(),
+        "UpdateServiceSpecificCredential" => {
+            UpdateServiceSpecificCredentialRequest::from_query(params)?.validate()
+        }
+        "UpdateSigningCertificate" => {
+            UpdateSigningCertificateRequest::from_query(params)?.validate()
+        }
+        "UpdateUser" => UpdateUserRequest::from_query(params)?.validate(),
+        "UploadSSHPublicKey" => UploadSSHPublicKeyRequest::from_query(params)?.validate(),
+        "UploadServerCertificate" => UploadServerCertificateRequest::from_query(params)?.validate(),
+        "UploadSigningCertificate" => {
+            UploadSigningCertificateRequest::from_query(params)?.validate()
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The values of the model's `AccessAdvisorUsageGranularityType` enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AccessAdvisorUsageGranularityType {

@@ -1196,6 +1196,122 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     ],
 };
 
+/// Decodes `input` as the input shape of `operation` and checks it against the model's constraints.
+///
+/// `Ok(())` for an operation without an input shape, an operation this service does not
+/// have (the router rejects those) and an input of another protocol's variant.
+pub fn check_input(operation: &str, input: &citadel_api::OperationInput) -> Result<(), AwsError> {
+    let citadel_api::OperationInput::Json(body) = input else {
+        return Ok(());
+    };
+    match operation {
+        "CancelKeyDeletion" => {
+            citadel_api::json::decode::<CancelKeyDeletionRequest>(body)?.validate()
+        }
+        "ConnectCustomKeyStore" => {
+            citadel_api::json::decode::<ConnectCustomKeyStoreRequest>(body)?.validate()
+        }
+        "CreateAlias" => citadel_api::json::decode::<CreateAliasRequest>(body)?.validate(),
+        "CreateCustomKeyStore" => {
+            citadel_api::json::decode::<CreateCustomKeyStoreRequest>(body)?.validate()
+        }
+        "CreateGrant" => citadel_api::json::decode::<CreateGrantRequest>(body)?.validate(),
+        "CreateKey" => citadel_api::json::decode::<CreateKeyRequest>(body)?.validate(),
+        "Decrypt" => citadel_api::json::decode::<DecryptRequest>(body)?.validate(),
+        "DeleteAlias" => citadel_api::json::decode::<DeleteAliasRequest>(body)?.validate(),
+        "DeleteCustomKeyStore" => {
+            citadel_api::json::decode::<DeleteCustomKeyStoreRequest>(body)?.validate()
+        }
+        "DeleteImportedKeyMaterial" => {
+            citadel_api::json::decode::<DeleteImportedKeyMaterialRequest>(body)?.validate()
+        }
+        "DeriveSharedSecret" => {
+            citadel_api::json::decode::<DeriveSharedSecretRequest>(body)?.validate()
+        }
+        "DescribeCustomKeyStores" => {
+            citadel_api::json::decode::<DescribeCustomKeyStoresRequest>(body)?.validate()
+        }
+        "DescribeKey" => citadel_api::json::decode::<DescribeKeyRequest>(body)?.validate(),
+        "DisableKey" => citadel_api::json::decode::<DisableKeyRequest>(body)?.validate(),
+        "DisableKeyRotation" => {
+            citadel_api::json::decode::<DisableKeyRotationRequest>(body)?.validate()
+        }
+        "DisconnectCustomKeyStore" => {
+            citadel_api::json::decode::<DisconnectCustomKeyStoreRequest>(body)?.validate()
+        }
+        "EnableKey" => citadel_api::json::decode::<EnableKeyRequest>(body)?.validate(),
+        "EnableKeyRotation" => {
+            citadel_api::json::decode::<EnableKeyRotationRequest>(body)?.validate()
+        }
+        "Encrypt" => citadel_api::json::decode::<EncryptRequest>(body)?.validate(),
+        "GenerateDataKey" => citadel_api::json::decode::<GenerateDataKeyRequest>(body)?.validate(),
+        "GenerateDataKeyPair" => {
+            citadel_api::json::decode::<GenerateDataKeyPairRequest>(body)?.validate()
+        }
+        "GenerateDataKeyPairWithoutPlaintext" => {
+            citadel_api::json::decode::<GenerateDataKeyPairWithoutPlaintextRequest>(body)?
+                .validate()
+        }
+        "GenerateDataKeyWithoutPlaintext" => {
+            citadel_api::json::decode::<GenerateDataKeyWithoutPlaintextRequest>(body)?.validate()
+        }
+        "GenerateMac" => citadel_api::json::decode::<GenerateMacRequest>(body)?.validate(),
+        "GenerateRandom" => citadel_api::json::decode::<GenerateRandomRequest>(body)?.validate(),
+        "GetKeyLastUsage" => citadel_api::json::decode::<GetKeyLastUsageRequest>(body)?.validate(),
+        "GetKeyPolicy" => citadel_api::json::decode::<GetKeyPolicyRequest>(body)?.validate(),
+        "GetKeyRotationStatus" => {
+            citadel_api::json::decode::<GetKeyRotationStatusRequest>(body)?.validate()
+        }
+        "GetParametersForImport" => {
+            citadel_api::json::decode::<GetParametersForImportRequest>(body)?.validate()
+        }
+        "GetPublicKey" => citadel_api::json::decode::<GetPublicKeyRequest>(body)?.validate(),
+        "ImportKeyMaterial" => {
+            citadel_api::json::decode::<ImportKeyMaterialRequest>(body)?.validate()
+        }
+        "ListAliases" => citadel_api::json::decode::<ListAliasesRequest>(body)?.validate(),
+        "ListGrants" => citadel_api::json::decode::<ListGrantsRequest>(body)?.validate(),
+        "ListKeyPolicies" => citadel_api::json::decode::<ListKeyPoliciesRequest>(body)?.validate(),
+        "ListKeyRotations" => {
+            citadel_api::json::decode::<ListKeyRotationsRequest>(body)?.validate()
+        }
+        "ListKeys" => citadel_api::json::decode::<ListKeysRequest>(body)?.validate(),
+        "ListResourceTags" => {
+            citadel_api::json::decode::<ListResourceTagsRequest>(body)?.validate()
+        }
+        "ListRetirableGrants" => {
+            citadel_api::json::decode::<ListRetirableGrantsRequest>(body)?.validate()
+        }
+        "PutKeyPolicy" => citadel_api::json::decode::<PutKeyPolicyRequest>(body)?.validate(),
+        "ReEncrypt" => citadel_api::json::decode::<ReEncryptRequest>(body)?.validate(),
+        "ReplicateKey" => citadel_api::json::decode::<ReplicateKeyRequest>(body)?.validate(),
+        "RetireGrant" => citadel_api::json::decode::<RetireGrantRequest>(body)?.validate(),
+        "RevokeGrant" => citadel_api::json::decode::<RevokeGrantRequest>(body)?.validate(),
+        "RotateKeyOnDemand" => {
+            citadel_api::json::decode::<RotateKeyOnDemandRequest>(body)?.validate()
+        }
+        "ScheduleKeyDeletion" => {
+            citadel_api::json::decode::<ScheduleKeyDeletionRequest>(body)?.validate()
+        }
+        "Sign" => citadel_api::json::decode::<SignRequest>(body)?.validate(),
+        "TagResource" => citadel_api::json::decode::<TagResourceRequest>(body)?.validate(),
+        "UntagResource" => citadel_api::json::decode::<UntagResourceRequest>(body)?.validate(),
+        "UpdateAlias" => citadel_api::json::decode::<UpdateAliasRequest>(body)?.validate(),
+        "UpdateCustomKeyStore" => {
+            citadel_api::json::decode::<UpdateCustomKeyStoreRequest>(body)?.validate()
+        }
+        "UpdateKeyDescription" => {
+            citadel_api::json::decode::<UpdateKeyDescriptionRequest>(body)?.validate()
+        }
+        "UpdatePrimaryRegion" => {
+            citadel_api::json::decode::<UpdatePrimaryRegionRequest>(body)?.validate()
+        }
+        "Verify" => citadel_api::json::decode::<VerifyRequest>(body)?.validate(),
+        "VerifyMac" => citadel_api::json::decode::<VerifyMacRequest>(body)?.validate(),
+        _ => Ok(()),
+    }
+}
+
 /// The values of the model's `AlgorithmSpec` enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AlgorithmSpec {

@@ -26,3 +26,25 @@ pub static ALL_SPECS: &[&citadel_api::ServiceSpec] = &[
     &sts::SPEC,
     &wafv2::SPEC,
 ];
+
+/// The `check_input` of the service whose `SPEC.name` is `service`; `Ok(())` for a service
+/// that is not generated.
+pub fn check_input(
+    service: &str,
+    operation: &str,
+    input: &citadel_api::OperationInput,
+) -> Result<(), citadel_api::AwsError> {
+    match service {
+        "acm" => acm::check_input(operation, input),
+        "acm-pca" => acm_pca::check_input(operation, input),
+        "cloudtrail" => cloudtrail::check_input(operation, input),
+        "events" => events::check_input(operation, input),
+        "iam" => iam::check_input(operation, input),
+        "kms" => kms::check_input(operation, input),
+        "secretsmanager" => secretsmanager::check_input(operation, input),
+        "ssm" => ssm::check_input(operation, input),
+        "sts" => sts::check_input(operation, input),
+        "wafv2" => wafv2::check_input(operation, input),
+        _ => Ok(()),
+    }
+}

@@ -423,6 +423,66 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     ],
 };
 
+/// Decodes `input` as the input shape of `operation` and checks it against the model's constraints.
+///
+/// `Ok(())` for an operation without an input shape, an operation this service does not
+/// have (the router rejects those) and an input of another protocol's variant.
+pub fn check_input(operation: &str, input: &citadel_api::OperationInput) -> Result<(), AwsError> {
+    let citadel_api::OperationInput::Json(body) = input else {
+        return Ok(());
+    };
+    match operation {
+        "BatchGetSecretValue" => {
+            citadel_api::json::decode::<BatchGetSecretValueRequest>(body)?.validate()
+        }
+        "CancelRotateSecret" => {
+            citadel_api::json::decode::<CancelRotateSecretRequest>(body)?.validate()
+        }
+        "CreateSecret" => citadel_api::json::decode::<CreateSecretRequest>(body)?.validate(),
+        "DeleteResourcePolicy" => {
+            citadel_api::json::decode::<DeleteResourcePolicyRequest>(body)?.validate()
+        }
+        "DeleteSecret" => citadel_api::json::decode::<DeleteSecretRequest>(body)?.validate(),
+        "DescribeSecret" => citadel_api::json::decode::<DescribeSecretRequest>(body)?.validate(),
+        "GetRandomPassword" => {
+            citadel_api::json::decode::<GetRandomPasswordRequest>(body)?.validate()
+        }
+        "GetResourcePolicy" => {
+            citadel_api::json::decode::<GetResourcePolicyRequest>(body)?.validate()
+        }
+        "GetSecretValue" => citadel_api::json::decode::<GetSecretValueRequest>(body)?.validate(),
+        "ListSecretVersionIds" => {
+            citadel_api::json::decode::<ListSecretVersionIdsRequest>(body)?.validate()
+        }
+        "ListSecrets" => citadel_api::json::decode::<ListSecretsRequest>(body)?.validate(),
+        "PutResourcePolicy" => {
+            citadel_api::json::decode::<PutResourcePolicyRequest>(body)?.validate()
+        }
+        "PutSecretValue" => citadel_api::json::decode::<PutSecretValueRequest>(body)?.validate(),
+        "RemoveRegionsFromReplication" => {
+            citadel_api::json::decode::<RemoveRegionsFromReplicationRequest>(body)?.validate()
+        }
+        "ReplicateSecretToRegions" => {
+            citadel_api::json::decode::<ReplicateSecretToRegionsRequest>(body)?.validate()
+        }
+        "RestoreSecret" => citadel_api::json::decode::<RestoreSecretRequest>(body)?.validate(),
+        "RotateSecret" => citadel_api::json::decode::<RotateSecretRequest>(body)?.validate(),
+        "StopReplicationToReplica" => {
+            citadel_api::json::decode::<StopReplicationToReplicaRequest>(body)?.validate()
+        }
+        "TagResource" => citadel_api::json::decode::<TagResourceRequest>(body)?.validate(),
+        "UntagResource" => citadel_api::json::decode::<UntagResourceRequest>(body)?.validate(),
+        "UpdateSecret" => citadel_api::json::decode::<UpdateSecretRequest>(body)?.validate(),
+        "UpdateSecretVersionStage" => {
+            citadel_api::json::decode::<UpdateSecretVersionStageRequest>(body)?.validate()
+        }
+        "ValidateResourcePolicy" => {
+            citadel_api::json::decode::<ValidateResourcePolicyRequest>(body)?.validate()
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The values of the model's `FilterNameStringType` enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FilterNameStringType {

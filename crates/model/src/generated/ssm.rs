@@ -2595,6 +2595,419 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     ],
 };
 
+/// Decodes `input` as the input shape of `operation` and checks it against the model's constraints.
+///
+/// `Ok(())` for an operation without an input shape, an operation this service does not
+/// have (the router rejects those) and an input of another protocol's variant.
+pub fn check_input(operation: &str, input: &citadel_api::OperationInput) -> Result<(), AwsError> {
+    let citadel_api::OperationInput::Json(body) = input else {
+        return Ok(());
+    };
+    match operation {
+        "AddTagsToResource" => {
+            citadel_api::json::decode::<AddTagsToResourceRequest>(body)?.validate()
+        }
+        "AssociateOpsItemRelatedItem" => {
+            citadel_api::json::decode::<AssociateOpsItemRelatedItemRequest>(body)?.validate()
+        }
+        "CancelCommand" => citadel_api::json::decode::<CancelCommandRequest>(body)?.validate(),
+        "CancelMaintenanceWindowExecution" => {
+            citadel_api::json::decode::<CancelMaintenanceWindowExecutionRequest>(body)?.validate()
+        }
+        "CreateActivation" => {
+            citadel_api::json::decode::<CreateActivationRequest>(body)?.validate()
+        }
+        "CreateAssociation" => {
+            citadel_api::json::decode::<CreateAssociationRequest>(body)?.validate()
+        }
+        "CreateAssociationBatch" => {
+            citadel_api::json::decode::<CreateAssociationBatchRequest>(body)?.validate()
+        }
+        "CreateDocument" => citadel_api::json::decode::<CreateDocumentRequest>(body)?.validate(),
+        "CreateMaintenanceWindow" => {
+            citadel_api::json::decode::<CreateMaintenanceWindowRequest>(body)?.validate()
+        }
+        "CreateOpsItem" => citadel_api::json::decode::<CreateOpsItemRequest>(body)?.validate(),
+        "CreateOpsMetadata" => {
+            citadel_api::json::decode::<CreateOpsMetadataRequest>(body)?.validate()
+        }
+        "CreatePatchBaseline" => {
+            citadel_api::json::decode::<CreatePatchBaselineRequest>(body)?.validate()
+        }
+        "CreateResourceDataSync" => {
+            citadel_api::json::decode::<CreateResourceDataSyncRequest>(body)?.validate()
+        }
+        "DeleteActivation" => {
+            citadel_api::json::decode::<DeleteActivationRequest>(body)?.validate()
+        }
+        "DeleteAssociation" => {
+            citadel_api::json::decode::<DeleteAssociationRequest>(body)?.validate()
+        }
+        "DeleteDocument" => citadel_api::json::decode::<DeleteDocumentRequest>(body)?.validate(),
+        "DeleteInventory" => citadel_api::json::decode::<DeleteInventoryRequest>(body)?.validate(),
+        "DeleteMaintenanceWindow" => {
+            citadel_api::json::decode::<DeleteMaintenanceWindowRequest>(body)?.validate()
+        }
+        "DeleteOpsItem" => citadel_api::json::decode::<DeleteOpsItemRequest>(body)?.validate(),
+        "DeleteOpsMetadata" => {
+            citadel_api::json::decode::<DeleteOpsMetadataRequest>(body)?.validate()
+        }
+        "DeleteParameter" => citadel_api::json::decode::<DeleteParameterRequest>(body)?.validate(),
+        "DeleteParameters" => {
+            citadel_api::json::decode::<DeleteParametersRequest>(body)?.validate()
+        }
+        "DeletePatchBaseline" => {
+            citadel_api::json::decode::<DeletePatchBaselineRequest>(body)?.validate()
+        }
+        "DeleteResourceDataSync" => {
+            citadel_api::json::decode::<DeleteResourceDataSyncRequest>(body)?.validate()
+        }
+        "DeleteResourcePolicy" => {
+            citadel_api::json::decode::<DeleteResourcePolicyRequest>(body)?.validate()
+        }
+        "DeregisterManagedInstance" => {
+            citadel_api::json::decode::<DeregisterManagedInstanceRequest>(body)?.validate()
+        }
+        "DeregisterPatchBaselineForPatchGroup" => {
+            citadel_api::json::decode::<DeregisterPatchBaselineForPatchGroupRequest>(body)?
+                .validate()
+        }
+        "DeregisterTargetFromMaintenanceWindow" => {
+            citadel_api::json::decode::<DeregisterTargetFromMaintenanceWindowRequest>(body)?
+                .validate()
+        }
+        "DeregisterTaskFromMaintenanceWindow" => {
+            citadel_api::json::decode::<DeregisterTaskFromMaintenanceWindowRequest>(body)?
+                .validate()
+        }
+        "DescribeActivations" => {
+            citadel_api::json::decode::<DescribeActivationsRequest>(body)?.validate()
+        }
+        "DescribeAssociation" => {
+            citadel_api::json::decode::<DescribeAssociationRequest>(body)?.validate()
+        }
+        "DescribeAssociationExecutionTargets" => {
+            citadel_api::json::decode::<DescribeAssociationExecutionTargetsRequest>(body)?
+                .validate()
+        }
+        "DescribeAssociationExecutions" => {
+            citadel_api::json::decode::<DescribeAssociationExecutionsRequest>(body)?.validate()
+        }
+        "DescribeAutomationExecutions" => {
+            citadel_api::json::decode::<DescribeAutomationExecutionsRequest>(body)?.validate()
+        }
+        "DescribeAutomationStepExecutions" => {
+            citadel_api::json::decode::<DescribeAutomationStepExecutionsRequest>(body)?.validate()
+        }
+        "DescribeAvailablePatches" => {
+            citadel_api::json::decode::<DescribeAvailablePatchesRequest>(body)?.validate()
+        }
+        "DescribeDocument" => {
+            citadel_api::json::decode::<DescribeDocumentRequest>(body)?.validate()
+        }
+        "DescribeDocumentPermission" => {
+            citadel_api::json::decode::<DescribeDocumentPermissionRequest>(body)?.validate()
+        }
+        "DescribeEffectiveInstanceAssociations" => {
+            citadel_api::json::decode::<DescribeEffectiveInstanceAssociationsRequest>(body)?
+                .validate()
+        }
+        "DescribeEffectivePatchesForPatchBaseline" => {
+            citadel_api::json::decode::<DescribeEffectivePatchesForPatchBaselineRequest>(body)?
+                .validate()
+        }
+        "DescribeInstanceAssociationsStatus" => {
+            citadel_api::json::decode::<DescribeInstanceAssociationsStatusRequest>(body)?.validate()
+        }
+        "DescribeInstanceInformation" => {
+            citadel_api::json::decode::<DescribeInstanceInformationRequest>(body)?.validate()
+        }
+        "DescribeInstancePatchStates" => {
+            citadel_api::json::decode::<DescribeInstancePatchStatesRequest>(body)?.validate()
+        }
+        "DescribeInstancePatchStatesForPatchGroup" => {
+            citadel_api::json::decode::<DescribeInstancePatchStatesForPatchGroupRequest>(body)?
+                .validate()
+        }
+        "DescribeInstancePatches" => {
+            citadel_api::json::decode::<DescribeInstancePatchesRequest>(body)?.validate()
+        }
+        "DescribeInstanceProperties" => {
+            citadel_api::json::decode::<DescribeInstancePropertiesRequest>(body)?.validate()
+        }
+        "DescribeInventoryDeletions" => {
+            citadel_api::json::decode::<DescribeInventoryDeletionsRequest>(body)?.validate()
+        }
+        "DescribeMaintenanceWindowExecutionTaskInvocations" => citadel_api::json::decode::<
+            DescribeMaintenanceWindowExecutionTaskInvocationsRequest,
+        >(body)?
+        .validate(),
+        "DescribeMaintenanceWindowExecutionTasks" => {
+            citadel_api::json::decode::<DescribeMaintenanceWindowExecutionTasksRequest>(body)?
+                .validate()
+        }
+        "DescribeMaintenanceWindowExecutions" => {
+            citadel_api::json::decode::<DescribeMaintenanceWindowExecutionsRequest>(body)?
+                .validate()
+        }
+        "DescribeMaintenanceWindowSchedule" => {
+            citadel_api::json::decode::<DescribeMaintenanceWindowScheduleRequest>(body)?.validate()
+        }
+        "DescribeMaintenanceWindowTargets" => {
+            citadel_api::json::decode::<DescribeMaintenanceWindowTargetsRequest>(body)?.validate()
+        }
+        "DescribeMaintenanceWindowTasks" => {
+            citadel_api::json::decode::<DescribeMaintenanceWindowTasksRequest>(body)?.validate()
+        }
+        "DescribeMaintenanceWindows" => {
+            citadel_api::json::decode::<DescribeMaintenanceWindowsRequest>(body)?.validate()
+        }
+        "DescribeMaintenanceWindowsForTarget" => {
+            citadel_api::json::decode::<DescribeMaintenanceWindowsForTargetRequest>(body)?
+                .validate()
+        }
+        "DescribeOpsItems" => {
+            citadel_api::json::decode::<DescribeOpsItemsRequest>(body)?.validate()
+        }
+        "DescribeParameters" => {
+            citadel_api::json::decode::<DescribeParametersRequest>(body)?.validate()
+        }
+        "DescribePatchBaselines" => {
+            citadel_api::json::decode::<DescribePatchBaselinesRequest>(body)?.validate()
+        }
+        "DescribePatchGroupState" => {
+            citadel_api::json::decode::<DescribePatchGroupStateRequest>(body)?.validate()
+        }
+        "DescribePatchGroups" => {
+            citadel_api::json::decode::<DescribePatchGroupsRequest>(body)?.validate()
+        }
+        "DescribePatchProperties" => {
+            citadel_api::json::decode::<DescribePatchPropertiesRequest>(body)?.validate()
+        }
+        "DescribeSessions" => {
+            citadel_api::json::decode::<DescribeSessionsRequest>(body)?.validate()
+        }
+        "DisassociateOpsItemRelatedItem" => {
+            citadel_api::json::decode::<DisassociateOpsItemRelatedItemRequest>(body)?.validate()
+        }
+        "GetAccessToken" => citadel_api::json::decode::<GetAccessTokenRequest>(body)?.validate(),
+        "GetAutomationExecution" => {
+            citadel_api::json::decode::<GetAutomationExecutionRequest>(body)?.validate()
+        }
+        "GetCalendarState" => {
+            citadel_api::json::decode::<GetCalendarStateRequest>(body)?.validate()
+        }
+        "GetCommandInvocation" => {
+            citadel_api::json::decode::<GetCommandInvocationRequest>(body)?.validate()
+        }
+        "GetConnectionStatus" => {
+            citadel_api::json::decode::<GetConnectionStatusRequest>(body)?.validate()
+        }
+        "GetDefaultPatchBaseline" => {
+            citadel_api::json::decode::<GetDefaultPatchBaselineRequest>(body)?.validate()
+        }
+        "GetDeployablePatchSnapshotForInstance" => {
+            citadel_api::json::decode::<GetDeployablePatchSnapshotForInstanceRequest>(body)?
+                .validate()
+        }
+        "GetDocument" => citadel_api::json::decode::<GetDocumentRequest>(body)?.validate(),
+        "GetExecutionPreview" => {
+            citadel_api::json::decode::<GetExecutionPreviewRequest>(body)?.validate()
+        }
+        "GetInventory" => citadel_api::json::decode::<GetInventoryRequest>(body)?.validate(),
+        "GetInventorySchema" => {
+            citadel_api::json::decode::<GetInventorySchemaRequest>(body)?.validate()
+        }
+        "GetMaintenanceWindow" => {
+            citadel_api::json::decode::<GetMaintenanceWindowRequest>(body)?.validate()
+        }
+        "GetMaintenanceWindowExecution" => {
+            citadel_api::json::decode::<GetMaintenanceWindowExecutionRequest>(body)?.validate()
+        }
+        "GetMaintenanceWindowExecutionTask" => {
+            citadel_api::json::decode::<GetMaintenanceWindowExecutionTaskRequest>(body)?.validate()
+        }
+        "GetMaintenanceWindowExecutionTaskInvocation" => {
+            citadel_api::json::decode::<GetMaintenanceWindowExecutionTaskInvocationRequest>(body)?
+                .validate()
+        }
+        "GetMaintenanceWindowTask" => {
+            citadel_api::json::decode::<GetMaintenanceWindowTaskRequest>(body)?.validate()
+        }
+        "GetOpsItem" => citadel_api::json::decode::<GetOpsItemRequest>(body)?.validate(),
+        "GetOpsMetadata" => citadel_api::json::decode::<GetOpsMetadataRequest>(body)?.validate(),
+        "GetOpsSummary" => citadel_api::json::decode::<GetOpsSummaryRequest>(body)?.validate(),
+        "GetParameter" => citadel_api::json::decode::<GetParameterRequest>(body)?.validate(),
+        "GetParameterHistory" => {
+            citadel_api::json::decode::<GetParameterHistoryRequest>(body)?.validate()
+        }
+        "GetParameters" => citadel_api::json::decode::<GetParametersRequest>(body)?.validate(),
+        "GetParametersByPath" => {
+            citadel_api::json::decode::<GetParametersByPathRequest>(body)?.validate()
+        }
+        "GetPatchBaseline" => {
+            citadel_api::json::decode::<GetPatchBaselineRequest>(body)?.validate()
+        }
+        "GetPatchBaselineForPatchGroup" => {
+            citadel_api::json::decode::<GetPatchBaselineForPatchGroupRequest>(body)?.validate()
+        }
+        "GetResourcePolicies" => {
+            citadel_api::json::decode::<GetResourcePoliciesRequest>(body)?.validate()
+        }
+        "GetServiceSetting" => {
+            citadel_api::json::decode::<GetServiceSettingRequest>(body)?.validate()
+        }
+        "LabelParameterVersion" => {
+            citadel_api::json::decode::<LabelParameterVersionRequest>(body)?.validate()
+        }
+        "ListAssociationVersions" => {
+            citadel_api::json::decode::<ListAssociationVersionsRequest>(body)?.validate()
+        }
+        "ListAssociations" => {
+            citadel_api::json::decode::<ListAssociationsRequest>(body)?.validate()
+        }
+        "ListCommandInvocations" => {
+            citadel_api::json::decode::<ListCommandInvocationsRequest>(body)?.validate()
+        }
+        "ListCommands" => citadel_api::json::decode::<ListCommandsRequest>(body)?.validate(),
+        "ListComplianceItems" => {
+            citadel_api::json::decode::<ListComplianceItemsRequest>(body)?.validate()
+        }
+        "ListComplianceSummaries" => {
+            citadel_api::json::decode::<ListComplianceSummariesRequest>(body)?.validate()
+        }
+        "ListDocumentMetadataHistory" => {
+            citadel_api::json::decode::<ListDocumentMetadataHistoryRequest>(body)?.validate()
+        }
+        "ListDocumentVersions" => {
+            citadel_api::json::decode::<ListDocumentVersionsRequest>(body)?.validate()
+        }
+        "ListDocuments" => citadel_api::json::decode::<ListDocumentsRequest>(body)?.validate(),
+        "ListInventoryEntries" => {
+            citadel_api::json::decode::<ListInventoryEntriesRequest>(body)?.validate()
+        }
+        "ListNodes" => citadel_api::json::decode::<ListNodesRequest>(body)?.validate(),
+        "ListNodesSummary" => {
+            citadel_api::json::decode::<ListNodesSummaryRequest>(body)?.validate()
+        }
+        "ListOpsItemEvents" => {
+            citadel_api::json::decode::<ListOpsItemEventsRequest>(body)?.validate()
+        }
+        "ListOpsItemRelatedItems" => {
+            citadel_api::json::decode::<ListOpsItemRelatedItemsRequest>(body)?.validate()
+        }
+        "ListOpsMetadata" => citadel_api::json::decode::<ListOpsMetadataRequest>(body)?.validate(),
+        "ListResourceComplianceSummaries" => {
+            citadel_api::json::decode::<ListResourceComplianceSummariesRequest>(body)?.validate()
+        }
+        "ListResourceDataSync" => {
+            citadel_api::json::decode::<ListResourceDataSyncRequest>(body)?.validate()
+        }
+        "ListTagsForResource" => {
+            citadel_api::json::decode::<ListTagsForResourceRequest>(body)?.validate()
+        }
+        "ModifyDocumentPermission" => {
+            citadel_api::json::decode::<ModifyDocumentPermissionRequest>(body)?.validate()
+        }
+        "PutComplianceItems" => {
+            citadel_api::json::decode::<PutComplianceItemsRequest>(body)?.validate()
+        }
+        "PutInventory" => citadel_api::json::decode::<PutInventoryRequest>(body)?.validate(),
+        "PutParameter" => citadel_api::json::decode::<PutParameterRequest>(body)?.validate(),
+        "PutResourcePolicy" => {
+            citadel_api::json::decode::<PutResourcePolicyRequest>(body)?.validate()
+        }
+        "RegisterDefaultPatchBaseline" => {
+            citadel_api::json::decode::<RegisterDefaultPatchBaselineRequest>(body)?.validate()
+        }
+        "RegisterPatchBaselineForPatchGroup" => {
+            citadel_api::json::decode::<RegisterPatchBaselineForPatchGroupRequest>(body)?.validate()
+        }
+        "RegisterTargetWithMaintenanceWindow" => {
+            citadel_api::json::decode::<RegisterTargetWithMaintenanceWindowRequest>(body)?
+                .validate()
+        }
+        "RegisterTaskWithMaintenanceWindow" => {
+            citadel_api::json::decode::<RegisterTaskWithMaintenanceWindowRequest>(body)?.validate()
+        }
+        "RemoveTagsFromResource" => {
+            citadel_api::json::decode::<RemoveTagsFromResourceRequest>(body)?.validate()
+        }
+        "ResetServiceSetting" => {
+            citadel_api::json::decode::<ResetServiceSettingRequest>(body)?.validate()
+        }
+        "ResumeSession" => citadel_api::json::decode::<ResumeSessionRequest>(body)?.validate(),
+        "SendAutomationSignal" => {
+            citadel_api::json::decode::<SendAutomationSignalRequest>(body)?.validate()
+        }
+        "SendCommand" => citadel_api::json::decode::<SendCommandRequest>(body)?.validate(),
+        "StartAccessRequest" => {
+            citadel_api::json::decode::<StartAccessRequestRequest>(body)?.validate()
+        }
+        "StartAssociationsOnce" => {
+            citadel_api::json::decode::<StartAssociationsOnceRequest>(body)?.validate()
+        }
+        "StartAutomationExecution" => {
+            citadel_api::json::decode::<StartAutomationExecutionRequest>(body)?.validate()
+        }
+        "StartChangeRequestExecution" => {
+            citadel_api::json::decode::<StartChangeRequestExecutionRequest>(body)?.validate()
+        }
+        "StartExecutionPreview" => {
+            citadel_api::json::decode::<StartExecutionPreviewRequest>(body)?.validate()
+        }
+        "StartSession" => citadel_api::json::decode::<StartSessionRequest>(body)?.validate(),
+        "StopAutomationExecution" => {
+            citadel_api::json::decode::<StopAutomationExecutionRequest>(body)?.validate()
+        }
+        "TerminateSession" => {
+            citadel_api::json::decode::<TerminateSessionRequest>(body)?.validate()
+        }
+        "UnlabelParameterVersion" => {
+            citadel_api::json::decode::<UnlabelParameterVersionRequest>(body)?.validate()
+        }
+        "UpdateAssociation" => {
+            citadel_api::json::decode::<UpdateAssociationRequest>(body)?.validate()
+        }
+        "UpdateAssociationStatus" => {
+            citadel_api::json::decode::<UpdateAssociationStatusRequest>(body)?.validate()
+        }
+        "UpdateDocument" => citadel_api::json::decode::<UpdateDocumentRequest>(body)?.validate(),
+        "UpdateDocumentDefaultVersion" => {
+            citadel_api::json::decode::<UpdateDocumentDefaultVersionRequest>(body)?.validate()
+        }
+        "UpdateDocumentMetadata" => {
+            citadel_api::json::decode::<UpdateDocumentMetadataRequest>(body)?.validate()
+        }
+        "UpdateMaintenanceWindow" => {
+            citadel_api::json::decode::<UpdateMaintenanceWindowRequest>(body)?.validate()
+        }
+        "UpdateMaintenanceWindowTarget" => {
+            citadel_api::json::decode::<UpdateMaintenanceWindowTargetRequest>(body)?.validate()
+        }
+        "UpdateMaintenanceWindowTask" => {
+            citadel_api::json::decode::<UpdateMaintenanceWindowTaskRequest>(body)?.validate()
+        }
+        "UpdateManagedInstanceRole" => {
+            citadel_api::json::decode::<UpdateManagedInstanceRoleRequest>(body)?.validate()
+        }
+        "UpdateOpsItem" => citadel_api::json::decode::<UpdateOpsItemRequest>(body)?.validate(),
+        "UpdateOpsMetadata" => {
+            citadel_api::json::decode::<UpdateOpsMetadataRequest>(body)?.validate()
+        }
+        "UpdatePatchBaseline" => {
+            citadel_api::json::decode::<UpdatePatchBaselineRequest>(body)?.validate()
+        }
+        "UpdateResourceDataSync" => {
+            citadel_api::json::decode::<UpdateResourceDataSyncRequest>(body)?.validate()
+        }
+        "UpdateServiceSetting" => {
+            citadel_api::json::decode::<UpdateServiceSettingRequest>(body)?.validate()
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The values of the model's `AccessRequestStatus` enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AccessRequestStatus {

@@ -221,6 +221,34 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     ],
 };
 
+/// Decodes `input` as the input shape of `operation` and checks it against the model's constraints.
+///
+/// `Ok(())` for an operation without an input shape, an operation this service does not
+/// have (the router rejects those) and an input of another protocol's variant.
+pub fn check_input(operation: &str, input: &citadel_api::OperationInput) -> Result<(), AwsError> {
+    let citadel_api::OperationInput::Query(params) = input else {
+        return Ok(());
+    };
+    match operation {
+        "AssumeRole" => AssumeRoleRequest::from_query(params)?.validate(),
+        "AssumeRoleWithSAML" => AssumeRoleWithSAMLRequest::from_query(params)?.validate(),
+        "AssumeRoleWithWebIdentity" => {
+            AssumeRoleWithWebIdentityRequest::from_query(params)?.validate()
+        }
+        "AssumeRoot" => AssumeRootRequest::from_query(params)?.validate(),
+        "DecodeAuthorizationMessage" => {
+            DecodeAuthorizationMessageRequest::from_query(params)?.validate()
+        }
+        "GetAccessKeyInfo" => GetAccessKeyInfoRequest::from_query(params)?.validate(),
+        "GetCallerIdentity" => GetCallerIdentityRequest::from_query(params)?.validate(),
+        "GetDelegatedAccessToken" => GetDelegatedAccessTokenRequest::from_query(params)?.validate(),
+        "GetFederationToken" => GetFederationTokenRequest::from_query(params)?.validate(),
+        "GetSessionToken" => GetSessionTokenRequest::from_query(params)?.validate(),
+        "GetWebIdentityToken" => GetWebIdentityTokenRequest::from_query(params)?.validate(),
+        _ => Ok(()),
+    }
+}
+
 /// The model's `AssumeRoleRequest` structure.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AssumeRoleRequest {

@@ -946,6 +946,142 @@ pub static SPEC: ServiceSpec = ServiceSpec {
     ],
 };
 
+/// Decodes `input` as the input shape of `operation` and checks it against the model's constraints.
+///
+/// `Ok(())` for an operation without an input shape, an operation this service does not
+/// have (the router rejects those) and an input of another protocol's variant.
+pub fn check_input(operation: &str, input: &citadel_api::OperationInput) -> Result<(), AwsError> {
+    let citadel_api::OperationInput::Json(body) = input else {
+        return Ok(());
+    };
+    match operation {
+        "AssociateWebACL" => citadel_api::json::decode::<AssociateWebACLRequest>(body)?.validate(),
+        "CheckCapacity" => citadel_api::json::decode::<CheckCapacityRequest>(body)?.validate(),
+        "CreateAPIKey" => citadel_api::json::decode::<CreateAPIKeyRequest>(body)?.validate(),
+        "CreateIPSet" => citadel_api::json::decode::<CreateIPSetRequest>(body)?.validate(),
+        "CreateRegexPatternSet" => {
+            citadel_api::json::decode::<CreateRegexPatternSetRequest>(body)?.validate()
+        }
+        "CreateRuleGroup" => citadel_api::json::decode::<CreateRuleGroupRequest>(body)?.validate(),
+        "CreateWebACL" => citadel_api::json::decode::<CreateWebACLRequest>(body)?.validate(),
+        "DeleteAPIKey" => citadel_api::json::decode::<DeleteAPIKeyRequest>(body)?.validate(),
+        "DeleteFirewallManagerRuleGroups" => {
+            citadel_api::json::decode::<DeleteFirewallManagerRuleGroupsRequest>(body)?.validate()
+        }
+        "DeleteIPSet" => citadel_api::json::decode::<DeleteIPSetRequest>(body)?.validate(),
+        "DeleteLoggingConfiguration" => {
+            citadel_api::json::decode::<DeleteLoggingConfigurationRequest>(body)?.validate()
+        }
+        "DeletePermissionPolicy" => {
+            citadel_api::json::decode::<DeletePermissionPolicyRequest>(body)?.validate()
+        }
+        "DeleteRegexPatternSet" => {
+            citadel_api::json::decode::<DeleteRegexPatternSetRequest>(body)?.validate()
+        }
+        "DeleteRuleGroup" => citadel_api::json::decode::<DeleteRuleGroupRequest>(body)?.validate(),
+        "DeleteWebACL" => citadel_api::json::decode::<DeleteWebACLRequest>(body)?.validate(),
+        "DescribeAllManagedProducts" => {
+            citadel_api::json::decode::<DescribeAllManagedProductsRequest>(body)?.validate()
+        }
+        "DescribeManagedProductsByVendor" => {
+            citadel_api::json::decode::<DescribeManagedProductsByVendorRequest>(body)?.validate()
+        }
+        "DescribeManagedRuleGroup" => {
+            citadel_api::json::decode::<DescribeManagedRuleGroupRequest>(body)?.validate()
+        }
+        "DisassociateWebACL" => {
+            citadel_api::json::decode::<DisassociateWebACLRequest>(body)?.validate()
+        }
+        "GenerateMobileSdkReleaseUrl" => {
+            citadel_api::json::decode::<GenerateMobileSdkReleaseUrlRequest>(body)?.validate()
+        }
+        "GetDecryptedAPIKey" => {
+            citadel_api::json::decode::<GetDecryptedAPIKeyRequest>(body)?.validate()
+        }
+        "GetIPSet" => citadel_api::json::decode::<GetIPSetRequest>(body)?.validate(),
+        "GetLoggingConfiguration" => {
+            citadel_api::json::decode::<GetLoggingConfigurationRequest>(body)?.validate()
+        }
+        "GetManagedRuleSet" => {
+            citadel_api::json::decode::<GetManagedRuleSetRequest>(body)?.validate()
+        }
+        "GetMobileSdkRelease" => {
+            citadel_api::json::decode::<GetMobileSdkReleaseRequest>(body)?.validate()
+        }
+        "GetPermissionPolicy" => {
+            citadel_api::json::decode::<GetPermissionPolicyRequest>(body)?.validate()
+        }
+        "GetRateBasedStatementManagedKeys" => {
+            citadel_api::json::decode::<GetRateBasedStatementManagedKeysRequest>(body)?.validate()
+        }
+        "GetRegexPatternSet" => {
+            citadel_api::json::decode::<GetRegexPatternSetRequest>(body)?.validate()
+        }
+        "GetRuleGroup" => citadel_api::json::decode::<GetRuleGroupRequest>(body)?.validate(),
+        "GetSampledRequests" => {
+            citadel_api::json::decode::<GetSampledRequestsRequest>(body)?.validate()
+        }
+        "GetTopPathStatisticsByTraffic" => {
+            citadel_api::json::decode::<GetTopPathStatisticsByTrafficRequest>(body)?.validate()
+        }
+        "GetWebACL" => citadel_api::json::decode::<GetWebACLRequest>(body)?.validate(),
+        "GetWebACLForResource" => {
+            citadel_api::json::decode::<GetWebACLForResourceRequest>(body)?.validate()
+        }
+        "ListAPIKeys" => citadel_api::json::decode::<ListAPIKeysRequest>(body)?.validate(),
+        "ListAvailableManagedRuleGroupVersions" => {
+            citadel_api::json::decode::<ListAvailableManagedRuleGroupVersionsRequest>(body)?
+                .validate()
+        }
+        "ListAvailableManagedRuleGroups" => {
+            citadel_api::json::decode::<ListAvailableManagedRuleGroupsRequest>(body)?.validate()
+        }
+        "ListIPSets" => citadel_api::json::decode::<ListIPSetsRequest>(body)?.validate(),
+        "ListLoggingConfigurations" => {
+            citadel_api::json::decode::<ListLoggingConfigurationsRequest>(body)?.validate()
+        }
+        "ListManagedRuleSets" => {
+            citadel_api::json::decode::<ListManagedRuleSetsRequest>(body)?.validate()
+        }
+        "ListMobileSdkReleases" => {
+            citadel_api::json::decode::<ListMobileSdkReleasesRequest>(body)?.validate()
+        }
+        "ListRegexPatternSets" => {
+            citadel_api::json::decode::<ListRegexPatternSetsRequest>(body)?.validate()
+        }
+        "ListResourcesForWebACL" => {
+            citadel_api::json::decode::<ListResourcesForWebACLRequest>(body)?.validate()
+        }
+        "ListRuleGroups" => citadel_api::json::decode::<ListRuleGroupsRequest>(body)?.validate(),
+        "ListTagsForResource" => {
+            citadel_api::json::decode::<ListTagsForResourceRequest>(body)?.validate()
+        }
+        "ListWebACLs" => citadel_api::json::decode::<ListWebACLsRequest>(body)?.validate(),
+        "PutLoggingConfiguration" => {
+            citadel_api::json::decode::<PutLoggingConfigurationRequest>(body)?.validate()
+        }
+        "PutManagedRuleSetVersions" => {
+            citadel_api::json::decode::<PutManagedRuleSetVersionsRequest>(body)?.validate()
+        }
+        "PutPermissionPolicy" => {
+            citadel_api::json::decode::<PutPermissionPolicyRequest>(body)?.validate()
+        }
+        "TagResource" => citadel_api::json::decode::<TagResourceRequest>(body)?.validate(),
+        "UntagResource" => citadel_api::json::decode::<UntagResourceRequest>(body)?.validate(),
+        "UpdateIPSet" => citadel_api::json::decode::<UpdateIPSetRequest>(body)?.validate(),
+        "UpdateManagedRuleSetVersionExpiryDate" => {
+            citadel_api::json::decode::<UpdateManagedRuleSetVersionExpiryDateRequest>(body)?
+                .validate()
+        }
+        "UpdateRegexPatternSet" => {
+            citadel_api::json::decode::<UpdateRegexPatternSetRequest>(body)?.validate()
+        }
+        "UpdateRuleGroup" => citadel_api::json::decode::<UpdateRuleGroupRequest>(body)?.validate(),
+        "UpdateWebACL" => citadel_api::json::decode::<UpdateWebACLRequest>(body)?.validate(),
+        _ => Ok(()),
+    }
+}
+
 /// The values of the model's `ActionValue` enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ActionValue {

@@ -170,14 +170,26 @@ impl Server {
     }
 
     /// Runs `citadel operator …` against this server.
-    pub fn operator(&self, args: &[&str], stdin: Option<&str>, creds: Option<(&str, &str)>) -> Output {
+    pub fn operator(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+        creds: Option<(&str, &str)>,
+    ) -> Output {
         let mut cmd = Command::new(BIN);
-        cmd.arg("operator").args(args).arg("--address").arg(&self.url);
-        cmd.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY");
+        cmd.arg("operator")
+            .args(args)
+            .arg("--address")
+            .arg(&self.url);
+        cmd.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY");
         if let Some((id, secret)) = creds {
-            cmd.env("AWS_ACCESS_KEY_ID", id).env("AWS_SECRET_ACCESS_KEY", secret);
+            cmd.env("AWS_ACCESS_KEY_ID", id)
+                .env("AWS_SECRET_ACCESS_KEY", secret);
         }
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         {
             use std::io::Write;
@@ -199,7 +211,11 @@ impl Server {
     /// SIGTERM, then wait for a clean exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        Command::new("kill").arg("-TERM").arg(&pid).status().unwrap();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(&pid)
+            .status()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -232,7 +248,10 @@ fn isolate_aws_env(cmd: &mut Command, access_key: &str, secret: &str) {
     cmd.env("AWS_ACCESS_KEY_ID", access_key)
         .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("AWS_CONFIG_FILE", "/nonexistent/citadel-test-aws-config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/citadel-test-aws-credentials")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/citadel-test-aws-credentials",
+        )
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_MAX_ATTEMPTS", "1")
         .env("AWS_RETRY_MODE", "standard")
