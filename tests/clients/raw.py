@@ -5,7 +5,7 @@ Usage: raw.py '<spec json>' with CITADEL_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCE
 Spec keys: method, path, query, headers, body (text), body_size (bytes of 'x' instead of body),
 target (X-Amz-Target), content_type, signing_name, region, sign (default true),
 secret (sign with this secret instead), skew_seconds (sign at now + skew),
-drop_host_from_signature, tamper_body (replace the body after signing).
+drop_host_from_signature, tamper_body (replace the body after signing), session_token.
 """
 
 import datetime
@@ -54,7 +54,7 @@ def main():
                 seconds=skew
             )
         secret = spec.get("secret") or os.environ["AWS_SECRET_ACCESS_KEY"]
-        creds = Credentials(os.environ["AWS_ACCESS_KEY_ID"], secret)
+        creds = Credentials(os.environ["AWS_ACCESS_KEY_ID"], secret, spec.get("session_token"))
         signer_cls = NoHostSigV4 if spec.get("drop_host_from_signature") else SigV4Auth
         signer = signer_cls(creds, spec.get("signing_name", "kms"), spec.get("region", "us-east-1"))
         signer.add_auth(request)

@@ -157,7 +157,9 @@ pub async fn authenticate(
     let Some(credential) = credential else {
         return Err(unknown());
     };
-    if !credential.active {
+    // Long-term keys carry no session: a token presented with one is as invalid as an unknown
+    // key (STS session credentials arrive with IAM).
+    if !credential.active || info.security_token.is_some() {
         return Err(unknown());
     }
     let secret = sigv4::SecretKey::from(secrecy::ExposeSecret::expose_secret(credential.secret()));

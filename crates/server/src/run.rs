@@ -129,6 +129,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             anyhow::anyhow!("applying the root credentials from the environment failed")
         })?;
     }
+    if !state.config.dev
+        && !state.store.is_sealed()
+        && matches!(
+            state
+                .identities
+                .root_access_key_id(&state.config.default_account)
+                .await,
+            Ok(None)
+        )
+    {
+        // Until then, whoever reaches the port first could initialize it.
+        tracing::warn!("no root credentials yet: run `citadel operator init` now");
+    }
     tracing::info!(mode, "citadel ready");
     listener::serve(listener, tls, router(state), shutdown_signal()).await
 }

@@ -193,12 +193,16 @@ pub async fn init(State(state): State<Arc<AppState>>, request: Request<Body>) ->
         Ok(s) => s,
         Err(e) => return internal(e),
     };
-    let account_id = state.config.default_account.clone();
-    let had_root_key = !state.config.dev
-        && matches!(
-            state.identities.root_access_key_id(&account_id).await,
-            Ok(Some(_))
+    if state.config.dev {
+        return bad_request(
+            "Citadel runs with --dev: it initializes itself at start and accepts any credentials.",
         );
+    }
+    let account_id = state.config.default_account.clone();
+    let had_root_key = matches!(
+        state.identities.root_access_key_id(&account_id).await,
+        Ok(Some(_))
+    );
 
     let (shares, threshold) = match state.config.seal {
         SealType::Shamir => {
@@ -236,13 +240,9 @@ pub async fn init(State(state): State<Arc<AppState>>, request: Request<Body>) ->
         }
     };
 
-    let created = if state.config.dev {
-        None
-    } else {
-        match create_root_credentials(&state).await {
-            Ok(c) => c,
-            Err(resp) => return resp,
-        }
+    let created = match create_root_credentials(&state).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
     };
     if state.config.seal == SealType::Shamir {
         state.store.seal();

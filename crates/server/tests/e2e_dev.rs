@@ -244,6 +244,10 @@ fn health_metrics_and_graceful_shutdown() {
     assert!(body.contains("citadel_request_duration_seconds"));
     assert!(body.contains("citadel_sealed 0"));
 
+    let out = server.operator(&["init"], None, None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--dev"), "{}", stderr(&out));
+
     let log = server.log();
     let status = server.terminate();
     assert!(status.success(), "exit status {status}");

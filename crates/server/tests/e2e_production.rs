@@ -96,6 +96,26 @@ fn only_known_credentials_with_the_right_secret_are_accepted() {
     );
     assert_eq!(r["json"]["__type"], "InvalidSignatureException", "{r}");
 
+    // A session token presented with a long-term key is refused.
+    let r = raw(
+        &server,
+        ROOT_ID,
+        ROOT_SECRET,
+        json!({
+        "target": "TrentService.ListKeys", "body": "{}", "session_token": "FwoGZXIvYXdzEXAMPLE",
+        "content_type": "application/x-amz-json-1.1", "signing_name": "kms"}),
+    );
+    assert_eq!(r["json"]["__type"], "UnrecognizedClientException", "{r}");
+
+    // Operator init is for production servers without root credentials only.
+    let out = server.operator(&["init"], None, None);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("already initialized"),
+        "{}",
+        stderr(&out)
+    );
+
     // The right signature reaches the (not yet implemented) operation.
     let r = raw(
         &server,
