@@ -6,6 +6,7 @@ mod error;
 pub mod json;
 mod principal;
 mod spec;
+pub mod xml;
 
 pub use error::{AwsError, ValidationErrors};
 pub use principal::{Principal, PrincipalKind};

@@ -459,23 +459,7 @@ impl<'a> QueryReader<'a> {
 
 // ------------------------------------------------------------------------------ awsQuery output
 
-/// Escapes text for XML element content.
-pub fn xml_escape_into(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\r' => out.push_str("&#xD;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n') => {
-                out.push_str(&format!("&#x{:X};", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-}
+pub use citadel_api::xml::escape_into as xml_escape_into;
 
 /// A scalar as awsQuery XML text.
 pub trait XmlValue {

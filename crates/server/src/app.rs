@@ -81,7 +81,7 @@ fn guess_protocol(headers: &HeaderMap) -> Protocol {
     }
 }
 
-fn to_http(resp: citadel_protocol::Response) -> axum::response::Response {
+pub fn to_http(resp: citadel_protocol::Response) -> axum::response::Response {
     let mut builder = http::Response::builder().status(resp.status);
     for (name, value) in resp.headers {
         builder = builder.header(name, value);

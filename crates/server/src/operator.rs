@@ -46,6 +46,16 @@ impl Client {
         Ok(Client { base, tls })
     }
 
+    async fn seal_status(&self) -> anyhow::Result<(u16, Value)> {
+        self.call(
+            http::Method::GET,
+            "/_citadel/sys/seal-status",
+            Value::Null,
+            false,
+        )
+        .await
+    }
+
     async fn call(
         &self,
         method: http::Method,
@@ -241,14 +251,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
                 serde_json::json!({"reset": true})
             } else {
                 // A file-seal server unseals from its key file: ask before prompting.
-                let (_, status) = client
-                    .call(
-                        http::Method::GET,
-                        "/_citadel/sys/seal-status",
-                        Value::Null,
-                        false,
-                    )
-                    .await?;
+                let (_, status) = client.seal_status().await?;
                 if status["seal_type"] == "file" && share.is_none() {
                     serde_json::json!({})
                 } else {
@@ -280,14 +283,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
             Ok(())
         }
         OperatorCommand::Status => {
-            let (status, body) = client
-                .call(
-                    http::Method::GET,
-                    "/_citadel/sys/seal-status",
-                    Value::Null,
-                    false,
-                )
-                .await?;
+            let (status, body) = client.seal_status().await?;
             check(status, &body)?;
             print_status(&body);
             Ok(())

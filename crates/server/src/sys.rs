@@ -16,26 +16,19 @@ use http::{Request, StatusCode};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
-use crate::app::{AppState, authenticate, read_body};
+use crate::app::{AppState, authenticate, read_body, to_http};
 use crate::config::SealType;
 
 /// Service name operator requests are signed for.
 pub const SIGNING_NAME: &str = "citadel";
 
 fn error(e: &AwsError) -> Response {
-    let resp = render_error(
+    to_http(render_error(
         Protocol::RestJson1,
         None,
         e,
         &uuid::Uuid::new_v4().to_string(),
-    );
-    let mut builder = http::Response::builder().status(resp.status);
-    for (name, value) in resp.headers {
-        builder = builder.header(name, value);
-    }
-    builder
-        .body(Body::from(resp.body))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    ))
 }
 
 fn bad_request(message: impl Into<String>) -> Response {

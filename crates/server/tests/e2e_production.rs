@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Server, json, stderr, stdout};
+use common::{Server, json, parse_init, stderr, stdout};
 use serde_json::{Value, json};
 
 const ROOT_ID: &str = "AKIACITADELTESTROOT1";
@@ -141,17 +141,8 @@ fn credentials_created_at_init_survive_kill_9() {
         .arg("file")
         .arg("--insecure-http")
         .start();
-    let out = server.operator(&["init"], None, None);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
-    let field = |label: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(label))
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_else(|| panic!("{label} missing in {text}"))
-    };
-    let id = field("Root access key id:");
-    let secret = field("Root secret access key:");
+    let init = parse_init(&server.operator(&["init"], None, None));
+    let (id, secret) = (init.access_key_id, init.secret_access_key);
     assert!(
         !server.log().contains(&secret),
         "the root secret reached the log"
@@ -243,17 +234,8 @@ fn a_flipped_byte_in_the_database_is_detected_not_served() {
         .arg("file")
         .arg("--insecure-http")
         .start();
-    let out = server.operator(&["init"], None, None);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
-    let field = |label: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(label))
-            .map(|v| v.trim().to_owned())
-            .unwrap()
-    };
-    let id = field("Root access key id:");
-    let secret = field("Root secret access key:");
+    let init = parse_init(&server.operator(&["init"], None, None));
+    let (id, secret) = (init.access_key_id, init.secret_access_key);
     let (data_dir, _keep) = server.kill9();
 
     // Flip one byte in the middle of the sealed access-key record, straight in the SQLite file.

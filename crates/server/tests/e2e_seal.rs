@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, json, stderr, stdout};
+use common::{Server, json, parse_init, stderr, stdout};
 
 fn shamir() -> common::ServerBuilder {
     Server::production()
@@ -37,23 +37,10 @@ fn shamir_init_unseal_seal_rotate_restart() {
         stderr(&out)
     );
 
-    let out = server.operator(&["init", "--shares", "5", "--threshold", "3"], None, None);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
-    let shares: Vec<String> = text
-        .lines()
-        .filter_map(|l| l.split_once("Unseal Key ").map(|(_, r)| r))
-        .map(|r| r.split_once(": ").unwrap().1.trim().to_owned())
-        .collect();
-    assert_eq!(shares.len(), 5, "{text}");
-    let field = |label: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(label))
-            .map(|v| v.trim().to_owned())
-            .unwrap()
-    };
-    let id = field("Root access key id:");
-    let secret = field("Root secret access key:");
+    let init =
+        parse_init(&server.operator(&["init", "--shares", "5", "--threshold", "3"], None, None));
+    let (shares, id, secret) = (init.shares, init.access_key_id, init.secret_access_key);
+    assert_eq!(shares.len(), 5);
     let log = server.log();
     for share in &shares {
         assert!(!log.contains(share.as_str()), "a key share reached the log");

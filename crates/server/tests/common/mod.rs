@@ -277,3 +277,30 @@ pub fn json(o: &Output) -> serde_json::Value {
         )
     })
 }
+
+/// What `citadel operator init` printed: the key shares and the root access key.
+pub struct Init {
+    pub shares: Vec<String>,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+pub fn parse_init(o: &Output) -> Init {
+    assert!(o.status.success(), "operator init failed: {}", stderr(o));
+    let text = stdout(o);
+    let field = |label: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(label))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("{label} missing in {text}"))
+    };
+    Init {
+        shares: text
+            .lines()
+            .filter_map(|l| l.strip_prefix("Unseal Key "))
+            .map(|r| r.split_once(": ").unwrap().1.trim().to_owned())
+            .collect(),
+        access_key_id: field("Root access key id:"),
+        secret_access_key: field("Root secret access key:"),
+    }
+}
