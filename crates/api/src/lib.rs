@@ -5,11 +5,13 @@
 mod error;
 pub mod json;
 mod principal;
+mod scheduled;
 mod spec;
 pub mod xml;
 
 pub use error::{AwsError, ValidationErrors};
 pub use principal::{Principal, PrincipalKind};
+pub use scheduled::ScheduledWork;
 pub use spec::{ErrorSpec, MessageField, OperationSpec, Protocol, ServiceSpec};
 
 use bytes::Bytes;

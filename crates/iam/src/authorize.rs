@@ -18,6 +18,10 @@ pub fn authorize(principal: &Principal, action: &str, resource: &str, dev_mode: 
     if dev_mode || principal.kind == PrincipalKind::Root {
         return Decision::Allow;
     }
+    // AWS answers GetCallerIdentity for every authenticated caller: no policy can deny it.
+    if action == "sts:GetCallerIdentity" {
+        return Decision::Allow;
+    }
     Decision::Deny(AwsError::new(
         400,
         "AccessDeniedException",
@@ -54,5 +58,9 @@ mod tests {
             Decision::Allow => panic!("a user without policies must be denied"),
         }
         assert_eq!(authorize(&user, "kms:Decrypt", "*", true), Decision::Allow);
+        assert_eq!(
+            authorize(&user, "sts:GetCallerIdentity", "*", false),
+            Decision::Allow
+        );
     }
 }

@@ -6,6 +6,8 @@
 
 mod authorize;
 mod credentials;
+pub mod identity;
+pub mod policy;
 
 pub use authorize::{Decision, authorize};
 pub use credentials::{Credential, IdentityError, IdentityStore, NewAccessKey};

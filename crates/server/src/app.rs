@@ -37,6 +37,7 @@ impl AppState {
     pub fn new(
         config: Config,
         store: Arc<SealedStore>,
+        identities: Arc<IdentityStore>,
         handlers: Vec<Arc<dyn ServiceHandler>>,
     ) -> Self {
         let specs: Vec<&'static ServiceSpec> = citadel_model::all_specs().to_vec();
@@ -47,7 +48,7 @@ impl AppState {
         AppState {
             router: Router::new(&specs),
             handlers,
-            identities: Arc::new(IdentityStore::new(store.clone())),
+            identities,
             store,
             signing_keys: sigv4::SigningKeyCache::default(),
             metrics: Metrics::new(),
@@ -247,6 +248,12 @@ pub async fn aws_api(
             query_protocol,
         )
         .await?;
+        if !state.config.dev {
+            // In memory; persisted off the request path at most once a minute per key.
+            state
+                .identities
+                .record_use(&principal.access_key_id, service.name, &region);
+        }
         let action = format!("{}:{}", service.name, operation.name);
         if let Decision::Deny(e) =
             citadel_iam::authorize(&principal, &action, "*", state.config.dev)

@@ -17,7 +17,15 @@ fn protocol_name(p: Protocol) -> &'static str {
 }
 
 fn render() -> String {
-    let handlers = crate::run::services();
+    // Handlers with state need a store; an empty one in a scratch directory will do, since
+    // only their specs and `implemented()` tables are read.
+    let dir = tempfile::tempdir().unwrap();
+    let backend = citadel_store::SqliteBackend::open_blocking(dir.path()).unwrap();
+    let store = std::sync::Arc::new(citadel_store::SealedStore::new(std::sync::Arc::new(
+        backend,
+    )));
+    let identities = std::sync::Arc::new(citadel_iam::IdentityStore::new(store.clone()));
+    let handlers = crate::run::services(&store, &identities);
     let support = |service: &str, op: &str| -> Option<Support> {
         handlers
             .iter()

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::routing::{get, post};
 use citadel_api::ServiceHandler;
+use citadel_iam::IdentityStore;
 use citadel_store::{SealedStore, SqliteBackend};
 
 use crate::app::{self, AppState};
@@ -40,8 +41,17 @@ fn create_data_dir(path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// Every service handler the server has, in one place (the dispatcher and the docs read it).
-pub fn services() -> Vec<Arc<dyn ServiceHandler>> {
-    vec![Arc::new(citadel_svc_sts::Sts)]
+/// `identities` is the one identity store the pipeline authenticates with: IAM changes made
+/// through it invalidate the credentials and policies the next request reads.
+pub fn services(
+    store: &Arc<SealedStore>,
+    identities: &Arc<IdentityStore>,
+) -> Vec<Arc<dyn ServiceHandler>> {
+    vec![
+        Arc::new(citadel_svc_sts::Sts),
+        Arc::new(citadel_svc_iam::Iam::new(identities.clone())),
+        Arc::new(citadel_svc_kms::Kms::new(store.clone())),
+    ]
 }
 
 pub fn router(state: Arc<AppState>) -> axum::Router {
@@ -123,7 +133,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
 
     let mode = if config.dev { "dev" } else { "production" };
-    let state = Arc::new(AppState::new(config, store, services()));
+    let identities = Arc::new(IdentityStore::new(store.clone()));
+    let handlers = services(&store, &identities);
+    let state = Arc::new(AppState::new(config, store, identities, handlers));
     if !state.store.is_sealed() {
         sys::after_unseal(&state).await.map_err(|_| {
             anyhow::anyhow!("applying the root credentials from the environment failed")

@@ -33,12 +33,12 @@ fn aws_cli_and_boto3_are_authenticated_and_answered() {
     assert_eq!(json(&out)["Arn"], "arn:aws:iam::111122223333:root");
 
     // A KMS call signed by the CLI is authenticated, routed, and answered with a clear error
-    // while KMS is not implemented (never a fake success).
-    let out = server.aws("AKIDEXAMPLE", "x", &["kms", "list-keys"]);
+    // when the operation is not implemented (never a fake success).
+    let out = server.aws("AKIDEXAMPLE", "x", &["kms", "describe-custom-key-stores"]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("UnsupportedOperationException")
-            && stderr(&out).contains("kms:ListKeys"),
+            && stderr(&out).contains("kms:DescribeCustomKeyStores"),
         "{}",
         stderr(&out)
     );

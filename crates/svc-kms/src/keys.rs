@@ -1,0 +1,611 @@
+//! Key lifecycle and metadata: CreateKey, DescribeKey, ListKeys, Enable/DisableKey,
+//! Schedule/CancelKeyDeletion, UpdateKeyDescription, key policies and tags.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use citadel_api::{AwsError, RequestContext};
+use citadel_model::Timestamp;
+use citadel_model::kms;
+
+use crate::authz::{RequestConditions, Target};
+use crate::ciphertext::Material;
+use crate::clock::MILLIS_PER_DAY;
+use crate::names::{self, is_key_id};
+use crate::record::{self, KeyRecord, MaterialInfo, MaterialOrigin, Rotation};
+use crate::repo::{Change, material_op};
+use crate::state::{self, KeyOp, KeyState};
+use crate::{Empty, Kms, errors};
+
+/// Largest key policy AWS accepts, in bytes.
+pub const MAX_POLICY_BYTES: usize = 32_768;
+const DEFAULT_POLICY_NAME: &str = "default";
+
+fn check_policy(policy: &str) -> Result<(), AwsError> {
+    if policy.len() > MAX_POLICY_BYTES {
+        return Err(errors::limit_exceeded(format!(
+            "The key policy is {} bytes long; the maximum is {MAX_POLICY_BYTES} bytes.",
+            policy.len()
+        )));
+    }
+    // Statement-level validation (principals, actions, conditions) comes with the policy
+    // evaluator; until then the document must at least be a JSON object.
+    match serde_json::from_str::<serde_json::Value>(policy) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        _ => Err(errors::malformed_policy(
+            "The key policy is not a valid JSON policy document.",
+        )),
+    }
+}
+
+fn check_policy_name(name: Option<&str>) -> Result<(), AwsError> {
+    match name {
+        None | Some(DEFAULT_POLICY_NAME) => Ok(()),
+        Some(_) => Err(errors::not_found("No such policy exists")),
+    }
+}
+
+/// `Limit`/`Marker` pagination over an ordered list: the page, and the marker of the next one.
+pub(crate) fn page<T: Clone>(
+    items: &[T],
+    limit: usize,
+    after: Option<&str>,
+    key: impl Fn(&T) -> &str,
+) -> (Vec<T>, Option<String>) {
+    let start = after.map_or(0, |m| items.iter().take_while(|i| key(i) <= m).count());
+    let rest = items.get(start..).unwrap_or_default();
+    let taken: Vec<T> = rest.iter().take(limit).cloned().collect();
+    let next = if rest.len() > limit {
+        taken.last().map(|i| key(i).to_owned())
+    } else {
+        None
+    };
+    (taken, next)
+}
+
+fn tag_list(tags: &BTreeMap<String, String>) -> Vec<kms::Tag> {
+    tags.iter()
+        .map(|(k, v)| kms::Tag {
+            tag_key: Some(k.clone()),
+            tag_value: Some(v.clone()),
+        })
+        .collect()
+}
+
+impl Kms {
+    pub(crate) async fn create_key(
+        &self,
+        ctx: &RequestContext,
+        req: kms::CreateKeyRequest,
+    ) -> Result<kms::CreateKeyResponse, AwsError> {
+        if req.key_spec.is_some() && req.customer_master_key_spec.is_some() {
+            return Err(AwsError::validation(
+                "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec parameter.",
+            ));
+        }
+        let spec = req
+            .key_spec
+            .as_deref()
+            .or(req.customer_master_key_spec.as_deref())
+            .unwrap_or(record::KEY_SPEC);
+        let usage = req.key_usage.as_deref().unwrap_or(record::KEY_USAGE);
+        let origin = req.origin.as_deref().unwrap_or(record::ORIGIN);
+        let multi_region = req.multi_region.unwrap_or(false);
+        let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
+
+        let mut conditions = RequestConditions::new()
+            .set("kms:KeySpec", spec)
+            .set("kms:CustomerMasterKeySpec", spec)
+            .set("kms:KeyUsage", usage)
+            .set("kms:CustomerMasterKeyUsage", usage)
+            .set("kms:KeyOrigin", origin)
+            .set("kms:MultiRegion", multi_region.to_string())
+            .set("kms:BypassPolicyLockoutSafetyCheck", bypass.to_string());
+        for t in req.tags.iter().flatten() {
+            conditions = conditions.set(
+                &format!(
+                    "aws:RequestTag/{}",
+                    t.tag_key.as_deref().unwrap_or_default()
+                ),
+                t.tag_value.clone().unwrap_or_default(),
+            );
+        }
+        self.authorize(ctx, "kms:CreateKey", Target::Account, conditions)?;
+
+        if spec != record::KEY_SPEC {
+            return Err(errors::unsupported(format!(
+                "Citadel does not support KeySpec {spec} yet: only SYMMETRIC_DEFAULT keys can be created."
+            )));
+        }
+        if usage != record::KEY_USAGE {
+            return Err(AwsError::validation(format!(
+                "KeyUsage {usage} is not compatible with KeySpec SYMMETRIC_DEFAULT."
+            )));
+        }
+        if origin != record::ORIGIN {
+            return Err(errors::unsupported(format!(
+                "Citadel does not support Origin {origin} yet: only AWS_KMS keys can be created."
+            )));
+        }
+        if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
+            return Err(errors::unsupported(
+                "Citadel does not support custom key stores yet.",
+            ));
+        }
+        if multi_region {
+            return Err(errors::unsupported(
+                "Citadel does not support multi-Region keys yet.",
+            ));
+        }
+        let mut tags = BTreeMap::new();
+        names::merge_tags(&mut tags, req.tags.as_deref().unwrap_or_default())?;
+        let policy = match req.policy {
+            Some(p) => {
+                check_policy(&p)?;
+                p
+            }
+            None => record::default_policy(&ctx.principal.account_id),
+        };
+
+        let id = uuid::Uuid::new_v4();
+        let material = Material::generate(id.as_bytes()).map_err(|e| errors::crypto(&e))?;
+        let now = self.now_ms();
+        let rec = KeyRecord {
+            account: ctx.principal.account_id.clone(),
+            region: ctx.region.clone(),
+            id: id.to_string(),
+            created_ms: now,
+            description: req.description.unwrap_or_default(),
+            state: KeyState::Enabled,
+            key_spec: record::KEY_SPEC.to_owned(),
+            key_usage: record::KEY_USAGE.to_owned(),
+            origin: record::ORIGIN.to_owned(),
+            key_manager: "CUSTOMER".to_owned(),
+            deletion_ms: None,
+            pending_window_days: None,
+            policy,
+            tags,
+            aliases: BTreeSet::new(),
+            rotation: Rotation::default(),
+            on_demand_rotations: 0,
+            materials: vec![MaterialInfo {
+                id: material.id_hex(),
+                created_ms: now,
+                origin: MaterialOrigin::Initial,
+            }],
+        };
+        self.commit(
+            &rec.path(),
+            None,
+            Some(&rec),
+            vec![material_op(&rec, &material)],
+        )
+        .await
+        .map_err(errors::store)?;
+        tracing::info!(key = %rec.arn(), "KMS key created");
+        Ok(kms::CreateKeyResponse {
+            key_metadata: Some(rec.metadata()),
+        })
+    }
+
+    pub(crate) async fn describe_key(
+        &self,
+        ctx: &RequestContext,
+        req: kms::DescribeKeyRequest,
+    ) -> Result<kms::DescribeKeyResponse, AwsError> {
+        let r = self
+            .resolve(ctx, req.key_id.as_deref().unwrap_or_default())
+            .await?;
+        let rec = &r.key.record;
+        self.authorize(
+            ctx,
+            "kms:DescribeKey",
+            Target::Key(rec),
+            RequestConditions::new()
+                .request_alias(r.alias.as_deref())
+                .grant_tokens(req.grant_tokens.as_ref()),
+        )?;
+        state::check(rec.state, KeyOp::DescribeKey, &rec.arn())?;
+        Ok(kms::DescribeKeyResponse {
+            key_metadata: Some(rec.metadata()),
+        })
+    }
+
+    pub(crate) async fn list_keys(
+        &self,
+        ctx: &RequestContext,
+        req: kms::ListKeysRequest,
+    ) -> Result<kms::ListKeysResponse, AwsError> {
+        self.authorize(
+            ctx,
+            "kms:ListKeys",
+            Target::Account,
+            RequestConditions::new(),
+        )?;
+        let limit = usize::try_from(req.limit.unwrap_or(100)).unwrap_or(100);
+        if let Some(m) = &req.marker
+            && !is_key_id(m)
+        {
+            return Err(AwsError::new(
+                400,
+                "InvalidMarkerException",
+                "The request was rejected because the marker that specifies where pagination should next begin is not valid.",
+            ));
+        }
+        let account = &ctx.principal.account_id;
+        let prefix = record::keys_prefix(account, &ctx.region);
+        let after = req.marker.as_ref().map(|m| format!("{prefix}{m}"));
+        let rows = self
+            .store
+            .list(&prefix, after.as_deref(), limit.saturating_add(1))
+            .await
+            .map_err(errors::store)?;
+        let truncated = rows.len() > limit;
+        let keys: Vec<kms::KeyListEntry> = rows
+            .iter()
+            .take(limit)
+            .filter_map(|(path, _)| path.strip_prefix(&prefix))
+            .map(|id| kms::KeyListEntry {
+                key_id: Some(id.to_owned()),
+                key_arn: Some(record::key_arn(&ctx.region, account, id)),
+            })
+            .collect();
+        Ok(kms::ListKeysResponse {
+            next_marker: if truncated {
+                keys.last().and_then(|k| k.key_id.clone())
+            } else {
+                None
+            },
+            keys: Some(keys),
+            truncated: Some(truncated),
+        })
+    }
+
+    /// Shared shape of the operations that resolve a key, authorize, check the state and change
+    /// the record with `apply` (which returns whether anything changed).
+    async fn mutate(
+        &self,
+        ctx: &RequestContext,
+        key_id: Option<&str>,
+        action: &'static str,
+        op: KeyOp,
+        conditions: RequestConditions,
+        apply: impl Fn(&mut KeyRecord, i64) -> Result<(), AwsError>,
+    ) -> Result<KeyRecord, AwsError> {
+        let r = self.resolve(ctx, key_id.unwrap_or_default()).await?;
+        self.authorize(
+            ctx,
+            action,
+            Target::Key(&r.key.record),
+            conditions.request_alias(r.alias.as_deref()),
+        )?;
+        let now = self.now_ms();
+        self.update_key(r.key, |current| {
+            let mut rec = current.record.clone();
+            state::check(rec.state, op, &rec.arn())?;
+            apply(&mut rec, now)?;
+            Ok(Change {
+                out: rec.clone(),
+                record: rec,
+                extra: Vec::new(),
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn enable_key(
+        &self,
+        ctx: &RequestContext,
+        req: kms::EnableKeyRequest,
+    ) -> Result<Empty, AwsError> {
+        self.mutate(
+            ctx,
+            req.key_id.as_deref(),
+            "kms:EnableKey",
+            KeyOp::EnableKey,
+            RequestConditions::new(),
+            |rec, _| {
+                rec.state = KeyState::Enabled;
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(Empty {})
+    }
+
+    pub(crate) async fn disable_key(
+        &self,
+        ctx: &RequestContext,
+        req: kms::DisableKeyRequest,
+    ) -> Result<Empty, AwsError> {
+        self.mutate(
+            ctx,
+            req.key_id.as_deref(),
+            "kms:DisableKey",
+            KeyOp::DisableKey,
+            RequestConditions::new(),
+            |rec, _| {
+                rec.state = KeyState::Disabled;
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(Empty {})
+    }
+
+    pub(crate) async fn schedule_key_deletion(
+        &self,
+        ctx: &RequestContext,
+        req: kms::ScheduleKeyDeletionRequest,
+    ) -> Result<kms::ScheduleKeyDeletionResponse, AwsError> {
+        let days = req.pending_window_in_days.unwrap_or(30);
+        if !(7..=30).contains(&days) {
+            return Err(AwsError::validation(format!(
+                "PendingWindowInDays should be between 7 and 30, but it is {days}"
+            )));
+        }
+        let rec = self
+            .mutate(
+                ctx,
+                req.key_id.as_deref(),
+                "kms:ScheduleKeyDeletion",
+                KeyOp::ScheduleKeyDeletion,
+                RequestConditions::new().set(
+                    "kms:ScheduleKeyDeletionPendingWindowInDays",
+                    days.to_string(),
+                ),
+                |rec, now| {
+                    rec.state = KeyState::PendingDeletion;
+                    rec.deletion_ms = Some(now.saturating_add(i64::from(days) * MILLIS_PER_DAY));
+                    rec.pending_window_days = Some(days);
+                    Ok(())
+                },
+            )
+            .await?;
+        tracing::info!(key = %rec.arn(), days, "KMS key scheduled for deletion");
+        Ok(kms::ScheduleKeyDeletionResponse {
+            key_id: Some(rec.arn()),
+            deletion_date: rec.deletion_ms.map(Timestamp::from_epoch_millis),
+            key_state: Some(rec.state.as_str().to_owned()),
+            pending_window_in_days: Some(days),
+        })
+    }
+
+    pub(crate) async fn cancel_key_deletion(
+        &self,
+        ctx: &RequestContext,
+        req: kms::CancelKeyDeletionRequest,
+    ) -> Result<kms::CancelKeyDeletionResponse, AwsError> {
+        let rec = self
+            .mutate(
+                ctx,
+                req.key_id.as_deref(),
+                "kms:CancelKeyDeletion",
+                KeyOp::CancelKeyDeletion,
+                RequestConditions::new(),
+                |rec, _| {
+                    // AWS leaves a key whose deletion was cancelled disabled, not enabled.
+                    rec.state = KeyState::Disabled;
+                    rec.deletion_ms = None;
+                    rec.pending_window_days = None;
+                    Ok(())
+                },
+            )
+            .await?;
+        Ok(kms::CancelKeyDeletionResponse {
+            key_id: Some(rec.arn()),
+        })
+    }
+
+    pub(crate) async fn update_key_description(
+        &self,
+        ctx: &RequestContext,
+        req: kms::UpdateKeyDescriptionRequest,
+    ) -> Result<Empty, AwsError> {
+        let description = req.description.unwrap_or_default();
+        self.mutate(
+            ctx,
+            req.key_id.as_deref(),
+            "kms:UpdateKeyDescription",
+            KeyOp::UpdateKeyDescription,
+            RequestConditions::new(),
+            |rec, _| {
+                rec.description.clone_from(&description);
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(Empty {})
+    }
+
+    // ----- policies ---------------------------------------------------------------------------
+
+    pub(crate) async fn get_key_policy(
+        &self,
+        ctx: &RequestContext,
+        req: kms::GetKeyPolicyRequest,
+    ) -> Result<kms::GetKeyPolicyResponse, AwsError> {
+        let r = self
+            .resolve(ctx, req.key_id.as_deref().unwrap_or_default())
+            .await?;
+        let rec = &r.key.record;
+        self.authorize(
+            ctx,
+            "kms:GetKeyPolicy",
+            Target::Key(rec),
+            RequestConditions::new().request_alias(r.alias.as_deref()),
+        )?;
+        state::check(rec.state, KeyOp::GetKeyPolicy, &rec.arn())?;
+        check_policy_name(req.policy_name.as_deref())?;
+        Ok(kms::GetKeyPolicyResponse {
+            policy: Some(rec.policy.clone()),
+            policy_name: Some(DEFAULT_POLICY_NAME.to_owned()),
+        })
+    }
+
+    pub(crate) async fn put_key_policy(
+        &self,
+        ctx: &RequestContext,
+        req: kms::PutKeyPolicyRequest,
+    ) -> Result<Empty, AwsError> {
+        let policy = req.policy.unwrap_or_default();
+        let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
+        check_policy_name(req.policy_name.as_deref())?;
+        check_policy(&policy)?;
+        self.mutate(
+            ctx,
+            req.key_id.as_deref(),
+            "kms:PutKeyPolicy",
+            KeyOp::PutKeyPolicy,
+            RequestConditions::new().set("kms:BypassPolicyLockoutSafetyCheck", bypass.to_string()),
+            |rec, _| {
+                rec.policy.clone_from(&policy);
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(Empty {})
+    }
+
+    pub(crate) async fn list_key_policies(
+        &self,
+        ctx: &RequestContext,
+        req: kms::ListKeyPoliciesRequest,
+    ) -> Result<kms::ListKeyPoliciesResponse, AwsError> {
+        let r = self
+            .resolve(ctx, req.key_id.as_deref().unwrap_or_default())
+            .await?;
+        let rec = &r.key.record;
+        self.authorize(
+            ctx,
+            "kms:ListKeyPolicies",
+            Target::Key(rec),
+            RequestConditions::new().request_alias(r.alias.as_deref()),
+        )?;
+        state::check(rec.state, KeyOp::ListKeyPolicies, &rec.arn())?;
+        Ok(kms::ListKeyPoliciesResponse {
+            policy_names: Some(vec![DEFAULT_POLICY_NAME.to_owned()]),
+            next_marker: None,
+            truncated: Some(false),
+        })
+    }
+
+    // ----- tags -------------------------------------------------------------------------------
+
+    pub(crate) async fn tag_resource(
+        &self,
+        ctx: &RequestContext,
+        req: kms::TagResourceRequest,
+    ) -> Result<Empty, AwsError> {
+        let tags = req.tags.unwrap_or_default();
+        let mut conditions = RequestConditions::new();
+        for t in &tags {
+            conditions = conditions.set(
+                &format!(
+                    "aws:RequestTag/{}",
+                    t.tag_key.as_deref().unwrap_or_default()
+                ),
+                t.tag_value.clone().unwrap_or_default(),
+            );
+        }
+        self.mutate(
+            ctx,
+            req.key_id.as_deref(),
+            "kms:TagResource",
+            KeyOp::TagResource,
+            conditions,
+            |rec, _| names::merge_tags(&mut rec.tags, &tags),
+        )
+        .await?;
+        Ok(Empty {})
+    }
+
+    pub(crate) async fn untag_resource(
+        &self,
+        ctx: &RequestContext,
+        req: kms::UntagResourceRequest,
+    ) -> Result<Empty, AwsError> {
+        let keys = req.tag_keys.unwrap_or_default();
+        self.mutate(
+            ctx,
+            req.key_id.as_deref(),
+            "kms:UntagResource",
+            KeyOp::UntagResource,
+            RequestConditions::new(),
+            |rec, _| {
+                for k in &keys {
+                    rec.tags.remove(k);
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(Empty {})
+    }
+
+    pub(crate) async fn list_resource_tags(
+        &self,
+        ctx: &RequestContext,
+        req: kms::ListResourceTagsRequest,
+    ) -> Result<kms::ListResourceTagsResponse, AwsError> {
+        let r = self
+            .resolve(ctx, req.key_id.as_deref().unwrap_or_default())
+            .await?;
+        let rec = &r.key.record;
+        self.authorize(
+            ctx,
+            "kms:ListResourceTags",
+            Target::Key(rec),
+            RequestConditions::new().request_alias(r.alias.as_deref()),
+        )?;
+        state::check(rec.state, KeyOp::ListResourceTags, &rec.arn())?;
+        let limit = usize::try_from(req.limit.unwrap_or(50))
+            .unwrap_or(50)
+            .min(50);
+        let all = tag_list(&rec.tags);
+        let (tags, next) = page(&all, limit, req.marker.as_deref(), |t| {
+            t.tag_key.as_deref().unwrap_or_default()
+        });
+        Ok(kms::ListResourceTagsResponse {
+            tags: Some(tags),
+            truncated: Some(next.is_some()),
+            next_marker: next,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_follow_markers() {
+        let items: Vec<String> = (0..5).map(|i| format!("k{i}")).collect();
+        let (p, next) = page(&items, 2, None, |s| s.as_str());
+        assert_eq!(p, ["k0", "k1"]);
+        assert_eq!(next.as_deref(), Some("k1"));
+        let (p, next) = page(&items, 2, next.as_deref(), |s| s.as_str());
+        assert_eq!(p, ["k2", "k3"]);
+        let (p, next) = page(&items, 2, next.as_deref(), |s| s.as_str());
+        assert_eq!(p, ["k4"]);
+        assert_eq!(next, None);
+        let (p, next) = page(&items, 5, None, |s| s.as_str());
+        assert_eq!(p.len(), 5);
+        assert_eq!(next, None);
+    }
+
+    #[test]
+    fn policies_are_bounded_and_must_be_json_objects() {
+        assert!(check_policy("{\"Statement\":[]}").is_ok());
+        let e =
+            check_policy(&format!("{{\"x\":\"{}\"}}", "a".repeat(MAX_POLICY_BYTES))).unwrap_err();
+        assert_eq!(e.code, "LimitExceededException");
+        assert_eq!(
+            check_policy("not json").unwrap_err().code,
+            "MalformedPolicyDocumentException"
+        );
+        assert_eq!(
+            check_policy("[1]").unwrap_err().code,
+            "MalformedPolicyDocumentException"
+        );
+    }
+}

@@ -1,0 +1,269 @@
+//! AWS KMS: symmetric encryption keys (`SYMMETRIC_DEFAULT`, origin `AWS_KMS`), aliases, tags, key
+//! policies, envelope encryption (Encrypt/Decrypt/ReEncrypt/GenerateDataKey*), automatic and
+//! on-demand rotation, and scheduled deletion.
+//!
+//! Keys live per (account, region) in the sealed store (see [`record`] for the layout); the
+//! ciphertext format is in [`ciphertext`] and `docs/KMS_CIPHERTEXT.md`. Key states are enforced by
+//! one table ([`state`]), authorization goes through one function ([`authz::decide`]), and the
+//! cryptographic hot path reads keys and materials from an in-memory cache (`cache`).
+//!
+//! Wiring: `Kms::new(store)` is the [`ServiceHandler`] and also the scheduler's
+//! [`citadel_api::ScheduledWork`]; register the *same* `Arc<Kms>` with both, so the scheduler's
+//! changes invalidate the cache the request path reads. [`Kms::run_due`] destroys keys whose
+//! deletion date passed and performs due rotations.
+
+pub mod authz;
+mod cache;
+pub mod ciphertext;
+mod clock;
+mod errors;
+pub mod names;
+pub mod record;
+pub mod state;
+
+mod aliases;
+mod crypto;
+mod due;
+mod keys;
+mod repo;
+mod rotation;
+
+use std::fmt;
+use std::sync::Arc;
+
+use citadel_api::{
+    AwsError, OperationInput, OperationOutput, OperationSpec, RequestContext, ServiceHandler,
+    ServiceSpec, Support,
+};
+use citadel_model::kms;
+use citadel_store::SealedStore;
+use serde::Serialize;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use due::DueReport;
+pub use errors::KmsError;
+
+use cache::KeyCache;
+
+/// The KMS operations this crate implements. Grants, asymmetric/HMAC keys, imported material,
+/// multi-Region keys and custom key stores are not here yet: the dispatcher answers them with
+/// `UnsupportedOperationException` after validating their input.
+pub const IMPLEMENTED: &[(&str, Support)] = &[
+    ("CancelKeyDeletion", Support::Full),
+    ("CreateAlias", Support::Full),
+    (
+        "CreateKey",
+        Support::Partial(
+            "SYMMETRIC_DEFAULT keys with origin AWS_KMS only; the key policy is stored but not yet evaluated (no lockout safety check either) until the policy evaluator is wired in",
+        ),
+    ),
+    (
+        "Decrypt",
+        Support::Partial("symmetric keys; Recipient (Nitro Enclaves) is not supported"),
+    ),
+    ("DeleteAlias", Support::Full),
+    ("DescribeKey", Support::Full),
+    ("DisableKey", Support::Full),
+    ("DisableKeyRotation", Support::Full),
+    ("EnableKey", Support::Full),
+    ("EnableKeyRotation", Support::Full),
+    ("Encrypt", Support::Full),
+    (
+        "GenerateDataKey",
+        Support::Partial("Recipient (Nitro Enclaves) is not supported"),
+    ),
+    ("GenerateDataKeyWithoutPlaintext", Support::Full),
+    (
+        "GenerateRandom",
+        Support::Partial("Recipient and custom key stores are not supported"),
+    ),
+    ("GetKeyPolicy", Support::Full),
+    ("GetKeyRotationStatus", Support::Full),
+    ("ListAliases", Support::Full),
+    ("ListKeyPolicies", Support::Full),
+    ("ListKeyRotations", Support::Full),
+    ("ListKeys", Support::Full),
+    ("ListResourceTags", Support::Full),
+    (
+        "PutKeyPolicy",
+        Support::Partial(
+            "the policy is stored and returned but not yet evaluated (no lockout safety check either) until the policy evaluator is wired in",
+        ),
+    ),
+    ("ReEncrypt", Support::Full),
+    ("RotateKeyOnDemand", Support::Full),
+    ("ScheduleKeyDeletion", Support::Full),
+    ("TagResource", Support::Full),
+    ("UntagResource", Support::Full),
+    ("UpdateAlias", Support::Full),
+    ("UpdateKeyDescription", Support::Full),
+];
+
+/// The KMS service handler. Share it as `Arc<Kms>`: the dispatcher and the scheduler must use the
+/// same instance so that both see one cache.
+pub struct Kms {
+    store: Arc<SealedStore>,
+    clock: Arc<dyn Clock>,
+    cache: KeyCache,
+}
+
+impl fmt::Debug for Kms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kms")
+            .field("store", &self.store)
+            .field("clock", &self.clock)
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
+impl Kms {
+    /// KMS over `store`, on the system clock. Reads nothing until the first request, so it can be
+    /// built while the store is still sealed.
+    pub fn new(store: Arc<SealedStore>) -> Self {
+        Self::with_clock(store, Arc::new(SystemClock))
+    }
+
+    /// KMS with an injected clock (tests move time to reach deletion and rotation dates).
+    pub fn with_clock(store: Arc<SealedStore>, clock: Arc<dyn Clock>) -> Self {
+        Kms {
+            store,
+            clock,
+            cache: KeyCache::default(),
+        }
+    }
+
+    /// Forgets everything cached about the key `key_id` (any account or region) and the aliases
+    /// pointing to it. For changes made outside this instance (another node); changes made
+    /// through this instance invalidate by themselves.
+    pub fn invalidate(&self, key_id: &str) {
+        self.cache.invalidate_key_id(key_id);
+    }
+
+    /// Forgets the whole cache (after a restore, or when the store was sealed and unsealed).
+    pub fn invalidate_all(&self) {
+        self.cache.clear();
+    }
+
+    fn now_ms(&self) -> i64 {
+        clock::to_millis(self.clock.now())
+    }
+}
+
+/// The body of operations without output: AWS answers them with an empty JSON object.
+#[derive(Debug, Serialize)]
+struct Empty {}
+
+fn json_output<T: Serialize>(value: &T) -> Result<OperationOutput, AwsError> {
+    serde_json::to_value(value)
+        .map(OperationOutput::Json)
+        .map_err(|e| {
+            tracing::error!(error = %e, "serializing a KMS response failed");
+            errors::internal()
+        })
+}
+
+macro_rules! dispatch {
+    ($self:ident, $ctx:ident, $body:ident, $name:expr, { $($op:literal => $req:ty => $method:ident,)* }) => {
+        match $name {
+            $(
+                $op => {
+                    let req: $req = citadel_api::json::decode(&$body)?;
+                    req.validate()?;
+                    json_output(&$self.$method($ctx, req).await?)
+                }
+            )*
+            other => Err(AwsError::unsupported_operation("kms", other)),
+        }
+    };
+}
+
+#[async_trait::async_trait]
+impl ServiceHandler for Kms {
+    fn spec(&self) -> &'static ServiceSpec {
+        &kms::SPEC
+    }
+
+    fn implemented(&self) -> &'static [(&'static str, Support)] {
+        IMPLEMENTED
+    }
+
+    async fn handle(
+        &self,
+        ctx: &RequestContext,
+        operation: &'static OperationSpec,
+        input: OperationInput,
+    ) -> Result<OperationOutput, AwsError> {
+        // Sealing must take decrypted key material out of memory too: the first request that
+        // sees the store sealed empties the cache (the seal path can call `invalidate_all`
+        // directly for immediate effect).
+        if self.store.is_sealed() {
+            self.cache.clear();
+            return Err(AwsError::sealed());
+        }
+        let OperationInput::Json(body) = input else {
+            tracing::error!(
+                operation = operation.name,
+                "KMS received a non-JSON input; the router should not allow that"
+            );
+            return Err(errors::internal());
+        };
+        dispatch!(self, ctx, body, operation.name, {
+            "CancelKeyDeletion" => kms::CancelKeyDeletionRequest => cancel_key_deletion,
+            "CreateAlias" => kms::CreateAliasRequest => create_alias,
+            "CreateKey" => kms::CreateKeyRequest => create_key,
+            "Decrypt" => kms::DecryptRequest => decrypt,
+            "DeleteAlias" => kms::DeleteAliasRequest => delete_alias,
+            "DescribeKey" => kms::DescribeKeyRequest => describe_key,
+            "DisableKey" => kms::DisableKeyRequest => disable_key,
+            "DisableKeyRotation" => kms::DisableKeyRotationRequest => disable_key_rotation,
+            "EnableKey" => kms::EnableKeyRequest => enable_key,
+            "EnableKeyRotation" => kms::EnableKeyRotationRequest => enable_key_rotation,
+            "Encrypt" => kms::EncryptRequest => encrypt,
+            "GenerateDataKey" => kms::GenerateDataKeyRequest => generate_data_key,
+            "GenerateDataKeyWithoutPlaintext" => kms::GenerateDataKeyWithoutPlaintextRequest => generate_data_key_without_plaintext,
+            "GenerateRandom" => kms::GenerateRandomRequest => generate_random,
+            "GetKeyPolicy" => kms::GetKeyPolicyRequest => get_key_policy,
+            "GetKeyRotationStatus" => kms::GetKeyRotationStatusRequest => get_key_rotation_status,
+            "ListAliases" => kms::ListAliasesRequest => list_aliases,
+            "ListKeyPolicies" => kms::ListKeyPoliciesRequest => list_key_policies,
+            "ListKeyRotations" => kms::ListKeyRotationsRequest => list_key_rotations,
+            "ListKeys" => kms::ListKeysRequest => list_keys,
+            "ListResourceTags" => kms::ListResourceTagsRequest => list_resource_tags,
+            "PutKeyPolicy" => kms::PutKeyPolicyRequest => put_key_policy,
+            "ReEncrypt" => kms::ReEncryptRequest => re_encrypt,
+            "RotateKeyOnDemand" => kms::RotateKeyOnDemandRequest => rotate_key_on_demand,
+            "ScheduleKeyDeletion" => kms::ScheduleKeyDeletionRequest => schedule_key_deletion,
+            "TagResource" => kms::TagResourceRequest => tag_resource,
+            "UntagResource" => kms::UntagResourceRequest => untag_resource,
+            "UpdateAlias" => kms::UpdateAliasRequest => update_alias,
+            "UpdateKeyDescription" => kms::UpdateKeyDescriptionRequest => update_key_description,
+        })
+    }
+}
+
+/// The scheduler's entry point: the same work as [`Kms::run_due`], reported in the log.
+#[async_trait::async_trait]
+impl citadel_api::ScheduledWork for Kms {
+    fn name(&self) -> &'static str {
+        "kms"
+    }
+
+    async fn run_due(&self, now_unix: i64) -> Result<(), String> {
+        let now = time::OffsetDateTime::from_unix_timestamp(now_unix)
+            .map_err(|e| format!("invalid scheduler time {now_unix}: {e}"))?;
+        let report = Kms::run_due(self, now).await.map_err(|e| e.to_string())?;
+        if !report.deleted.is_empty() || !report.rotated.is_empty() || report.deferred > 0 {
+            tracing::info!(
+                deleted = report.deleted.len(),
+                rotated = report.rotated.len(),
+                deferred = report.deferred,
+                "KMS scheduled work done"
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,296 @@
+//! What KMS keeps in the sealed store, and where.
+//!
+//! ```text
+//! kms/<account>/<region>/key/<key-id>                       KeyRecord (JSON; no secrets)
+//! kms/<account>/<region>/material/<key-id>/<material-id>    1-byte format ‖ 32 secret bytes
+//! kms/<account>/<region>/alias/<alias-name>                 AliasRecord (JSON)
+//! kms/due/<epoch-ms, 20 digits>/<d|r>/<account>/<region>/<key-id>   schedule index entry
+//! ```
+//!
+//! Materials are separate records so the key record (policy, tags, description) never holds a
+//! secret and can be handled, cached and logged about freely. The schedule index lists deletions
+//! (`d`) and automatic rotations (`r`) by due time, so [`crate::Kms::run_due`] reads only what is
+//! due instead of every key. Every change of a key record rewrites its index entries in the same
+//! atomic batch.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use citadel_model::Timestamp;
+use citadel_model::kms::KeyMetadata;
+use serde::{Deserialize, Serialize};
+
+use crate::state::KeyState;
+
+pub const KEY_SPEC: &str = "SYMMETRIC_DEFAULT";
+pub const KEY_USAGE: &str = "ENCRYPT_DECRYPT";
+pub const ORIGIN: &str = "AWS_KMS";
+pub const ENCRYPTION_ALGORITHM: &str = "SYMMETRIC_DEFAULT";
+
+/// Format byte in front of a stored material.
+pub const MATERIAL_FORMAT: u8 = 1;
+
+pub fn key_path(account: &str, region: &str, id: &str) -> String {
+    format!("kms/{account}/{region}/key/{id}")
+}
+
+pub fn keys_prefix(account: &str, region: &str) -> String {
+    format!("kms/{account}/{region}/key/")
+}
+
+pub fn material_prefix(account: &str, region: &str, key_id: &str) -> String {
+    format!("kms/{account}/{region}/material/{key_id}/")
+}
+
+pub fn material_path(account: &str, region: &str, key_id: &str, material_id: &str) -> String {
+    format!("kms/{account}/{region}/material/{key_id}/{material_id}")
+}
+
+pub fn alias_path(account: &str, region: &str, alias_name: &str) -> String {
+    format!("kms/{account}/{region}/alias/{alias_name}")
+}
+
+pub fn aliases_prefix(account: &str, region: &str) -> String {
+    format!("kms/{account}/{region}/alias/")
+}
+
+pub const DUE_PREFIX: &str = "kms/due/";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DueKind {
+    Deletion,
+    Rotation,
+}
+
+impl DueKind {
+    fn tag(self) -> &'static str {
+        match self {
+            DueKind::Deletion => "d",
+            DueKind::Rotation => "r",
+        }
+    }
+}
+
+/// An entry of the schedule index.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DueEntry {
+    pub at_ms: i64,
+    pub kind: DueKind,
+    pub account: String,
+    pub region: String,
+    pub key_id: String,
+}
+
+impl DueEntry {
+    /// Zero-padded so that the store's byte order is time order.
+    pub fn path(&self) -> String {
+        format!(
+            "{DUE_PREFIX}{:020}/{}/{}/{}/{}",
+            self.at_ms.max(0),
+            self.kind.tag(),
+            self.account,
+            self.region,
+            self.key_id
+        )
+    }
+
+    pub fn parse(path: &str) -> Option<DueEntry> {
+        let rest = path.strip_prefix(DUE_PREFIX)?;
+        let mut parts = rest.splitn(5, '/');
+        let at_ms = parts.next()?.parse().ok()?;
+        let kind = match parts.next()? {
+            "d" => DueKind::Deletion,
+            "r" => DueKind::Rotation,
+            _ => return None,
+        };
+        Some(DueEntry {
+            at_ms,
+            kind,
+            account: parts.next()?.to_owned(),
+            region: parts.next()?.to_owned(),
+            key_id: parts.next()?.to_owned(),
+        })
+    }
+}
+
+/// How a material came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MaterialOrigin {
+    /// Created with the key.
+    Initial,
+    /// Created by the scheduled automatic rotation.
+    Automatic,
+    /// Created by `RotateKeyOnDemand`.
+    OnDemand,
+}
+
+/// Public facts about one material of a key (the secret lives in its own record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaterialInfo {
+    /// 64 lowercase hex digits.
+    pub id: String,
+    pub created_ms: i64,
+    pub origin: MaterialOrigin,
+}
+
+/// Automatic rotation settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    pub enabled: bool,
+    pub period_days: Option<i32>,
+    /// When the next automatic rotation is due, while enabled.
+    pub next_ms: Option<i64>,
+    /// When automatic rotation was last enabled (the schedule counts from it until the first
+    /// automatic rotation).
+    #[serde(default)]
+    pub enabled_ms: Option<i64>,
+}
+
+/// A KMS key as stored. Holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub account: String,
+    pub region: String,
+    /// The UUID.
+    pub id: String,
+    pub created_ms: i64,
+    pub description: String,
+    pub state: KeyState,
+    pub key_spec: String,
+    pub key_usage: String,
+    pub origin: String,
+    /// `CUSTOMER` or `AWS`.
+    pub key_manager: String,
+    pub deletion_ms: Option<i64>,
+    pub pending_window_days: Option<i32>,
+    /// The `default` key policy, exactly as given (or the default policy's text).
+    pub policy: String,
+    pub tags: BTreeMap<String, String>,
+    /// Names (`alias/…`) of the aliases that point here. Kept in step with the alias records in
+    /// the same batches, so deleting the key can delete its aliases without a scan.
+    pub aliases: BTreeSet<String>,
+    pub rotation: Rotation,
+    pub on_demand_rotations: u32,
+    /// Every material, oldest first; all of them stay usable for decryption.
+    pub materials: Vec<MaterialInfo>,
+}
+
+impl KeyRecord {
+    pub fn arn(&self) -> String {
+        key_arn(&self.region, &self.account, &self.id)
+    }
+
+    pub fn path(&self) -> String {
+        key_path(&self.account, &self.region, &self.id)
+    }
+
+    /// The material new ciphertexts use.
+    pub fn current_material(&self) -> Option<&MaterialInfo> {
+        self.materials.last()
+    }
+
+    /// The schedule entries this record must have in the index.
+    pub fn due_entries(&self) -> BTreeSet<DueEntry> {
+        let entry = |at_ms, kind| DueEntry {
+            at_ms,
+            kind,
+            account: self.account.clone(),
+            region: self.region.clone(),
+            key_id: self.id.clone(),
+        };
+        let mut out = BTreeSet::new();
+        if self.state == KeyState::PendingDeletion
+            && let Some(at) = self.deletion_ms
+        {
+            out.insert(entry(at, DueKind::Deletion));
+        }
+        if self.rotation.enabled
+            && let Some(at) = self.rotation.next_ms
+        {
+            out.insert(entry(at, DueKind::Rotation));
+        }
+        out
+    }
+
+    /// `KeyMetadata` exactly as DescribeKey and CreateKey return it.
+    pub fn metadata(&self) -> KeyMetadata {
+        KeyMetadata {
+            aws_account_id: Some(self.account.clone()),
+            key_id: Some(self.id.clone()),
+            arn: Some(self.arn()),
+            creation_date: Some(Timestamp::from_epoch_millis(self.created_ms)),
+            enabled: Some(self.state == KeyState::Enabled),
+            description: Some(self.description.clone()),
+            key_usage: Some(self.key_usage.clone()),
+            key_state: Some(self.state.as_str().to_owned()),
+            deletion_date: match self.state {
+                KeyState::PendingDeletion => self.deletion_ms.map(Timestamp::from_epoch_millis),
+                _ => None,
+            },
+            origin: Some(self.origin.clone()),
+            key_manager: Some(self.key_manager.clone()),
+            customer_master_key_spec: Some(self.key_spec.clone()),
+            key_spec: Some(self.key_spec.clone()),
+            encryption_algorithms: Some(vec![ENCRYPTION_ALGORITHM.to_owned()]),
+            multi_region: Some(false),
+            current_key_material_id: self.current_material().map(|m| m.id.clone()),
+            ..KeyMetadata::default()
+        }
+    }
+}
+
+/// An alias as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    /// The key id (UUID) it points to.
+    pub target: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+pub fn key_arn(region: &str, account: &str, id: &str) -> String {
+    format!("arn:aws:kms:{region}:{account}:key/{id}")
+}
+
+pub fn alias_arn(region: &str, account: &str, alias_name: &str) -> String {
+    format!("arn:aws:kms:{region}:{account}:{alias_name}")
+}
+
+/// The policy AWS attaches when CreateKey gets none, byte for byte as GetKeyPolicy returns it: it
+/// lets the account's IAM policies decide.
+pub fn default_policy(account: &str) -> String {
+    format!(
+        "{{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {{\n    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {{\n      \"AWS\" : \"arn:aws:iam::{account}:root\"\n    }},\n    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  }} ]\n}}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_entries_sort_by_time_and_parse_back() {
+        let e = |at_ms| DueEntry {
+            at_ms,
+            kind: DueKind::Rotation,
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            key_id: "k".into(),
+        };
+        let (a, b) = (e(999), e(1_000_000));
+        assert!(a.path() < b.path());
+        assert_eq!(DueEntry::parse(&a.path()).unwrap(), a);
+        assert!(DueEntry::parse("kms/due/x/d/a/r/k").is_none());
+        assert!(DueEntry::parse("kms/due/1/q/a/r/k").is_none());
+    }
+
+    #[test]
+    fn default_policy_is_json_naming_the_account_root() {
+        let p: serde_json::Value = serde_json::from_str(&default_policy("111122223333")).unwrap();
+        assert_eq!(
+            p["Statement"][0]["Principal"]["AWS"],
+            "arn:aws:iam::111122223333:root"
+        );
+        assert_eq!(p["Statement"][0]["Action"], "kms:*");
+        assert_eq!(p["Id"], "key-default-1");
+    }
+}

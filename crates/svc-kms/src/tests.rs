@@ -1,0 +1,1370 @@
+//! The handler end to end over a real sealed SQLite store, driven through `ServiceHandler::handle`
+//! with JSON bodies as the wire delivers them, and a manual clock.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use citadel_api::{
+    AwsError, OperationInput, OperationOutput, Principal, RequestContext, ServiceHandler,
+};
+use citadel_store::{Backend, Entry, Expect, Op, RootKey, SealedStore, SqliteBackend};
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use time::{Duration, OffsetDateTime};
+
+use crate::state::{KeyOp, KeyState, Outcome, outcome};
+use crate::{Kms, ManualClock};
+
+const ACCOUNT: &str = "111122223333";
+const OTHER: &str = "444455556666";
+const REGION: &str = "us-east-1";
+
+struct Harness {
+    kms: Arc<Kms>,
+    clock: Arc<ManualClock>,
+    store: Arc<SealedStore>,
+    backend: Arc<Counting>,
+    _dir: tempfile::TempDir,
+}
+
+/// SQLite that counts reads, to show which requests touch storage.
+struct Counting {
+    inner: SqliteBackend,
+    reads: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Backend for Counting {
+    fn name(&self) -> &'static str {
+        "counting-sqlite"
+    }
+    async fn get(&self, key: &str) -> citadel_store::Result<Option<Entry>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: Vec<u8>, expect: Expect) -> citadel_store::Result<u64> {
+        self.inner.put(key, value, expect).await
+    }
+    async fn delete(&self, key: &str, expect: Expect) -> citadel_store::Result<bool> {
+        self.inner.delete(key, expect).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> citadel_store::Result<Vec<(String, Entry)>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.list(prefix, start_after, limit).await
+    }
+    async fn batch(&self, ops: Vec<Op>) -> citadel_store::Result<()> {
+        self.inner.batch(ops).await
+    }
+}
+
+fn ctx(account: &str) -> RequestContext {
+    RequestContext {
+        request_id: "req".into(),
+        region: REGION.into(),
+        principal: Principal::root(account, "AKIDEXAMPLE"),
+        source_ip: None,
+        user_agent: None,
+        dev_mode: true,
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    B64.encode(bytes)
+}
+
+fn unb64(v: &Value) -> Vec<u8> {
+    B64.decode(v.as_str().unwrap()).unwrap()
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(Counting {
+        inner: SqliteBackend::open(dir.path()).await.unwrap(),
+        reads: AtomicUsize::new(0),
+    });
+    let store = Arc::new(SealedStore::new(backend.clone()));
+    let root = RootKey::generate().unwrap();
+    store.initialize_file(&root).await.unwrap();
+    store.unseal_with_key(&root).await.unwrap();
+    let clock = Arc::new(ManualClock::new(
+        OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+    ));
+    let kms = Arc::new(Kms::with_clock(store.clone(), clock.clone()));
+    Harness {
+        kms,
+        clock,
+        store,
+        backend,
+        _dir: dir,
+    }
+}
+
+impl Harness {
+    async fn call_as(&self, account: &str, op: &str, body: Value) -> Result<Value, AwsError> {
+        let spec = citadel_model::kms::SPEC.operation(op).unwrap();
+        let input = OperationInput::Json(Bytes::from(body.to_string()));
+        match self.kms.handle(&ctx(account), spec, input).await? {
+            OperationOutput::Json(v) => Ok(v),
+            other => panic!("unexpected output {other:?}"),
+        }
+    }
+
+    async fn call(&self, op: &str, body: Value) -> Result<Value, AwsError> {
+        self.call_as(ACCOUNT, op, body).await
+    }
+
+    async fn ok(&self, op: &str, body: Value) -> Value {
+        match self.call(op, body).await {
+            Ok(v) => v,
+            Err(e) => panic!("{op} failed: {e}"),
+        }
+    }
+
+    async fn err(&self, op: &str, body: Value) -> AwsError {
+        match self.call(op, body).await {
+            Ok(v) => panic!("{op} unexpectedly succeeded: {v}"),
+            Err(e) => e,
+        }
+    }
+
+    async fn create(&self) -> String {
+        self.ok("CreateKey", json!({})).await["KeyMetadata"]["KeyId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn encrypt(&self, key: &str, plaintext: &[u8], context: Value) -> Vec<u8> {
+        let v = self
+            .ok(
+                "Encrypt",
+                json!({"KeyId": key, "Plaintext": b64(plaintext), "EncryptionContext": context}),
+            )
+            .await;
+        unb64(&v["CiphertextBlob"])
+    }
+
+    async fn decrypt(&self, blob: &[u8], context: Value) -> Result<Value, AwsError> {
+        self.call(
+            "Decrypt",
+            json!({"CiphertextBlob": b64(blob), "EncryptionContext": context}),
+        )
+        .await
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        crate::Clock::now(self.clock.as_ref())
+    }
+}
+
+fn arn(id: &str) -> String {
+    format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{id}")
+}
+
+#[tokio::test]
+async fn create_key_returns_aws_key_metadata() {
+    let h = harness().await;
+    let v = h
+        .ok(
+            "CreateKey",
+            json!({"Description": "app key", "Tags": [{"TagKey": "team", "TagValue": "a"}]}),
+        )
+        .await;
+    let m = &v["KeyMetadata"];
+    let id = m["KeyId"].as_str().unwrap();
+    assert!(crate::names::is_key_id(id));
+    assert_eq!(m["Arn"], arn(id));
+    assert_eq!(m["AWSAccountId"], ACCOUNT);
+    assert_eq!(m["Enabled"], true);
+    assert_eq!(m["KeyState"], "Enabled");
+    assert_eq!(m["Description"], "app key");
+    assert_eq!(m["KeyUsage"], "ENCRYPT_DECRYPT");
+    assert_eq!(m["KeySpec"], "SYMMETRIC_DEFAULT");
+    assert_eq!(m["CustomerMasterKeySpec"], "SYMMETRIC_DEFAULT");
+    assert_eq!(m["EncryptionAlgorithms"], json!(["SYMMETRIC_DEFAULT"]));
+    assert_eq!(m["Origin"], "AWS_KMS");
+    assert_eq!(m["KeyManager"], "CUSTOMER");
+    assert_eq!(m["MultiRegion"], false);
+    assert_eq!(m["CreationDate"], json!(1_700_000_000.0));
+    assert_eq!(m["CurrentKeyMaterialId"].as_str().unwrap().len(), 64);
+    let mut fields: Vec<&str> = m.as_object().unwrap().keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "AWSAccountId",
+            "Arn",
+            "CreationDate",
+            "CurrentKeyMaterialId",
+            "CustomerMasterKeySpec",
+            "Description",
+            "Enabled",
+            "EncryptionAlgorithms",
+            "KeyId",
+            "KeyManager",
+            "KeySpec",
+            "KeyState",
+            "KeyUsage",
+            "MultiRegion",
+            "Origin"
+        ]
+    );
+    // DescribeKey by id, ARN, alias and alias ARN gives the same metadata.
+    h.ok(
+        "CreateAlias",
+        json!({"AliasName": "alias/app", "TargetKeyId": id}),
+    )
+    .await;
+    for key_id in [
+        id.to_owned(),
+        arn(id),
+        "alias/app".to_owned(),
+        format!("arn:aws:kms:{REGION}:{ACCOUNT}:alias/app"),
+    ] {
+        let d = h.ok("DescribeKey", json!({"KeyId": key_id})).await;
+        assert_eq!(&d["KeyMetadata"], m, "{key_id}");
+    }
+    let policy = h.ok("GetKeyPolicy", json!({"KeyId": id})).await;
+    assert_eq!(policy["PolicyName"], "default");
+    assert_eq!(policy["Policy"], crate::record::default_policy(ACCOUNT));
+    let tags = h.ok("ListResourceTags", json!({"KeyId": id})).await;
+    assert_eq!(tags["Tags"], json!([{"TagKey": "team", "TagValue": "a"}]));
+    assert_eq!(tags["Truncated"], false);
+}
+
+#[tokio::test]
+async fn unsupported_key_specs_and_bad_create_input_are_refused() {
+    let h = harness().await;
+    for (body, code) in [
+        (
+            json!({"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"}),
+            "UnsupportedOperationException",
+        ),
+        (
+            json!({"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}),
+            "UnsupportedOperationException",
+        ),
+        (
+            json!({"Origin": "EXTERNAL"}),
+            "UnsupportedOperationException",
+        ),
+        (
+            json!({"MultiRegion": true}),
+            "UnsupportedOperationException",
+        ),
+        (
+            json!({"KeySpec": "SYMMETRIC_DEFAULT", "CustomerMasterKeySpec": "SYMMETRIC_DEFAULT"}),
+            "ValidationException",
+        ),
+        (json!({"KeyUsage": "SIGN_VERIFY"}), "ValidationException"),
+        (json!({"KeySpec": "NOPE"}), "ValidationException"),
+        (
+            json!({"Policy": "not json"}),
+            "MalformedPolicyDocumentException",
+        ),
+        (
+            json!({"Policy": format!("{{\"a\":\"{}\"}}", "x".repeat(33_000))}),
+            "LimitExceededException",
+        ),
+        (
+            json!({"Tags": [{"TagKey": "aws:x", "TagValue": "1"}]}),
+            "TagException",
+        ),
+    ] {
+        let e = h.err("CreateKey", body.clone()).await;
+        assert_eq!(e.code, code, "{body}: {e}");
+    }
+    let keys = h.ok("ListKeys", json!({})).await;
+    assert_eq!(
+        keys["Keys"],
+        json!([]),
+        "a refused CreateKey leaves nothing behind"
+    );
+}
+
+#[tokio::test]
+async fn encrypt_decrypt_reencrypt_and_data_keys() {
+    let h = harness().await;
+    let k1 = h.create().await;
+    let k2 = h.create().await;
+    let ctx = json!({"purpose": "test", "Dept": "IT"});
+    let blob = h.encrypt(&k1, b"secret payload", ctx.clone()).await;
+
+    let d = h.decrypt(&blob, ctx.clone()).await.unwrap();
+    assert_eq!(unb64(&d["Plaintext"]), b"secret payload");
+    assert_eq!(d["KeyId"], arn(&k1));
+    assert_eq!(d["EncryptionAlgorithm"], "SYMMETRIC_DEFAULT");
+    assert_eq!(d["KeyMaterialId"].as_str().unwrap().len(), 64);
+
+    // The context must match exactly, case included; order does not matter.
+    let d = h
+        .decrypt(&blob, json!({"Dept": "IT", "purpose": "test"}))
+        .await
+        .unwrap();
+    assert_eq!(unb64(&d["Plaintext"]), b"secret payload");
+    for wrong in [
+        json!({"Purpose": "test", "Dept": "IT"}),
+        json!({"purpose": "Test", "Dept": "IT"}),
+        json!({"purpose": "test"}),
+        json!({}),
+    ] {
+        let e = h.decrypt(&blob, wrong).await.unwrap_err();
+        assert_eq!(e.code, "InvalidCiphertextException");
+        assert_eq!(e.message.as_deref(), Some(""));
+    }
+    let e = h
+        .decrypt(&blob[..blob.len() - 1], ctx.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "InvalidCiphertextException");
+    assert_eq!(e.message.as_deref(), Some(""));
+
+    // KeyId on Decrypt: the right key (any form) works, another key is IncorrectKeyException.
+    let d = h
+        .call(
+            "Decrypt",
+            json!({"CiphertextBlob": b64(&blob), "EncryptionContext": ctx, "KeyId": arn(&k1)}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d["KeyId"], arn(&k1));
+    let e = h
+        .err(
+            "Decrypt",
+            json!({"CiphertextBlob": b64(&blob), "EncryptionContext": ctx, "KeyId": k2}),
+        )
+        .await;
+    assert_eq!(e.code, "IncorrectKeyException");
+    assert_eq!(
+        e.message.unwrap(),
+        "The key ID in the request does not identify a CMK that can perform this operation."
+    );
+
+    // ReEncrypt to another key with another context.
+    let r = h
+        .ok(
+            "ReEncrypt",
+            json!({"CiphertextBlob": b64(&blob), "SourceEncryptionContext": ctx,
+                   "DestinationKeyId": k2, "DestinationEncryptionContext": {"v": "2"}}),
+        )
+        .await;
+    assert_eq!(r["SourceKeyId"], arn(&k1));
+    assert_eq!(r["KeyId"], arn(&k2));
+    let blob2 = unb64(&r["CiphertextBlob"]);
+    let d = h.decrypt(&blob2, json!({"v": "2"})).await.unwrap();
+    assert_eq!(d["KeyId"], arn(&k2));
+    assert_eq!(unb64(&d["Plaintext"]), b"secret payload");
+    let e = h
+        .err(
+            "ReEncrypt",
+            json!({"CiphertextBlob": b64(&blob), "SourceEncryptionContext": ctx,
+                   "SourceKeyId": k2, "DestinationKeyId": k2}),
+        )
+        .await;
+    assert_eq!(e.code, "IncorrectKeyException");
+
+    // Data keys.
+    let g = h
+        .ok(
+            "GenerateDataKey",
+            json!({"KeyId": k1, "KeySpec": "AES_256", "EncryptionContext": {"a": "b"}}),
+        )
+        .await;
+    let pt = unb64(&g["Plaintext"]);
+    assert_eq!(pt.len(), 32);
+    let d = h
+        .decrypt(&unb64(&g["CiphertextBlob"]), json!({"a": "b"}))
+        .await
+        .unwrap();
+    assert_eq!(unb64(&d["Plaintext"]), pt);
+    let g = h
+        .ok(
+            "GenerateDataKeyWithoutPlaintext",
+            json!({"KeyId": k1, "NumberOfBytes": 7}),
+        )
+        .await;
+    assert!(g.get("Plaintext").is_none());
+    let d = h
+        .decrypt(&unb64(&g["CiphertextBlob"]), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(unb64(&d["Plaintext"]).len(), 7);
+    for body in [
+        json!({"KeyId": k1}),
+        json!({"KeyId": k1, "KeySpec": "AES_128", "NumberOfBytes": 16}),
+    ] {
+        let e = h.err("GenerateDataKey", body).await;
+        assert_eq!(
+            e.message.unwrap(),
+            "Please specify either number of bytes or key spec."
+        );
+    }
+    let e = h
+        .err(
+            "GenerateDataKey",
+            json!({"KeyId": k1, "NumberOfBytes": 1025}),
+        )
+        .await;
+    assert_eq!(
+        e.message.unwrap(),
+        "1 validation error detected: Value '1025' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024"
+    );
+
+    let r = h.ok("GenerateRandom", json!({"NumberOfBytes": 1024})).await;
+    assert_eq!(unb64(&r["Plaintext"]).len(), 1024);
+    let e = h.err("GenerateRandom", json!({"NumberOfBytes": 0})).await;
+    assert_eq!(
+        e.message.unwrap(),
+        "1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy constraint: Member must have value greater than or equal to 1"
+    );
+
+    // DryRun checks everything and then refuses.
+    let e = h
+        .err(
+            "Encrypt",
+            json!({"KeyId": k1, "Plaintext": b64(b"x"), "DryRun": true}),
+        )
+        .await;
+    assert_eq!(e.code, "DryRunOperationException");
+    let e = h
+        .err(
+            "Encrypt",
+            json!({"KeyId": k1, "Plaintext": b64(b"x"), "EncryptionAlgorithm": "RSAES_OAEP_SHA_256"}),
+        )
+        .await;
+    assert_eq!(e.code, "InvalidKeyUsageException");
+    let e = h
+        .err(
+            "Encrypt",
+            json!({"KeyId": k1, "Plaintext": b64(&[0u8; 4097])}),
+        )
+        .await;
+    assert_eq!(
+        e.message.unwrap(),
+        "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096"
+    );
+}
+
+#[tokio::test]
+async fn unknown_keys_and_aliases_get_aws_not_found_messages() {
+    let h = harness().await;
+    let missing = "00000000-0000-4000-8000-000000000000";
+    let e = h.err("DescribeKey", json!({"KeyId": missing})).await;
+    assert_eq!(e.code, "NotFoundException");
+    assert_eq!(
+        e.message.unwrap(),
+        format!("Key '{}' does not exist", arn(missing))
+    );
+    let e = h
+        .err(
+            "Encrypt",
+            json!({"KeyId": "alias/nope", "Plaintext": b64(b"x")}),
+        )
+        .await;
+    assert_eq!(e.code, "NotFoundException");
+    assert_eq!(
+        e.message.unwrap(),
+        format!("Alias arn:aws:kms:{REGION}:{ACCOUNT}:alias/nope is not found.")
+    );
+    let e = h.err("DescribeKey", json!({"KeyId": "fake-key-id"})).await;
+    assert_eq!(e.message.unwrap(), "Invalid keyId 'fake-key-id'");
+    // A blob that is not ours at all.
+    let e = h
+        .decrypt(b"definitely not a ciphertext blob", json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "InvalidCiphertextException");
+}
+
+#[tokio::test]
+async fn keys_are_private_to_their_account() {
+    let h = harness().await;
+    let k = h.create().await;
+    let blob = h.encrypt(&k, b"p", json!({})).await;
+    // Another account naming the key by ARN is denied; by bare id it looks in its own account.
+    let e = h
+        .call_as(OTHER, "DescribeKey", json!({"KeyId": arn(&k)}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "AccessDeniedException");
+    let e = h
+        .call_as(OTHER, "DescribeKey", json!({"KeyId": k}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "NotFoundException");
+    let e = h
+        .call_as(
+            OTHER,
+            "Decrypt",
+            json!({"CiphertextBlob": b64(&blob), "KeyId": arn(&k)}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "AccessDeniedException");
+    let e = h
+        .call_as(OTHER, "Decrypt", json!({"CiphertextBlob": b64(&blob)}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "InvalidCiphertextException");
+    let keys = h.call_as(OTHER, "ListKeys", json!({})).await.unwrap();
+    assert_eq!(keys["Keys"], json!([]));
+}
+
+/// Builds a request body from a key id and a ciphertext of that key.
+type BodyFn = Box<dyn Fn(&str, &[u8]) -> Value>;
+
+/// Puts a fresh key into `state`.
+async fn key_in(h: &Harness, state: KeyState) -> String {
+    let k = h.create().await;
+    match state {
+        KeyState::Enabled => {}
+        KeyState::Disabled => {
+            h.ok("DisableKey", json!({"KeyId": k})).await;
+        }
+        KeyState::PendingDeletion => {
+            h.ok(
+                "ScheduleKeyDeletion",
+                json!({"KeyId": k, "PendingWindowInDays": 7}),
+            )
+            .await;
+        }
+        other => panic!("cannot reach {other:?} yet"),
+    }
+    k
+}
+
+#[tokio::test]
+async fn every_operation_in_every_reachable_state_follows_the_table() {
+    let h = harness().await;
+    let source = h.create().await;
+    for state in [
+        KeyState::Enabled,
+        KeyState::Disabled,
+        KeyState::PendingDeletion,
+    ] {
+        let cases: Vec<(&str, KeyOp, BodyFn)> = vec![
+            (
+                "Encrypt",
+                KeyOp::Encrypt,
+                Box::new(|k, _| json!({"KeyId": k, "Plaintext": "eA=="})),
+            ),
+            (
+                "Decrypt",
+                KeyOp::Decrypt,
+                Box::new(|_, b| json!({"CiphertextBlob": b64(b)})),
+            ),
+            (
+                "ReEncrypt",
+                KeyOp::ReEncryptFrom,
+                Box::new(|_, b| json!({"CiphertextBlob": b64(b), "DestinationKeyId": "SOURCE"})),
+            ),
+            (
+                "ReEncrypt",
+                KeyOp::ReEncryptTo,
+                Box::new(|k, _| json!({"CiphertextBlob": "SOURCEBLOB", "DestinationKeyId": k})),
+            ),
+            (
+                "GenerateDataKey",
+                KeyOp::GenerateDataKey,
+                Box::new(|k, _| json!({"KeyId": k, "KeySpec": "AES_256"})),
+            ),
+            (
+                "GenerateDataKeyWithoutPlaintext",
+                KeyOp::GenerateDataKeyWithoutPlaintext,
+                Box::new(|k, _| json!({"KeyId": k, "NumberOfBytes": 16})),
+            ),
+            (
+                "DescribeKey",
+                KeyOp::DescribeKey,
+                Box::new(|k, _| json!({"KeyId": k})),
+            ),
+            (
+                "EnableKey",
+                KeyOp::EnableKey,
+                Box::new(|k, _| json!({"KeyId": k})),
+            ),
+            (
+                "DisableKey",
+                KeyOp::DisableKey,
+                Box::new(|k, _| json!({"KeyId": k})),
+            ),
+            (
+                "ScheduleKeyDeletion",
+                KeyOp::ScheduleKeyDeletion,
+                Box::new(|k, _| json!({"KeyId": k, "PendingWindowInDays": 7})),
+            ),
+            (
+                "CancelKeyDeletion",
+                KeyOp::CancelKeyDeletion,
+                Box::new(|k, _| json!({"KeyId": k})),
+            ),
+            (
+                "UpdateKeyDescription",
+                KeyOp::UpdateKeyDescription,
+                Box::new(|k, _| json!({"KeyId": k, "Description": "d"})),
+            ),
+            (
+                "TagResource",
+                KeyOp::TagResource,
+                Box::new(|k, _| json!({"KeyId": k, "Tags": [{"TagKey": "a", "TagValue": "b"}]})),
+            ),
+            (
+                "UntagResource",
+                KeyOp::UntagResource,
+                Box::new(|k, _| json!({"KeyId": k, "TagKeys": ["a"]})),
+            ),
+            (
+                "ListResourceTags",
+                KeyOp::ListResourceTags,
+                Box::new(|k, _| json!({"KeyId": k})),
+            ),
+            (
+                "GetKeyPolicy",
+                KeyOp::GetKeyPolicy,
+                Box::new(|k, _| json!({"KeyId": k})),
+            ),
+            (
+                "PutKeyPolicy",
+                KeyOp::PutKeyPolicy,
+                Box::new(|k, _| json!({"KeyId": k, "Policy": "{\"Statement\":[]}"})),
+            ),
+            (
+                "ListKeyPolicies",
+                KeyOp::ListKeyPolicies,
+                Box::new(|k, _| json!({"KeyId": k})),
+            ),
+            (
+                "EnableKeyRotation",
+                KeyOp::EnableKeyRotation,
+                Box::new(|k, _| json!({"KeyId": k})),
+            ),
+            (
+                "DisableKeyRotation",
+                KeyOp::DisableKeyRotation,
+                Box::new(|k, _| json!({"KeyId": k})),
+            ),
+            (
+                "GetKeyRotationStatus",
+                KeyOp::GetKeyRotationStatus,
+                Box::new(|k, _| json!({"KeyId": k})),
+            ),
+            (
+                "RotateKeyOnDemand",
+                KeyOp::RotateKeyOnDemand,
+                Box::new(|k, _| json!({"KeyId": k})),
+            ),
+            (
+                "ListKeyRotations",
+                KeyOp::ListKeyRotations,
+                Box::new(|k, _| json!({"KeyId": k})),
+            ),
+            (
+                "CreateAlias",
+                KeyOp::CreateAlias,
+                Box::new(|k, _| json!({"AliasName": format!("alias/{k}-x"), "TargetKeyId": k})),
+            ),
+        ];
+        for (op, key_op, body) in &cases {
+            let k = h.create().await;
+            // A ciphertext made while the key could still encrypt.
+            let blob = h.encrypt(&k, b"x", json!({})).await;
+            let source_blob = h.encrypt(&source, b"x", json!({})).await;
+            let k = {
+                // Move the key into the state under test.
+                match state {
+                    KeyState::Enabled => k,
+                    KeyState::Disabled => {
+                        h.ok("DisableKey", json!({"KeyId": k})).await;
+                        k
+                    }
+                    _ => {
+                        h.ok(
+                            "ScheduleKeyDeletion",
+                            json!({"KeyId": k, "PendingWindowInDays": 7}),
+                        )
+                        .await;
+                        k
+                    }
+                }
+            };
+            let mut req = body(&k, &blob);
+            if req["DestinationKeyId"] == "SOURCE" {
+                req["DestinationKeyId"] = json!(source);
+            }
+            if req["CiphertextBlob"] == "SOURCEBLOB" {
+                req["CiphertextBlob"] = json!(b64(&source_blob));
+            }
+            let got = h.call(op, req).await;
+            let arn = arn(&k);
+            match outcome(state, *key_op) {
+                Outcome::Ok => assert!(got.is_ok(), "{op} in {state:?}: {:?}", got.err()),
+                Outcome::Disabled => {
+                    let e = got.unwrap_err();
+                    assert_eq!(e.code, "DisabledException", "{op} in {state:?}");
+                    assert_eq!(e.message.unwrap(), format!("{arn} is disabled."));
+                }
+                Outcome::Invalid => {
+                    let e = got.unwrap_err();
+                    assert_eq!(e.code, "KMSInvalidStateException", "{op} in {state:?}");
+                    assert_eq!(e.message.unwrap(), format!("{arn} is pending deletion."));
+                }
+                Outcome::NotPendingDeletion => {
+                    let e = got.unwrap_err();
+                    assert_eq!(e.code, "KMSInvalidStateException", "{op} in {state:?}");
+                    assert_eq!(
+                        e.message.unwrap(),
+                        format!("{arn} is not pending deletion.")
+                    );
+                }
+            }
+        }
+    }
+    // DeleteAlias works whatever the state of the key.
+    for state in [KeyState::Enabled, KeyState::Disabled] {
+        let k = key_in(&h, state).await;
+        h.ok(
+            "CreateAlias",
+            json!({"AliasName": format!("alias/d-{k}"), "TargetKeyId": k}),
+        )
+        .await;
+        if state == KeyState::Disabled {
+            h.ok("ScheduleKeyDeletion", json!({"KeyId": k})).await;
+        }
+        h.ok("DeleteAlias", json!({"AliasName": format!("alias/d-{k}")}))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn deletion_schedule_cancel_and_destroy() {
+    let h = harness().await;
+    let k = h.create().await;
+    h.ok(
+        "CreateAlias",
+        json!({"AliasName": "alias/doomed", "TargetKeyId": k}),
+    )
+    .await;
+    let blob = h.encrypt(&k, b"x", json!({})).await;
+    let e = h
+        .err(
+            "ScheduleKeyDeletion",
+            json!({"KeyId": k, "PendingWindowInDays": 6}),
+        )
+        .await;
+    assert_eq!(e.code, "ValidationException");
+    assert_eq!(
+        e.message.unwrap(),
+        "PendingWindowInDays should be between 7 and 30, but it is 6"
+    );
+    let s = h.ok("ScheduleKeyDeletion", json!({"KeyId": k})).await;
+    assert_eq!(s["KeyId"], arn(&k));
+    assert_eq!(s["KeyState"], "PendingDeletion");
+    assert_eq!(s["PendingWindowInDays"], 30);
+    assert_eq!(s["DeletionDate"], json!(1_700_000_000.0 + 30.0 * 86_400.0));
+    let d = h.ok("DescribeKey", json!({"KeyId": k})).await;
+    assert_eq!(d["KeyMetadata"]["KeyState"], "PendingDeletion");
+    assert_eq!(d["KeyMetadata"]["Enabled"], false);
+    assert_eq!(d["KeyMetadata"]["DeletionDate"], s["DeletionDate"]);
+
+    let c = h.ok("CancelKeyDeletion", json!({"KeyId": k})).await;
+    assert_eq!(c["KeyId"], arn(&k));
+    let d = h.ok("DescribeKey", json!({"KeyId": k})).await;
+    assert_eq!(d["KeyMetadata"]["KeyState"], "Disabled");
+    assert!(d["KeyMetadata"].get("DeletionDate").is_none());
+    // Nothing is due any more: the index entry went with the cancellation.
+    h.clock.advance(Duration::days(31));
+    assert_eq!(
+        h.kms.run_due(h.now()).await.unwrap(),
+        crate::DueReport::default()
+    );
+
+    h.ok(
+        "ScheduleKeyDeletion",
+        json!({"KeyId": k, "PendingWindowInDays": 7}),
+    )
+    .await;
+    h.clock.advance(Duration::days(7) - Duration::seconds(1));
+    let report = h.kms.run_due(h.now()).await.unwrap();
+    assert!(report.deleted.is_empty());
+    h.clock.advance(Duration::seconds(1));
+    let report = h.kms.run_due(h.now()).await.unwrap();
+    assert_eq!(report.deleted, vec![arn(&k)]);
+    // Idempotent.
+    assert_eq!(
+        h.kms.run_due(h.now()).await.unwrap(),
+        crate::DueReport::default()
+    );
+
+    let e = h.err("DescribeKey", json!({"KeyId": k})).await;
+    assert_eq!(e.code, "NotFoundException");
+    let a = h.ok("ListAliases", json!({})).await;
+    assert_eq!(a["Aliases"], json!([]));
+    let e = h.decrypt(&blob, json!({})).await.unwrap_err();
+    assert_eq!(e.code, "InvalidCiphertextException");
+    // Nothing of the key is left in the store.
+    let left = h.store.list("kms/", None, 100).await.unwrap();
+    assert!(
+        left.is_empty(),
+        "{:?}",
+        left.iter().map(|(k, _)| k).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn rotation_on_demand_and_automatic_keeps_old_ciphertexts_readable() {
+    let h = harness().await;
+    let k = h.create().await;
+    let before = h.encrypt(&k, b"old", json!({"c": "1"})).await;
+    let s = h.ok("GetKeyRotationStatus", json!({"KeyId": k})).await;
+    assert_eq!(s["KeyRotationEnabled"], false);
+    assert!(s.get("NextRotationDate").is_none());
+
+    let e = h
+        .err(
+            "EnableKeyRotation",
+            json!({"KeyId": k, "RotationPeriodInDays": 89}),
+        )
+        .await;
+    assert_eq!(e.code, "ValidationException");
+    h.ok(
+        "EnableKeyRotation",
+        json!({"KeyId": k, "RotationPeriodInDays": 90}),
+    )
+    .await;
+    let s = h.ok("GetKeyRotationStatus", json!({"KeyId": k})).await;
+    assert_eq!(s["KeyRotationEnabled"], true);
+    assert_eq!(s["RotationPeriodInDays"], 90);
+    assert_eq!(s["KeyId"], k);
+    assert_eq!(
+        s["NextRotationDate"],
+        json!(1_700_000_000.0 + 90.0 * 86_400.0)
+    );
+
+    let material0 =
+        h.ok("DescribeKey", json!({"KeyId": k})).await["KeyMetadata"]["CurrentKeyMaterialId"]
+            .clone();
+    let r = h.ok("RotateKeyOnDemand", json!({"KeyId": k})).await;
+    assert_eq!(r["KeyId"], k);
+    let material1 =
+        h.ok("DescribeKey", json!({"KeyId": k})).await["KeyMetadata"]["CurrentKeyMaterialId"]
+            .clone();
+    assert_ne!(material0, material1);
+    let after = h.encrypt(&k, b"new", json!({})).await;
+    let d = h.decrypt(&before, json!({"c": "1"})).await.unwrap();
+    assert_eq!(unb64(&d["Plaintext"]), b"old");
+    assert_eq!(d["KeyMaterialId"], material0);
+    let d = h.decrypt(&after, json!({})).await.unwrap();
+    assert_eq!(d["KeyMaterialId"], material1);
+
+    // Automatic rotation when due, and only then; twice is once.
+    h.clock.advance(Duration::days(90) - Duration::seconds(1));
+    assert!(h.kms.run_due(h.now()).await.unwrap().rotated.is_empty());
+    h.clock.advance(Duration::seconds(1));
+    let report = h.kms.run_due(h.now()).await.unwrap();
+    assert_eq!(report.rotated, vec![arn(&k)]);
+    assert!(h.kms.run_due(h.now()).await.unwrap().rotated.is_empty());
+    let s = h.ok("GetKeyRotationStatus", json!({"KeyId": k})).await;
+    assert_eq!(
+        s["NextRotationDate"],
+        json!(1_700_000_000.0 + 180.0 * 86_400.0)
+    );
+    let d = h.decrypt(&before, json!({"c": "1"})).await.unwrap();
+    assert_eq!(unb64(&d["Plaintext"]), b"old");
+
+    let l = h.ok("ListKeyRotations", json!({"KeyId": k})).await;
+    let rotations = l["Rotations"].as_array().unwrap();
+    assert_eq!(rotations.len(), 2);
+    assert_eq!(rotations[0]["RotationType"], "ON_DEMAND");
+    assert_eq!(rotations[0]["KeyMaterialState"], "NON_CURRENT");
+    assert_eq!(rotations[1]["RotationType"], "AUTOMATIC");
+    assert_eq!(rotations[1]["KeyMaterialState"], "CURRENT");
+    let l = h
+        .ok(
+            "ListKeyRotations",
+            json!({"KeyId": k, "IncludeKeyMaterial": "ALL_KEY_MATERIAL", "Limit": 2}),
+        )
+        .await;
+    assert_eq!(l["Rotations"].as_array().unwrap().len(), 2);
+    assert_eq!(l["Rotations"][0]["KeyMaterialId"], material0);
+    assert!(l["Rotations"][0].get("RotationType").is_none());
+    assert_eq!(l["Truncated"], true);
+    let l = h
+        .ok(
+            "ListKeyRotations",
+            json!({"KeyId": k, "IncludeKeyMaterial": "ALL_KEY_MATERIAL", "Marker": l["NextMarker"]}),
+        )
+        .await;
+    assert_eq!(l["Rotations"].as_array().unwrap().len(), 1);
+    assert_eq!(l["Truncated"], false);
+
+    // 25 on-demand rotations per key, then LimitExceededException.
+    for _ in 1..25 {
+        h.ok("RotateKeyOnDemand", json!({"KeyId": k})).await;
+    }
+    let e = h.err("RotateKeyOnDemand", json!({"KeyId": k})).await;
+    assert_eq!(e.code, "LimitExceededException");
+    assert_eq!(
+        e.message.unwrap(),
+        format!(
+            "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {}",
+            arn(&k)
+        )
+    );
+    let d = h.decrypt(&before, json!({"c": "1"})).await.unwrap();
+    assert_eq!(unb64(&d["Plaintext"]), b"old");
+
+    // A disabled key is not rotated; once enabled again it is.
+    h.ok("DisableKey", json!({"KeyId": k})).await;
+    h.clock.advance(Duration::days(91));
+    let report = h.kms.run_due(h.now()).await.unwrap();
+    assert!(report.rotated.is_empty());
+    assert_eq!(report.deferred, 1);
+    h.ok("EnableKey", json!({"KeyId": k})).await;
+    assert_eq!(h.kms.run_due(h.now()).await.unwrap().rotated, vec![arn(&k)]);
+
+    h.ok("DisableKeyRotation", json!({"KeyId": k})).await;
+    let s = h.ok("GetKeyRotationStatus", json!({"KeyId": k})).await;
+    assert_eq!(s["KeyRotationEnabled"], false);
+    h.clock.advance(Duration::days(400));
+    assert_eq!(
+        h.kms.run_due(h.now()).await.unwrap(),
+        crate::DueReport::default()
+    );
+}
+
+#[tokio::test]
+async fn aliases_lifecycle_and_rules() {
+    let h = harness().await;
+    let k1 = h.create().await;
+    let k2 = h.create().await;
+    h.ok(
+        "CreateAlias",
+        json!({"AliasName": "alias/app", "TargetKeyId": k1}),
+    )
+    .await;
+    let e = h
+        .err(
+            "CreateAlias",
+            json!({"AliasName": "alias/app", "TargetKeyId": k2}),
+        )
+        .await;
+    assert_eq!(e.code, "AlreadyExistsException");
+    assert_eq!(
+        e.message.unwrap(),
+        format!("An alias with the name arn:aws:kms:{REGION}:{ACCOUNT}:alias/app already exists")
+    );
+    let e = h
+        .err(
+            "CreateAlias",
+            json!({"AliasName": "app", "TargetKeyId": k2}),
+        )
+        .await;
+    assert_eq!(e.code, "ValidationException");
+    let e = h
+        .err(
+            "CreateAlias",
+            json!({"AliasName": "alias/aws/app", "TargetKeyId": k2}),
+        )
+        .await;
+    assert_eq!(e.code, "NotAuthorizedException");
+    let e = h
+        .err(
+            "CreateAlias",
+            json!({"AliasName": "alias/x", "TargetKeyId": "alias/app"}),
+        )
+        .await;
+    assert_eq!(
+        e.message.unwrap(),
+        "Aliases must refer to keys. Not aliases"
+    );
+    let e = h
+        .err(
+            "CreateAlias",
+            json!({"AliasName": "alias/bad name", "TargetKeyId": k1}),
+        )
+        .await;
+    assert_eq!(
+        e.message.unwrap(),
+        "1 validation error detected: Value 'alias/bad name' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$"
+    );
+
+    // Encrypt through the alias; the blob names the key, not the alias.
+    let blob = h.encrypt("alias/app", b"x", json!({})).await;
+    h.ok(
+        "UpdateAlias",
+        json!({"AliasName": "alias/app", "TargetKeyId": k2}),
+    )
+    .await;
+    let d = h.decrypt(&blob, json!({})).await.unwrap();
+    assert_eq!(d["KeyId"], arn(&k1));
+    let e2 = h
+        .ok(
+            "Encrypt",
+            json!({"KeyId": "alias/app", "Plaintext": b64(b"y")}),
+        )
+        .await;
+    assert_eq!(e2["KeyId"], arn(&k2));
+
+    let l = h.ok("ListAliases", json!({"KeyId": k2})).await;
+    assert_eq!(l["Aliases"].as_array().unwrap().len(), 1);
+    assert_eq!(l["Aliases"][0]["AliasName"], "alias/app");
+    assert_eq!(l["Aliases"][0]["TargetKeyId"], k2);
+    assert_eq!(
+        l["Aliases"][0]["AliasArn"],
+        format!("arn:aws:kms:{REGION}:{ACCOUNT}:alias/app")
+    );
+    assert_eq!(
+        h.ok("ListAliases", json!({"KeyId": k1})).await["Aliases"],
+        json!([])
+    );
+
+    // An alias to a disabled key: DisabledException naming the key.
+    h.ok("DisableKey", json!({"KeyId": k2})).await;
+    let e = h
+        .err(
+            "Encrypt",
+            json!({"KeyId": "alias/app", "Plaintext": b64(b"y")}),
+        )
+        .await;
+    assert_eq!(e.code, "DisabledException");
+    assert_eq!(e.message.unwrap(), format!("{} is disabled.", arn(&k2)));
+
+    // Pagination over all aliases.
+    for i in 0..5 {
+        h.ok(
+            "CreateAlias",
+            json!({"AliasName": format!("alias/p{i}"), "TargetKeyId": k1}),
+        )
+        .await;
+    }
+    let mut names = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut body = json!({"Limit": 2});
+        if let Some(m) = &marker {
+            body["Marker"] = json!(m);
+        }
+        let page = h.ok("ListAliases", body).await;
+        for a in page["Aliases"].as_array().unwrap() {
+            names.push(a["AliasName"].as_str().unwrap().to_owned());
+        }
+        if page["Truncated"] == false {
+            break;
+        }
+        marker = Some(page["NextMarker"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        names,
+        [
+            "alias/app",
+            "alias/p0",
+            "alias/p1",
+            "alias/p2",
+            "alias/p3",
+            "alias/p4"
+        ]
+    );
+
+    h.ok("DeleteAlias", json!({"AliasName": "alias/app"})).await;
+    let e = h
+        .err("DeleteAlias", json!({"AliasName": "alias/app"}))
+        .await;
+    assert_eq!(e.code, "NotFoundException");
+    assert_eq!(
+        e.message.unwrap(),
+        format!("Alias arn:aws:kms:{REGION}:{ACCOUNT}:alias/app is not found.")
+    );
+    let e = h
+        .err(
+            "UpdateAlias",
+            json!({"AliasName": "alias/app", "TargetKeyId": k1}),
+        )
+        .await;
+    assert_eq!(e.code, "NotFoundException");
+
+    // No alias to a key waiting for deletion.
+    h.ok("ScheduleKeyDeletion", json!({"KeyId": k2})).await;
+    let e = h
+        .err(
+            "CreateAlias",
+            json!({"AliasName": "alias/late", "TargetKeyId": k2}),
+        )
+        .await;
+    assert_eq!(e.code, "KMSInvalidStateException");
+}
+
+#[tokio::test]
+async fn tags_and_key_lists_paginate() {
+    let h = harness().await;
+    let k = h.create().await;
+    let tags: Vec<Value> = (0..7)
+        .map(|i| json!({"TagKey": format!("t{i}"), "TagValue": format!("v{i}")}))
+        .collect();
+    h.ok("TagResource", json!({"KeyId": k, "Tags": tags})).await;
+    let p = h
+        .ok("ListResourceTags", json!({"KeyId": k, "Limit": 5}))
+        .await;
+    assert_eq!(p["Tags"].as_array().unwrap().len(), 5);
+    assert_eq!(p["Truncated"], true);
+    let p = h
+        .ok(
+            "ListResourceTags",
+            json!({"KeyId": k, "Limit": 5, "Marker": p["NextMarker"]}),
+        )
+        .await;
+    assert_eq!(p["Tags"].as_array().unwrap().len(), 2);
+    h.ok(
+        "UntagResource",
+        json!({"KeyId": k, "TagKeys": ["t0", "nope"]}),
+    )
+    .await;
+    let p = h.ok("ListResourceTags", json!({"KeyId": k})).await;
+    assert_eq!(p["Tags"].as_array().unwrap().len(), 6);
+    let e = h
+        .err(
+            "TagResource",
+            json!({"KeyId": k, "Tags": [{"TagKey": "d", "TagValue": "1"}, {"TagKey": "d", "TagValue": "2"}]}),
+        )
+        .await;
+    assert_eq!(e.code, "TagException");
+    assert_eq!(e.message.unwrap(), "Duplicate tag keys");
+
+    let mut ids = vec![k.clone()];
+    for _ in 0..4 {
+        ids.push(h.create().await);
+    }
+    ids.sort();
+    let mut seen = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut body = json!({"Limit": 2});
+        if let Some(m) = &marker {
+            body["Marker"] = json!(m);
+        }
+        let page = h.ok("ListKeys", body).await;
+        for e in page["Keys"].as_array().unwrap() {
+            assert_eq!(e["KeyArn"], arn(e["KeyId"].as_str().unwrap()));
+            seen.push(e["KeyId"].as_str().unwrap().to_owned());
+        }
+        if page["Truncated"] == false {
+            assert!(page.get("NextMarker").is_none());
+            break;
+        }
+        marker = Some(page["NextMarker"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(seen, ids);
+    let e = h.err("ListKeys", json!({"Marker": "garbage"})).await;
+    assert_eq!(e.code, "InvalidMarkerException");
+
+    h.ok(
+        "UpdateKeyDescription",
+        json!({"KeyId": k, "Description": "new"}),
+    )
+    .await;
+    let d = h.ok("DescribeKey", json!({"KeyId": k})).await;
+    assert_eq!(d["KeyMetadata"]["Description"], "new");
+    let p = h.ok("ListKeyPolicies", json!({"KeyId": k})).await;
+    assert_eq!(p, json!({"PolicyNames": ["default"], "Truncated": false}));
+    h.ok(
+        "PutKeyPolicy",
+        json!({"KeyId": k, "Policy": "{\"Version\":\"2012-10-17\"}"}),
+    )
+    .await;
+    let p = h
+        .ok("GetKeyPolicy", json!({"KeyId": k, "PolicyName": "default"}))
+        .await;
+    assert_eq!(p["Policy"], "{\"Version\":\"2012-10-17\"}");
+    let e = h
+        .err(
+            "PutKeyPolicy",
+            json!({"KeyId": k, "Policy": format!("{{\"a\":\"{}\"}}", "x".repeat(32_800))}),
+        )
+        .await;
+    assert_eq!(e.code, "LimitExceededException");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_changes_are_not_lost() {
+    let h = harness().await;
+    let k = h.create().await;
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let kms = h.kms.clone();
+        let k = k.clone();
+        tasks.push(tokio::spawn(async move {
+            let spec = citadel_model::kms::SPEC.operation("TagResource").unwrap();
+            let body = json!({"KeyId": k, "Tags": [{"TagKey": format!("t{i}"), "TagValue": "v"}]});
+            kms.handle(
+                &ctx(ACCOUNT),
+                spec,
+                OperationInput::Json(Bytes::from(body.to_string())),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let p = h.ok("ListResourceTags", json!({"KeyId": k})).await;
+    assert_eq!(p["Tags"].as_array().unwrap().len(), 12);
+
+    // Racing CreateAlias calls for one name: exactly one wins.
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let kms = h.kms.clone();
+        let k = k.clone();
+        tasks.push(tokio::spawn(async move {
+            let spec = citadel_model::kms::SPEC.operation("CreateAlias").unwrap();
+            let body = json!({"AliasName": "alias/race", "TargetKeyId": k});
+            kms.handle(
+                &ctx(ACCOUNT),
+                spec,
+                OperationInput::Json(Bytes::from(body.to_string())),
+            )
+            .await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(e) => assert_eq!(e.code, "AlreadyExistsException"),
+        }
+    }
+    assert_eq!(wins, 1);
+
+    // Two schedulers at once destroy a key once.
+    h.ok(
+        "ScheduleKeyDeletion",
+        json!({"KeyId": k, "PendingWindowInDays": 7}),
+    )
+    .await;
+    h.clock.advance(Duration::days(8));
+    let (a, b) = tokio::join!(h.kms.run_due(h.now()), h.kms.run_due(h.now()));
+    assert_eq!(a.unwrap().deleted.len() + b.unwrap().deleted.len(), 1);
+}
+
+#[tokio::test]
+async fn the_hot_path_reads_no_storage_and_sealing_empties_the_cache() {
+    let h = harness().await;
+    let k = h.create().await;
+    h.ok(
+        "CreateAlias",
+        json!({"AliasName": "alias/hot", "TargetKeyId": k}),
+    )
+    .await;
+    let blob = h.encrypt(&k, b"warm", json!({})).await;
+    h.encrypt("alias/hot", b"warm", json!({})).await;
+    let reads = h.backend.reads.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        h.encrypt("alias/hot", b"hot", json!({"a": "b"})).await;
+        let d = h.decrypt(&blob, json!({})).await.unwrap();
+        assert_eq!(unb64(&d["Plaintext"]), b"warm");
+        h.ok("GenerateDataKey", json!({"KeyId": k, "KeySpec": "AES_128"}))
+            .await;
+        h.ok(
+            "GenerateDataKeyWithoutPlaintext",
+            json!({"KeyId": arn(&k), "NumberOfBytes": 8}),
+        )
+        .await;
+    }
+    assert_eq!(
+        h.backend.reads.load(Ordering::SeqCst),
+        reads,
+        "the hot path read storage"
+    );
+
+    // A change made through KMS is seen at once (the cache entry was dropped).
+    h.ok("DisableKey", json!({"KeyId": k})).await;
+    assert_eq!(
+        h.err("Encrypt", json!({"KeyId": k, "Plaintext": b64(b"x")}))
+            .await
+            .code,
+        "DisabledException"
+    );
+    h.ok("EnableKey", json!({"KeyId": k})).await;
+
+    h.store.seal();
+    let e = h
+        .err("Encrypt", json!({"KeyId": k, "Plaintext": b64(b"x")}))
+        .await;
+    assert_eq!(e.code, "ServiceUnavailableException");
+    assert_eq!(e.status, 503);
+    assert!(
+        h.kms
+            .cache
+            .key(&crate::record::key_path(ACCOUNT, REGION, &k))
+            .is_none(),
+        "decrypted material must not outlive the seal"
+    );
+    assert!(h.kms.run_due(h.now()).await.is_err());
+}
+
+#[tokio::test]
+async fn the_scheduler_entry_point_runs_due_work() {
+    let h = harness().await;
+    let k = h.create().await;
+    h.ok(
+        "ScheduleKeyDeletion",
+        json!({"KeyId": k, "PendingWindowInDays": 7}),
+    )
+    .await;
+    let work: Arc<dyn citadel_api::ScheduledWork> = h.kms.clone();
+    assert_eq!(work.name(), "kms");
+    let now = h.now().unix_timestamp();
+    work.run_due(now + 6 * 86_400).await.unwrap();
+    assert!(h.call("DescribeKey", json!({"KeyId": k})).await.is_ok());
+    work.run_due(now + 7 * 86_400).await.unwrap();
+    assert_eq!(
+        h.err("DescribeKey", json!({"KeyId": k})).await.code,
+        "NotFoundException"
+    );
+}
+
+#[tokio::test]
+async fn a_restarted_instance_decrypts_what_the_first_encrypted() {
+    let h = harness().await;
+    let k = h.create().await;
+    h.ok("RotateKeyOnDemand", json!({"KeyId": k})).await;
+    let blob = h.encrypt(&k, b"persisted", json!({"x": "y"})).await;
+    let fresh = Kms::with_clock(h.store.clone(), h.clock.clone());
+    let spec = citadel_model::kms::SPEC.operation("Decrypt").unwrap();
+    let body = json!({"CiphertextBlob": b64(&blob), "EncryptionContext": {"x": "y"}});
+    let out = fresh
+        .handle(
+            &ctx(ACCOUNT),
+            spec,
+            OperationInput::Json(Bytes::from(body.to_string())),
+        )
+        .await
+        .unwrap();
+    let OperationOutput::Json(v) = out else {
+        panic!("not JSON")
+    };
+    assert_eq!(unb64(&v["Plaintext"]), b"persisted");
+}
+
+#[tokio::test]
+async fn key_material_never_reaches_debug_output() {
+    let h = harness().await;
+    let k = h.create().await;
+    h.encrypt(&k, b"x", json!({})).await;
+    let dbg = format!("{:?}", h.kms);
+    assert!(dbg.contains("KeyCache"));
+    let key = h
+        .kms
+        .key_at(&crate::record::key_path(ACCOUNT, REGION, &k))
+        .await
+        .unwrap()
+        .unwrap();
+    let material = key.current_material().unwrap();
+    let dbg = format!("{key:?} {material:?}");
+    assert!(!dbg.contains(&hex::encode(material.secret())));
+}
