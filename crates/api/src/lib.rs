@@ -75,6 +75,10 @@ pub trait ServiceHandler: Send + Sync {
     /// `UnsupportedOperationException`.
     fn implemented(&self) -> &'static [(&'static str, Support)];
 
+    /// Called when the server seals: drop every cached secret (key material, plaintext
+    /// values) at once rather than at the next request.
+    fn on_seal(&self) {}
+
     /// Answers one operation listed by [`implemented`](Self::implemented).
     async fn handle(
         &self,

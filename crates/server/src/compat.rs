@@ -25,7 +25,7 @@ fn render() -> String {
         backend,
     )));
     let identities = std::sync::Arc::new(citadel_iam::IdentityStore::new(store.clone()));
-    let handlers = crate::run::services(&store, &identities);
+    let handlers = crate::run::services(&store, &identities).handlers;
     let support = |service: &str, op: &str| -> Option<Support> {
         handlers
             .iter()

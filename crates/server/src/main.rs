@@ -9,6 +9,7 @@ mod listener;
 mod metrics;
 mod operator;
 mod run;
+mod scheduler;
 mod sys;
 mod tls;
 

@@ -4,13 +4,18 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::routing::{get, post};
-use citadel_api::ServiceHandler;
+use citadel_api::{ScheduledWork, ServiceHandler};
 use citadel_iam::IdentityStore;
 use citadel_store::{SealedStore, SqliteBackend};
 
 use crate::app::{self, AppState};
 use crate::config::{Config, LogFormat, SealType, TlsMode};
+use crate::scheduler::Scheduler;
 use crate::{listener, sys, tls};
+
+/// How often due work (key deletions and rotations, expirations) is looked for. Due dates are
+/// in days; a minute is precise enough and costs nothing.
+const SCHEDULER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
@@ -43,15 +48,25 @@ fn create_data_dir(path: &std::path::Path) -> anyhow::Result<()> {
 /// Every service handler the server has, in one place (the dispatcher and the docs read it).
 /// `identities` is the one identity store the pipeline authenticates with: IAM changes made
 /// through it invalidate the credentials and policies the next request reads.
-pub fn services(
-    store: &Arc<SealedStore>,
-    identities: &Arc<IdentityStore>,
-) -> Vec<Arc<dyn ServiceHandler>> {
-    vec![
-        Arc::new(citadel_svc_sts::Sts),
-        Arc::new(citadel_svc_iam::Iam::new(identities.clone())),
-        Arc::new(citadel_svc_kms::Kms::new(store.clone())),
-    ]
+/// What the server runs: the handlers the dispatcher calls and the due work the scheduler
+/// drives (the same service instances, so scheduled changes reach the request path's caches).
+pub struct Services {
+    pub handlers: Vec<Arc<dyn ServiceHandler>>,
+    pub scheduled: Vec<Arc<dyn ScheduledWork>>,
+}
+
+/// Every service the server has, in one place (the dispatcher, the scheduler and the docs
+/// read it).
+pub fn services(store: &Arc<SealedStore>, identities: &Arc<IdentityStore>) -> Services {
+    let kms = Arc::new(citadel_svc_kms::Kms::new(store.clone()));
+    Services {
+        handlers: vec![
+            Arc::new(citadel_svc_sts::Sts),
+            Arc::new(citadel_svc_iam::Iam::new(identities.clone())),
+            kms.clone(),
+        ],
+        scheduled: vec![kms],
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> axum::Router {
@@ -134,8 +149,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let mode = if config.dev { "dev" } else { "production" };
     let identities = Arc::new(IdentityStore::new(store.clone()));
-    let handlers = services(&store, &identities);
-    let state = Arc::new(AppState::new(config, store, identities, handlers));
+    let services = services(&store, &identities);
+    Scheduler::new(store.clone(), services.scheduled).spawn(SCHEDULER_INTERVAL);
+    let state = Arc::new(AppState::new(config, store, identities, services.handlers));
     if !state.store.is_sealed() {
         sys::after_unseal(&state).await.map_err(|_| {
             anyhow::anyhow!("applying the root credentials from the environment failed")

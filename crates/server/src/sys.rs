@@ -352,6 +352,9 @@ pub async fn seal(State(state): State<Arc<AppState>>, request: Request<Body>) ->
     }
     state.store.seal();
     state.identities.invalidate();
+    for handler in state.handlers.values() {
+        handler.on_seal();
+    }
     tracing::info!("citadel sealed by operator");
     status(State(state)).await
 }

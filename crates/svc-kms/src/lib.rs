@@ -188,6 +188,10 @@ impl ServiceHandler for Kms {
         IMPLEMENTED
     }
 
+    fn on_seal(&self) {
+        self.invalidate_all();
+    }
+
     async fn handle(
         &self,
         ctx: &RequestContext,
