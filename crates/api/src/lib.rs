@@ -30,6 +30,26 @@ pub struct RequestContext {
     pub user_agent: Option<String>,
     /// True when the server runs with `--dev`.
     pub dev_mode: bool,
+    /// True when the request arrived over TLS (`aws:SecureTransport`).
+    pub secure_transport: bool,
+    /// Set by the authorizer when it allows an action of this request. The dispatcher refuses
+    /// to return the result of a handler that authorizes itself but never got an allow.
+    pub authorized: AuthorizedMark,
+}
+
+/// Whether the authorizer allowed something during a request. Clones share the mark.
+#[derive(Debug, Clone, Default)]
+pub struct AuthorizedMark(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl AuthorizedMark {
+    /// Records that the authorizer allowed an action of this request.
+    pub fn mark(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_marked(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// The decoded input of one operation, as the wire protocol delivered it.
@@ -78,6 +98,13 @@ pub trait ServiceHandler: Send + Sync {
     /// Called when the server seals: drop every cached secret (key material, plaintext
     /// values) at once rather than at the next request.
     fn on_seal(&self) {}
+
+    /// True when the handler calls the authorizer itself, with the resource ARNs and condition
+    /// keys only it knows (KMS). The dispatcher then skips its own `*`-resource check, and
+    /// refuses a successful result unless the authorizer allowed something during the request.
+    fn authorizes_itself(&self) -> bool {
+        false
+    }
 
     /// Answers one operation listed by [`implemented`](Self::implemented).
     async fn handle(

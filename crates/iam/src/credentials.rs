@@ -24,6 +24,8 @@ pub enum IdentityError {
     InvalidAccessKeyId(&'static str),
     #[error("invalid secret access key: {0}")]
     InvalidSecret(&'static str),
+    #[error("corrupt policy data: {0}")]
+    CorruptPolicy(String),
     #[error("no secure randomness: {0}")]
     Random(#[from] citadel_crypto::CryptoError),
 }
@@ -352,15 +354,22 @@ impl IdentityStore {
     pub async fn identity_policies(
         &self,
         principal: &Principal,
-    ) -> Result<Vec<(crate::identity::PolicySource, String)>, IdentityError> {
-        Ok(self.principal_policies(principal).await?.identity.clone())
+    ) -> Result<Vec<(crate::identity::PolicySource, Arc<crate::policy::Policy>)>, IdentityError>
+    {
+        let p = self.principal_policies(principal).await?;
+        Ok(p.sources
+            .iter()
+            .cloned()
+            .zip(p.identity.iter().cloned())
+            .collect())
     }
 
     /// The default version of the permissions boundary of the user or role behind `principal`.
     pub async fn permissions_boundary(
         &self,
         principal: &Principal,
-    ) -> Result<Option<(crate::identity::PolicySource, String)>, IdentityError> {
+    ) -> Result<Option<(crate::identity::PolicySource, Arc<crate::policy::Policy>)>, IdentityError>
+    {
         Ok(self.principal_policies(principal).await?.boundary.clone())
     }
 

@@ -1,13 +1,13 @@
 //! Identity and authorization.
 //!
-//! Today this holds the access keys SigV4 verification looks up and the principals behind them
-//! (the root user of each account), plus the authorizer every operation passes through. IAM
-//! users, roles, policies and STS sessions extend these same two seams.
+//! The access keys SigV4 verification looks up and the principals behind them, the IAM entities
+//! and policies of every account ([`identity`]), the policy language ([`policy`]) and the one
+//! [`Authorizer`] every operation passes through.
 
-mod authorize;
+mod authorizer;
 mod credentials;
 pub mod identity;
 pub mod policy;
 
-pub use authorize::{Decision, authorize};
+pub use authorizer::{AccessRequest, Authorizer};
 pub use credentials::{Credential, IdentityError, IdentityStore, NewAccessKey};

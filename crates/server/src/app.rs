@@ -12,7 +12,8 @@ use axum::extract::{ConnectInfo, State};
 use axum::response::IntoResponse;
 use bytes::Bytes;
 use citadel_api::{AwsError, Principal, Protocol, RequestContext, ServiceHandler, ServiceSpec};
-use citadel_iam::{Decision, IdentityStore};
+use citadel_iam::policy::ErrorFlavour;
+use citadel_iam::{AccessRequest, Authorizer, IdentityStore};
 use citadel_protocol::{Router, WireRequest, render_error, render_success};
 use citadel_sigv4 as sigv4;
 use citadel_store::SealedStore;
@@ -29,6 +30,10 @@ pub struct AppState {
     pub handlers: HashMap<&'static str, Arc<dyn ServiceHandler>>,
     pub store: Arc<SealedStore>,
     pub identities: Arc<IdentityStore>,
+    /// The one authorizer, shared with the services that authorize themselves.
+    pub authorizer: Arc<Authorizer>,
+    /// Whether the listener serves TLS (`aws:SecureTransport`).
+    pub secure_transport: bool,
     pub signing_keys: sigv4::SigningKeyCache,
     pub metrics: Metrics,
 }
@@ -38,6 +43,7 @@ impl AppState {
         config: Config,
         store: Arc<SealedStore>,
         identities: Arc<IdentityStore>,
+        authorizer: Arc<Authorizer>,
         handlers: Vec<Arc<dyn ServiceHandler>>,
     ) -> Self {
         let specs: Vec<&'static ServiceSpec> = citadel_model::all_specs().to_vec();
@@ -49,6 +55,8 @@ impl AppState {
             router: Router::new(&specs),
             handlers,
             identities,
+            authorizer,
+            secure_transport: config.tls != crate::config::TlsMode::Disabled,
             store,
             signing_keys: sigv4::SigningKeyCache::default(),
             metrics: Metrics::new(),
@@ -254,12 +262,6 @@ pub async fn aws_api(
                 .identities
                 .record_use(&principal.access_key_id, service.name, &region);
         }
-        let action = format!("{}:{}", service.name, operation.name);
-        if let Decision::Deny(e) =
-            citadel_iam::authorize(&principal, &action, "*", state.config.dev)
-        {
-            return Err(e);
-        }
         let ctx = RequestContext {
             request_id: request_id.clone(),
             region,
@@ -271,9 +273,36 @@ pub async fn aws_api(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             dev_mode: state.config.dev,
+            secure_transport: state.secure_transport,
+            authorized: Default::default(),
         };
-        match state.handler_for(service.name, operation.name) {
-            Some(handler) => handler.handle(&ctx, operation, route.input).await,
+        let handler = state.handler_for(service.name, operation.name);
+        let self_authorizing = handler.is_some_and(|h| h.authorizes_itself());
+        if !self_authorizing {
+            // IAM and STS actions (and every operation without a handler) are authorized here,
+            // on no particular resource.
+            let action = format!("{}:{}", service.name, operation.name);
+            let flavour = match (service.protocol, service.name) {
+                (Protocol::AwsQuery, "sts") => ErrorFlavour::Sts,
+                (Protocol::AwsQuery, _) => ErrorFlavour::Iam,
+                _ => ErrorFlavour::Kms,
+            };
+            state
+                .authorizer
+                .authorize(&ctx, &AccessRequest::new(&action, "*", flavour))
+                .await?;
+        }
+        match handler {
+            Some(handler) => {
+                let output = handler.handle(&ctx, operation, route.input).await?;
+                if !ctx.authorized.is_marked() {
+                    // Fail closed: a handler that authorizes itself returned a result without
+                    // the authorizer ever allowing anything.
+                    tracing::error!(%request_id, service = service.name, operation = operation.name, "the handler succeeded without authorizing the request; refusing its result");
+                    return Err(AwsError::internal());
+                }
+                Ok(output)
+            }
             None => {
                 // Bad input still gets AWS's precise answer before "not implemented".
                 citadel_model::check_input(service.name, operation.name, &route.input)?;

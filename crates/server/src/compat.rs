@@ -25,7 +25,8 @@ fn render() -> String {
         backend,
     )));
     let identities = std::sync::Arc::new(citadel_iam::IdentityStore::new(store.clone()));
-    let handlers = crate::run::services(&store, &identities).handlers;
+    let authorizer = std::sync::Arc::new(citadel_iam::Authorizer::new(identities.clone()));
+    let handlers = crate::run::services(&store, &identities, &authorizer).handlers;
     let support = |service: &str, op: &str| -> Option<Support> {
         handlers
             .iter()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::routing::{get, post};
 use citadel_api::{ScheduledWork, ServiceHandler};
-use citadel_iam::IdentityStore;
+use citadel_iam::{Authorizer, IdentityStore};
 use citadel_store::{SealedStore, SqliteBackend};
 
 use crate::app::{self, AppState};
@@ -57,8 +57,12 @@ pub struct Services {
 
 /// Every service the server has, in one place (the dispatcher, the scheduler and the docs
 /// read it).
-pub fn services(store: &Arc<SealedStore>, identities: &Arc<IdentityStore>) -> Services {
-    let kms = Arc::new(citadel_svc_kms::Kms::new(store.clone()));
+pub fn services(
+    store: &Arc<SealedStore>,
+    identities: &Arc<IdentityStore>,
+    authorizer: &Arc<Authorizer>,
+) -> Services {
+    let kms = Arc::new(citadel_svc_kms::Kms::new(store.clone(), authorizer.clone()));
     Services {
         handlers: vec![
             Arc::new(citadel_svc_sts::Sts),
@@ -149,9 +153,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let mode = if config.dev { "dev" } else { "production" };
     let identities = Arc::new(IdentityStore::new(store.clone()));
-    let services = services(&store, &identities);
+    let authorizer = Arc::new(Authorizer::new(identities.clone()));
+    let services = services(&store, &identities, &authorizer);
     Scheduler::new(store.clone(), services.scheduled).spawn(SCHEDULER_INTERVAL);
-    let state = Arc::new(AppState::new(config, store, identities, services.handlers));
+    let state = Arc::new(AppState::new(
+        config,
+        store,
+        identities,
+        authorizer,
+        services.handlers,
+    ));
     if !state.store.is_sealed() {
         sys::after_unseal(&state).await.map_err(|_| {
             anyhow::anyhow!("applying the root credentials from the environment failed")

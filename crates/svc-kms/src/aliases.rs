@@ -92,16 +92,18 @@ impl Kms {
             Target::Alias {
                 arn: &alias_arn,
                 account,
-                key: &resolved.key.record,
+                key: &resolved.key,
             },
             RequestConditions::new(),
-        )?;
+        )
+        .await?;
         self.authorize(
             ctx,
             "kms:CreateAlias",
-            Target::Key(&resolved.key.record),
+            Target::Key(&resolved.key),
             RequestConditions::new(),
-        )?;
+        )
+        .await?;
         let mut key = resolved.key;
         for _ in 0..MAX_ATTEMPTS {
             if self.fresh_alias(&alias_path).await?.is_some() {
@@ -176,24 +178,27 @@ impl Kms {
                 Target::Alias {
                     arn: &alias_arn,
                     account,
-                    key: &new_key.record,
+                    key: &new_key,
                 },
                 RequestConditions::new(),
-            )?;
+            )
+            .await?;
             if let Some(old) = &old_key {
                 self.authorize(
                     ctx,
                     "kms:UpdateAlias",
-                    Target::Key(&old.record),
+                    Target::Key(old),
                     RequestConditions::new(),
-                )?;
+                )
+                .await?;
             }
             self.authorize(
                 ctx,
                 "kms:UpdateAlias",
-                Target::Key(&new_key.record),
+                Target::Key(&new_key),
                 RequestConditions::new(),
-            )?;
+            )
+            .await?;
             let nrec = &new_key.record;
             state::check(nrec.state, KeyOp::UpdateAlias, &nrec.arn())?;
             if alias.value.target == nrec.id {
@@ -255,16 +260,18 @@ impl Kms {
                     Target::Alias {
                         arn: &alias_arn,
                         account,
-                        key: &k.record,
+                        key: k,
                     },
                     RequestConditions::new(),
-                )?;
+                )
+                .await?;
                 self.authorize(
                     ctx,
                     "kms:DeleteAlias",
-                    Target::Key(&k.record),
+                    Target::Key(k),
                     RequestConditions::new(),
-                )?;
+                )
+                .await?;
                 state::check(k.record.state, KeyOp::DeleteAlias, &k.record.arn())?;
                 let mut next = k.record.clone();
                 next.aliases.remove(&name);
@@ -290,7 +297,8 @@ impl Kms {
             "kms:ListAliases",
             Target::Account,
             RequestConditions::new(),
-        )?;
+        )
+        .await?;
         let (account, region) = (&ctx.principal.account_id, &ctx.region);
         let limit = usize::try_from(req.limit.unwrap_or(50)).unwrap_or(50);
         let prefix = record::aliases_prefix(account, region);

@@ -1,17 +1,19 @@
-//! The one place KMS decides whether a caller may do something.
+//! The one place KMS asks whether a caller may do something.
 //!
-//! Every handler builds an [`AuthzInput`] — the IAM action, the resource ARN, the key policy and
-//! the KMS condition keys of the request — and passes it to [`decide`]. Today `decide` applies
-//! the two rules that hold without a policy evaluator (a principal only reaches keys of its own
-//! account; the account-level decision of `citadel_iam::authorize`); when the evaluator lands, it
-//! receives this same input and only `decide` changes.
+//! Every handler builds the request's KMS condition keys ([`RequestConditions`]) and names its
+//! [`Target`]; [`input`] adds the keys every KMS request carries and those describing the key,
+//! and [`decide`] hands the result to the shared [`Authorizer`] — with the key's parsed key
+//! policy when the target is a key (AWS's rule: the key policy must allow, directly or by
+//! delegating to the account's IAM policies). An alias-only target has no policy of its own:
+//! IAM policies alone govern it.
 
 use std::collections::BTreeMap;
 
-use citadel_api::{AwsError, Principal};
-use citadel_iam::Decision;
+use citadel_api::{AwsError, Principal, RequestContext};
+use citadel_iam::policy::{ErrorFlavour, Policy};
+use citadel_iam::{AccessRequest, Authorizer};
 
-use crate::record::KeyRecord;
+use crate::cache::LoadedKey;
 
 /// Condition keys and their values (multi-valued keys such as `kms:EncryptionContextKeys` have
 /// several). Never secret: AWS logs all of them in CloudTrail.
@@ -27,13 +29,15 @@ pub struct AuthzInput<'a> {
     pub resource: String,
     /// The account owning the resource, when it is a key or alias.
     pub resource_account: Option<&'a str>,
-    /// The key policy (`default`) of the key, when the resource is a key.
-    pub key_policy: Option<&'a str>,
+    /// The resource is a key: its key policy must allow.
+    pub is_key: bool,
+    /// The key's parsed key policy (`None` for a key whose stored policy does not parse:
+    /// then nothing is allowed on it).
+    pub key_policy: Option<&'a Policy>,
     pub conditions: Conditions,
     /// Grant tokens the request presented (a grant not yet visible everywhere takes effect
     /// through its token).
     pub grant_tokens: Vec<String>,
-    pub dev_mode: bool,
 }
 
 /// Request-specific condition keys a handler adds to the common ones, and the grant tokens the
@@ -89,12 +93,12 @@ impl RequestConditions {
 pub enum Target<'a> {
     /// No particular key (`CreateKey`, `ListKeys`, `GenerateRandom`, …).
     Account,
-    Key(&'a KeyRecord),
+    Key(&'a LoadedKey),
     /// An alias of `key` (alias operations authorize on the alias and on the key).
     Alias {
         arn: &'a str,
         account: &'a str,
-        key: &'a KeyRecord,
+        key: &'a LoadedKey,
     },
 }
 
@@ -103,7 +107,6 @@ pub enum Target<'a> {
 /// behalf) and those that describe the key.
 pub fn input<'a>(
     principal: &'a Principal,
-    dev_mode: bool,
     action: &'static str,
     target: Target<'a>,
     via_service: Option<&str>,
@@ -119,7 +122,7 @@ pub fn input<'a>(
     }
     let key = match target {
         Target::Account => None,
-        Target::Key(k) | Target::Alias { key: k, .. } => Some(k),
+        Target::Key(k) | Target::Alias { key: k, .. } => Some(&k.record),
     };
     if let Some(k) = key {
         for (name, value) in [
@@ -142,27 +145,32 @@ pub fn input<'a>(
             conditions.insert(format!("aws:ResourceTag/{tag}"), vec![value.clone()]);
         }
     }
-    let (resource, resource_account, key_policy) = match target {
-        Target::Account => ("*".to_owned(), None, None),
-        Target::Key(k) => (k.arn(), Some(k.account.as_str()), Some(k.policy.as_str())),
+    let (resource, resource_account, is_key, key_policy) = match target {
+        Target::Account => ("*".to_owned(), None, false, None),
+        Target::Key(k) => (
+            k.record.arn(),
+            Some(k.record.account.as_str()),
+            true,
+            k.policy.as_deref(),
+        ),
         // The alias itself has no policy: IAM policies alone govern it.
-        Target::Alias { arn, account, .. } => (arn.to_owned(), Some(account), None),
+        Target::Alias { arn, account, .. } => (arn.to_owned(), Some(account), false, None),
     };
     AuthzInput {
         principal,
         action,
         resource,
         resource_account,
+        is_key,
         key_policy,
         conditions,
         grant_tokens,
-        dev_mode,
     }
 }
 
-/// Allows or denies. The only function that changes when the policy evaluator arrives.
-pub fn decide(input: &AuthzInput<'_>) -> Result<(), AwsError> {
-    // Grants do not exist yet, so no token can name one; AWS refuses a token it cannot match.
+/// Refusals KMS makes before any policy is evaluated: grant tokens (grants do not exist yet,
+/// so no token can name one) and keys of another account.
+pub fn precheck(input: &AuthzInput<'_>) -> Result<(), AwsError> {
     if !input.grant_tokens.is_empty() {
         return Err(AwsError::new(
             400,
@@ -170,8 +178,9 @@ pub fn decide(input: &AuthzInput<'_>) -> Result<(), AwsError> {
             "The request was rejected because the specified grant token is not valid.",
         ));
     }
-    // Without an evaluator no key policy can grant another account anything, so a key of another
-    // account is always out of reach — also in dev mode, where accounts still separate tenants.
+    // Cross-account access is not wired through yet (which operations AWS allows across accounts,
+    // and dev mode, where no policy is evaluated but accounts still separate tenants): a key of
+    // another account stays out of reach.
     if let Some(owner) = input.resource_account
         && owner != input.principal.account_id
     {
@@ -184,21 +193,30 @@ pub fn decide(input: &AuthzInput<'_>) -> Result<(), AwsError> {
             ),
         ));
     }
-    match citadel_iam::authorize(
-        input.principal,
-        input.action,
-        &input.resource,
-        input.dev_mode,
-    ) {
-        Decision::Allow => Ok(()),
-        Decision::Deny(e) => Err(e),
-    }
+    Ok(())
+}
+
+/// Allows (marking the request as authorized) or denies, through the shared authorizer.
+pub async fn decide(
+    authorizer: &Authorizer,
+    ctx: &RequestContext,
+    input: &AuthzInput<'_>,
+) -> Result<(), AwsError> {
+    precheck(input)?;
+    let request = AccessRequest {
+        resource_account: input.resource_account,
+        resource_policy: input.key_policy,
+        kms_key_policy: input.is_key,
+        grant_allows: false,
+        conditions: &input.conditions,
+        ..AccessRequest::new(input.action, &input.resource, ErrorFlavour::Kms)
+    };
+    authorizer.authorize(ctx, &request).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use citadel_api::PrincipalKind;
 
     #[test]
     fn conditions_describe_request_and_key() {
@@ -209,49 +227,44 @@ mod tests {
             .encryption_context(Some(&ctx))
             .set("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT")
             .request_alias(Some("alias/app"));
-        let i = input(&p, false, "kms:Encrypt", Target::Account, None, req);
+        let i = input(&p, "kms:Encrypt", Target::Account, None, req);
         assert_eq!(i.resource, "*");
+        assert!(!i.is_key);
         assert_eq!(i.conditions["kms:EncryptionContext:Dept"], vec!["IT"]);
         assert_eq!(i.conditions["kms:EncryptionContextKeys"], vec!["Dept"]);
         assert_eq!(i.conditions["kms:CallerAccount"], vec!["111122223333"]);
         assert_eq!(i.conditions["kms:RequestAlias"], vec!["alias/app"]);
-        assert!(decide(&i).is_ok());
+        assert!(precheck(&i).is_ok());
     }
 
     #[test]
-    fn other_accounts_and_non_root_principals_are_denied() {
+    fn other_accounts_and_grant_tokens_are_refused_before_evaluation() {
         let p = Principal::root("111122223333", "AKIA");
         let i = AuthzInput {
             principal: &p,
             action: "kms:Decrypt",
             resource: "arn:aws:kms:us-east-1:444455556666:key/k".into(),
             resource_account: Some("444455556666"),
-            key_policy: Some("{}"),
+            is_key: true,
+            key_policy: None,
             conditions: Conditions::new(),
             grant_tokens: Vec::new(),
-            dev_mode: true,
         };
-        let e = decide(&i).unwrap_err();
+        let e = precheck(&i).unwrap_err();
         assert_eq!(e.code, "AccessDeniedException");
         assert_eq!(
             e.message.unwrap(),
             "User: arn:aws:iam::111122223333:root is not authorized to perform: kms:Decrypt on resource: arn:aws:kms:us-east-1:444455556666:key/k because no resource-based policy allows the kms:Decrypt action"
         );
-        let mut user = p.clone();
-        user.kind = PrincipalKind::User;
-        user.arn = "arn:aws:iam::111122223333:user/u".into();
         let i = AuthzInput {
-            principal: &user,
             resource_account: Some("111122223333"),
-            dev_mode: false,
             ..i
         };
-        assert_eq!(decide(&i).unwrap_err().code, "AccessDeniedException");
+        assert!(precheck(&i).is_ok());
         let i = AuthzInput {
-            principal: &p,
             grant_tokens: vec!["token".into()],
             ..i
         };
-        assert_eq!(decide(&i).unwrap_err().code, "InvalidGrantTokenException");
+        assert_eq!(precheck(&i).unwrap_err().code, "InvalidGrantTokenException");
     }
 }

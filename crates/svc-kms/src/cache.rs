@@ -13,6 +13,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use citadel_iam::policy::Policy;
+
 use crate::ciphertext::Material;
 use crate::record::{AliasRecord, KeyRecord};
 
@@ -23,6 +25,9 @@ pub struct LoadedKey {
     pub record: KeyRecord,
     /// Materials by their 64-hex id. Zeroized when the last reference drops.
     pub materials: HashMap<String, Arc<Material>>,
+    /// The key policy, parsed once when the key was loaded; `None` when the stored policy does
+    /// not parse (the key then allows nothing).
+    pub policy: Option<Arc<Policy>>,
 }
 
 impl fmt::Debug for LoadedKey {

@@ -164,11 +164,12 @@ impl Kms {
         self.authorize(
             ctx,
             action,
-            Target::Key(rec),
+            Target::Key(&r.key),
             conditions
                 .encryption_context(context)
                 .request_alias(r.alias.as_deref()),
-        )?;
+        )
+        .await?;
         state::check(rec.state, op, &rec.arn())?;
         check_usage(&r.key, "Decrypt")?;
         let material_id = hex::encode(header.material_id);
@@ -198,13 +199,14 @@ impl Kms {
         self.authorize(
             ctx,
             "kms:Encrypt",
-            Target::Key(rec),
+            Target::Key(&r.key),
             RequestConditions::new()
                 .encryption_context(req.encryption_context.as_ref())
                 .set("kms:EncryptionAlgorithm", algorithm)
                 .request_alias(r.alias.as_deref())
                 .grant_tokens(req.grant_tokens.as_ref()),
-        )?;
+        )
+        .await?;
         state::check(rec.state, KeyOp::Encrypt, &rec.arn())?;
         check_usage(&r.key, "Encrypt")?;
         check_algorithm(req.encryption_algorithm.as_deref())?;
@@ -310,14 +312,15 @@ impl Kms {
         self.authorize(
             ctx,
             "kms:ReEncryptTo",
-            Target::Key(drec),
+            Target::Key(&dest.key),
             RequestConditions::new()
                 .encryption_context(req.destination_encryption_context.as_ref())
                 .set("kms:EncryptionAlgorithm", dst_algorithm)
                 .set("kms:ReEncryptOnSameKey", same_key.to_string())
                 .request_alias(dest.alias.as_deref())
                 .grant_tokens(req.grant_tokens.as_ref()),
-        )?;
+        )
+        .await?;
         state::check(drec.state, KeyOp::ReEncryptTo, &drec.arn())?;
         check_usage(&dest.key, "ReEncrypt")?;
         check_algorithm(req.source_encryption_algorithm.as_deref())?;
@@ -369,7 +372,8 @@ impl Kms {
         if let Some(spec) = key_spec {
             conditions = conditions.set("kms:DataKeySpec", spec);
         }
-        self.authorize(ctx, action, Target::Key(rec), conditions)?;
+        self.authorize(ctx, action, Target::Key(&r.key), conditions)
+            .await?;
         state::check(rec.state, op, &rec.arn())?;
         check_usage(
             &r.key,
@@ -455,7 +459,8 @@ impl Kms {
             "kms:GenerateRandom",
             Target::Account,
             RequestConditions::new(),
-        )?;
+        )
+        .await?;
         if req.recipient.is_some() {
             return Err(unsupported_recipient());
         }

@@ -7,6 +7,9 @@ use citadel_api::{AwsError, RequestContext};
 use citadel_model::Timestamp;
 use citadel_model::kms;
 
+use citadel_iam::AccessRequest;
+use citadel_iam::policy::{ErrorFlavour, Policy, PolicyKind};
+
 use crate::authz::{RequestConditions, Target};
 use crate::ciphertext::Material;
 use crate::clock::MILLIS_PER_DAY;
@@ -16,25 +19,11 @@ use crate::repo::{Change, material_op};
 use crate::state::{self, KeyOp, KeyState};
 use crate::{Empty, Kms, errors};
 
-/// Largest key policy AWS accepts, in bytes.
-pub const MAX_POLICY_BYTES: usize = 32_768;
 const DEFAULT_POLICY_NAME: &str = "default";
 
-fn check_policy(policy: &str) -> Result<(), AwsError> {
-    if policy.len() > MAX_POLICY_BYTES {
-        return Err(errors::limit_exceeded(format!(
-            "The key policy is {} bytes long; the maximum is {MAX_POLICY_BYTES} bytes.",
-            policy.len()
-        )));
-    }
-    // Statement-level validation (principals, actions, conditions) comes with the policy
-    // evaluator; until then the document must at least be a JSON object.
-    match serde_json::from_str::<serde_json::Value>(policy) {
-        Ok(serde_json::Value::Object(_)) => Ok(()),
-        _ => Err(errors::malformed_policy(
-            "The key policy is not a valid JSON policy document.",
-        )),
-    }
+/// Parses a key policy with the policy engine's grammar for key policies (32 KB at most).
+fn check_policy(policy: &str) -> Result<Policy, AwsError> {
+    Policy::parse(policy, PolicyKind::KeyPolicy).map_err(|e| e.to_aws_error_for(ErrorFlavour::Kms))
 }
 
 fn check_policy_name(name: Option<&str>) -> Result<(), AwsError> {
@@ -109,7 +98,8 @@ impl Kms {
                 t.tag_value.clone().unwrap_or_default(),
             );
         }
-        self.authorize(ctx, "kms:CreateKey", Target::Account, conditions)?;
+        self.authorize(ctx, "kms:CreateKey", Target::Account, conditions)
+            .await?;
 
         if spec != record::KEY_SPEC {
             return Err(errors::unsupported(format!(
@@ -138,15 +128,20 @@ impl Kms {
         }
         let mut tags = BTreeMap::new();
         names::merge_tags(&mut tags, req.tags.as_deref().unwrap_or_default())?;
+        let id = uuid::Uuid::new_v4();
         let policy = match req.policy {
             Some(p) => {
-                check_policy(&p)?;
+                let parsed = check_policy(&p)?;
+                if !bypass {
+                    let arn =
+                        record::key_arn(&ctx.region, &ctx.principal.account_id, &id.to_string());
+                    self.lockout_check(ctx, &arn, &parsed).await?;
+                }
                 p
             }
             None => record::default_policy(&ctx.principal.account_id),
         };
 
-        let id = uuid::Uuid::new_v4();
         let material = Material::generate(id.as_bytes()).map_err(|e| errors::crypto(&e))?;
         let now = self.now_ms();
         let rec = KeyRecord {
@@ -199,11 +194,12 @@ impl Kms {
         self.authorize(
             ctx,
             "kms:DescribeKey",
-            Target::Key(rec),
+            Target::Key(&r.key),
             RequestConditions::new()
                 .request_alias(r.alias.as_deref())
                 .grant_tokens(req.grant_tokens.as_ref()),
-        )?;
+        )
+        .await?;
         state::check(rec.state, KeyOp::DescribeKey, &rec.arn())?;
         Ok(kms::DescribeKeyResponse {
             key_metadata: Some(rec.metadata()),
@@ -220,7 +216,8 @@ impl Kms {
             "kms:ListKeys",
             Target::Account,
             RequestConditions::new(),
-        )?;
+        )
+        .await?;
         let limit = usize::try_from(req.limit.unwrap_or(100)).unwrap_or(100);
         if let Some(m) = &req.marker
             && !is_key_id(m)
@@ -275,9 +272,10 @@ impl Kms {
         self.authorize(
             ctx,
             action,
-            Target::Key(&r.key.record),
+            Target::Key(&r.key),
             conditions.request_alias(r.alias.as_deref()),
-        )?;
+        )
+        .await?;
         let now = self.now_ms();
         self.update_key(r.key, |current| {
             let mut rec = current.record.clone();
@@ -431,9 +429,10 @@ impl Kms {
         self.authorize(
             ctx,
             "kms:GetKeyPolicy",
-            Target::Key(rec),
+            Target::Key(&r.key),
             RequestConditions::new().request_alias(r.alias.as_deref()),
-        )?;
+        )
+        .await?;
         state::check(rec.state, KeyOp::GetKeyPolicy, &rec.arn())?;
         check_policy_name(req.policy_name.as_deref())?;
         Ok(kms::GetKeyPolicyResponse {
@@ -450,20 +449,64 @@ impl Kms {
         let policy = req.policy.unwrap_or_default();
         let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
         check_policy_name(req.policy_name.as_deref())?;
-        check_policy(&policy)?;
-        self.mutate(
+        let parsed = check_policy(&policy)?;
+        let r = self
+            .resolve(ctx, req.key_id.as_deref().unwrap_or_default())
+            .await?;
+        self.authorize(
             ctx,
-            req.key_id.as_deref(),
             "kms:PutKeyPolicy",
-            KeyOp::PutKeyPolicy,
-            RequestConditions::new().set("kms:BypassPolicyLockoutSafetyCheck", bypass.to_string()),
-            |rec, _| {
-                rec.policy.clone_from(&policy);
-                Ok(())
-            },
+            Target::Key(&r.key),
+            RequestConditions::new()
+                .set("kms:BypassPolicyLockoutSafetyCheck", bypass.to_string())
+                .request_alias(r.alias.as_deref()),
         )
         .await?;
+        state::check(r.key.record.state, KeyOp::PutKeyPolicy, &r.key.record.arn())?;
+        if !bypass {
+            self.lockout_check(ctx, &r.key.record.arn(), &parsed)
+                .await?;
+        }
+        self.update_key(r.key, |current| {
+            let mut rec = current.record.clone();
+            state::check(rec.state, KeyOp::PutKeyPolicy, &rec.arn())?;
+            rec.policy.clone_from(&policy);
+            Ok(Change {
+                out: (),
+                record: rec,
+                extra: Vec::new(),
+            })
+        })
+        .await?;
         Ok(Empty {})
+    }
+
+    /// The lockout safety check: a key policy the caller sets must still allow the caller to
+    /// call PutKeyPolicy on the key (unless the request bypasses the check).
+    async fn lockout_check(
+        &self,
+        ctx: &RequestContext,
+        key_arn: &str,
+        policy: &Policy,
+    ) -> Result<(), AwsError> {
+        let mut conditions = std::collections::BTreeMap::new();
+        conditions.insert(
+            "kms:CallerAccount".to_owned(),
+            vec![ctx.principal.account_id.clone()],
+        );
+        let request = AccessRequest {
+            resource_policy: Some(policy),
+            kms_key_policy: true,
+            conditions: &conditions,
+            ..AccessRequest::new("kms:PutKeyPolicy", key_arn, ErrorFlavour::Kms)
+        };
+        match self.authorizer.check(ctx, &request).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_server_fault() => Err(e),
+            Err(_) => Err(errors::malformed_policy(
+                "The new key policy will not allow you to update the key policy in the future.",
+            )),
+        }
     }
 
     pub(crate) async fn list_key_policies(
@@ -478,9 +521,10 @@ impl Kms {
         self.authorize(
             ctx,
             "kms:ListKeyPolicies",
-            Target::Key(rec),
+            Target::Key(&r.key),
             RequestConditions::new().request_alias(r.alias.as_deref()),
-        )?;
+        )
+        .await?;
         state::check(rec.state, KeyOp::ListKeyPolicies, &rec.arn())?;
         Ok(kms::ListKeyPoliciesResponse {
             policy_names: Some(vec![DEFAULT_POLICY_NAME.to_owned()]),
@@ -554,9 +598,10 @@ impl Kms {
         self.authorize(
             ctx,
             "kms:ListResourceTags",
-            Target::Key(rec),
+            Target::Key(&r.key),
             RequestConditions::new().request_alias(r.alias.as_deref()),
-        )?;
+        )
+        .await?;
         state::check(rec.state, KeyOp::ListResourceTags, &rec.arn())?;
         let limit = usize::try_from(req.limit.unwrap_or(50))
             .unwrap_or(50)
@@ -595,10 +640,28 @@ mod tests {
 
     #[test]
     fn policies_are_bounded_and_must_be_json_objects() {
-        assert!(check_policy("{\"Statement\":[]}").is_ok());
-        let e =
-            check_policy(&format!("{{\"x\":\"{}\"}}", "a".repeat(MAX_POLICY_BYTES))).unwrap_err();
+        assert!(check_policy(&record::default_policy("111122223333")).is_ok());
+        let e = check_policy(&format!(
+            "{{\"x\":\"{}\"}}",
+            "a".repeat(PolicyKind::KeyPolicy.max_size())
+        ))
+        .unwrap_err();
         assert_eq!(e.code, "LimitExceededException");
+        // Key policies name principals.
+        let e =
+            check_policy(r#"{"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#)
+                .unwrap_err();
+        assert_eq!(
+            (e.code.as_ref(), e.message.as_deref()),
+            (
+                "MalformedPolicyDocumentException",
+                Some("Missing required field Principal")
+            )
+        );
+        assert_eq!(
+            check_policy("{\"Statement\":[]}").unwrap_err().code,
+            "MalformedPolicyDocumentException"
+        );
         assert_eq!(
             check_policy("not json").unwrap_err().code,
             "MalformedPolicyDocumentException"

@@ -4,10 +4,11 @@
 //!
 //! Keys live per (account, region) in the sealed store (see [`record`] for the layout); the
 //! ciphertext format is in [`ciphertext`] and `docs/KMS_CIPHERTEXT.md`. Key states are enforced by
-//! one table ([`state`]), authorization goes through one function ([`authz::decide`]), and the
+//! one table ([`state`]), authorization goes through one function ([`authz::decide`], which asks the shared
+//! [`Authorizer`]), and the
 //! cryptographic hot path reads keys and materials from an in-memory cache (`cache`).
 //!
-//! Wiring: `Kms::new(store)` is the [`ServiceHandler`] and also the scheduler's
+//! Wiring: `Kms::new(store, authorizer)` is the [`ServiceHandler`] and also the scheduler's
 //! [`citadel_api::ScheduledWork`]; register the *same* `Arc<Kms>` with both, so the scheduler's
 //! changes invalidate the cache the request path reads. [`Kms::run_due`] destroys keys whose
 //! deletion date passed and performs due rotations.
@@ -35,6 +36,7 @@ use citadel_api::{
     AwsError, OperationInput, OperationOutput, OperationSpec, RequestContext, ServiceHandler,
     ServiceSpec, Support,
 };
+use citadel_iam::Authorizer;
 use citadel_model::kms;
 use citadel_store::SealedStore;
 use serde::Serialize;
@@ -53,9 +55,7 @@ pub const IMPLEMENTED: &[(&str, Support)] = &[
     ("CreateAlias", Support::Full),
     (
         "CreateKey",
-        Support::Partial(
-            "SYMMETRIC_DEFAULT keys with origin AWS_KMS only; the key policy is stored but not yet evaluated (no lockout safety check either) until the policy evaluator is wired in",
-        ),
+        Support::Partial("SYMMETRIC_DEFAULT keys with origin AWS_KMS only"),
     ),
     (
         "Decrypt",
@@ -84,12 +84,7 @@ pub const IMPLEMENTED: &[(&str, Support)] = &[
     ("ListKeyRotations", Support::Full),
     ("ListKeys", Support::Full),
     ("ListResourceTags", Support::Full),
-    (
-        "PutKeyPolicy",
-        Support::Partial(
-            "the policy is stored and returned but not yet evaluated (no lockout safety check either) until the policy evaluator is wired in",
-        ),
-    ),
+    ("PutKeyPolicy", Support::Full),
     ("ReEncrypt", Support::Full),
     ("RotateKeyOnDemand", Support::Full),
     ("ScheduleKeyDeletion", Support::Full),
@@ -103,6 +98,7 @@ pub const IMPLEMENTED: &[(&str, Support)] = &[
 /// same instance so that both see one cache.
 pub struct Kms {
     store: Arc<SealedStore>,
+    authorizer: Arc<Authorizer>,
     clock: Arc<dyn Clock>,
     cache: KeyCache,
 }
@@ -118,16 +114,22 @@ impl fmt::Debug for Kms {
 }
 
 impl Kms {
-    /// KMS over `store`, on the system clock. Reads nothing until the first request, so it can be
-    /// built while the store is still sealed.
-    pub fn new(store: Arc<SealedStore>) -> Self {
-        Self::with_clock(store, Arc::new(SystemClock))
+    /// KMS over `store`, on the system clock, asking `authorizer` (the server's one) about every
+    /// request. Reads nothing until the first request, so it can be built while the store is
+    /// still sealed.
+    pub fn new(store: Arc<SealedStore>, authorizer: Arc<Authorizer>) -> Self {
+        Self::with_clock(store, authorizer, Arc::new(SystemClock))
     }
 
     /// KMS with an injected clock (tests move time to reach deletion and rotation dates).
-    pub fn with_clock(store: Arc<SealedStore>, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_clock(
+        store: Arc<SealedStore>,
+        authorizer: Arc<Authorizer>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Kms {
             store,
+            authorizer,
             clock,
             cache: KeyCache::default(),
         }
@@ -190,6 +192,11 @@ impl ServiceHandler for Kms {
 
     fn on_seal(&self) {
         self.invalidate_all();
+    }
+
+    /// Every handler authorizes with the key's ARN, key policy and KMS condition keys.
+    fn authorizes_itself(&self) -> bool {
+        true
     }
 
     async fn handle(

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use citadel_api::{AwsError, RequestContext};
+use citadel_iam::policy::{Policy, PolicyKind};
 use citadel_store::{Expect, Op, StoreError};
 
 use crate::Kms;
@@ -125,10 +126,12 @@ impl Kms {
                 reason: "a material named by the key record is missing".into(),
             });
         }
+        let policy = parse_key_policy(&record);
         Ok(Some(LoadedKey {
             version: v.version,
             record,
             materials,
+            policy,
         }))
     }
 
@@ -213,22 +216,15 @@ impl Kms {
 
     /// Authorizes `action` on `target` with the request's condition keys. Every handler calls
     /// this before acting; see [`authz`].
-    pub(crate) fn authorize(
+    pub(crate) async fn authorize(
         &self,
         ctx: &RequestContext,
         action: &'static str,
         target: Target<'_>,
         conditions: RequestConditions,
     ) -> Result<(), AwsError> {
-        let input = authz::input(
-            &ctx.principal,
-            ctx.dev_mode,
-            action,
-            target,
-            None,
-            conditions,
-        );
-        authz::decide(&input)
+        let input = authz::input(&ctx.principal, action, target, None, conditions);
+        authz::decide(&self.authorizer, ctx, &input).await
     }
 
     // ----- writing ----------------------------------------------------------------------------
@@ -289,6 +285,18 @@ impl Kms {
         }
         tracing::warn!(key = %arn, "giving up on a key update after repeated write conflicts");
         Err(errors::internal())
+    }
+}
+
+/// The key's policy, parsed once per load (the cache keeps it). A stored policy that does not
+/// parse is logged and yields `None`: then no one is allowed anything on the key.
+pub(crate) fn parse_key_policy(record: &KeyRecord) -> Option<Arc<Policy>> {
+    match Policy::parse(&record.policy, PolicyKind::KeyPolicy) {
+        Ok(p) => Some(Arc::new(p)),
+        Err(e) => {
+            tracing::error!(key = %record.arn(), error = %e, "the stored key policy does not parse; the key allows nothing");
+            None
+        }
     }
 }
 

@@ -80,11 +80,12 @@ impl Kms {
         self.authorize(
             ctx,
             "kms:EnableKeyRotation",
-            Target::Key(&r.key.record),
+            Target::Key(&r.key),
             RequestConditions::new()
                 .set("kms:RotationPeriodInDays", period.to_string())
                 .request_alias(r.alias.as_deref()),
-        )?;
+        )
+        .await?;
         let now = self.now_ms();
         self.update_key(r.key, |current| {
             let mut rec = current.record.clone();
@@ -122,9 +123,10 @@ impl Kms {
         self.authorize(
             ctx,
             "kms:DisableKeyRotation",
-            Target::Key(&r.key.record),
+            Target::Key(&r.key),
             RequestConditions::new().request_alias(r.alias.as_deref()),
-        )?;
+        )
+        .await?;
         self.update_key(r.key, |current| {
             let mut rec = current.record.clone();
             state::check(rec.state, KeyOp::DisableKeyRotation, &rec.arn())?;
@@ -154,9 +156,10 @@ impl Kms {
         self.authorize(
             ctx,
             "kms:GetKeyRotationStatus",
-            Target::Key(rec),
+            Target::Key(&r.key),
             RequestConditions::new().request_alias(r.alias.as_deref()),
-        )?;
+        )
+        .await?;
         state::check(rec.state, KeyOp::GetKeyRotationStatus, &rec.arn())?;
         let enabled = rec.rotation.enabled;
         Ok(kms::GetKeyRotationStatusResponse {
@@ -184,9 +187,10 @@ impl Kms {
         self.authorize(
             ctx,
             "kms:RotateKeyOnDemand",
-            Target::Key(&r.key.record),
+            Target::Key(&r.key),
             RequestConditions::new().request_alias(r.alias.as_deref()),
-        )?;
+        )
+        .await?;
         let now = self.now_ms();
         let id = self
             .update_key(r.key, |current| {
@@ -223,9 +227,10 @@ impl Kms {
         self.authorize(
             ctx,
             "kms:ListKeyRotations",
-            Target::Key(rec),
+            Target::Key(&r.key),
             RequestConditions::new().request_alias(r.alias.as_deref()),
-        )?;
+        )
+        .await?;
         state::check(rec.state, KeyOp::ListKeyRotations, &rec.arn())?;
         let all_material = req.include_key_material.as_deref() == Some("ALL_KEY_MATERIAL");
         let current = rec.current_material().map(|m| m.id.as_str());

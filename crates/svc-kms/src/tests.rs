@@ -16,6 +16,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::state::{KeyOp, KeyState, Outcome, outcome};
 use crate::{Kms, ManualClock};
+use citadel_iam::{Authorizer, IdentityStore};
 
 const ACCOUNT: &str = "111122223333";
 const OTHER: &str = "444455556666";
@@ -23,6 +24,7 @@ const REGION: &str = "us-east-1";
 
 struct Harness {
     kms: Arc<Kms>,
+    authorizer: Arc<Authorizer>,
     clock: Arc<ManualClock>,
     store: Arc<SealedStore>,
     backend: Arc<Counting>,
@@ -72,6 +74,16 @@ fn ctx(account: &str) -> RequestContext {
         source_ip: None,
         user_agent: None,
         dev_mode: true,
+        secure_transport: true,
+        authorized: Default::default(),
+    }
+}
+
+/// A production-mode request (policies are evaluated) from the root user of `account`.
+fn prod_ctx(account: &str) -> RequestContext {
+    RequestContext {
+        dev_mode: false,
+        ..ctx(account)
     }
 }
 
@@ -96,9 +108,15 @@ async fn harness() -> Harness {
     let clock = Arc::new(ManualClock::new(
         OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
     ));
-    let kms = Arc::new(Kms::with_clock(store.clone(), clock.clone()));
+    let authorizer = Arc::new(Authorizer::new(Arc::new(IdentityStore::new(store.clone()))));
+    let kms = Arc::new(Kms::with_clock(
+        store.clone(),
+        authorizer.clone(),
+        clock.clone(),
+    ));
     Harness {
         kms,
+        authorizer,
         clock,
         store,
         backend,
@@ -633,7 +651,9 @@ async fn every_operation_in_every_reachable_state_follows_the_table() {
             (
                 "PutKeyPolicy",
                 KeyOp::PutKeyPolicy,
-                Box::new(|k, _| json!({"KeyId": k, "Policy": "{\"Statement\":[]}"})),
+                Box::new(
+                    |k, _| json!({"KeyId": k, "Policy": crate::record::default_policy(ACCOUNT)}),
+                ),
             ),
             (
                 "ListKeyPolicies",
@@ -1172,15 +1192,13 @@ async fn tags_and_key_lists_paginate() {
     assert_eq!(d["KeyMetadata"]["Description"], "new");
     let p = h.ok("ListKeyPolicies", json!({"KeyId": k})).await;
     assert_eq!(p, json!({"PolicyNames": ["default"], "Truncated": false}));
-    h.ok(
-        "PutKeyPolicy",
-        json!({"KeyId": k, "Policy": "{\"Version\":\"2012-10-17\"}"}),
-    )
-    .await;
+    let custom = crate::record::default_policy(ACCOUNT).replace("key-default-1", "custom");
+    h.ok("PutKeyPolicy", json!({"KeyId": k, "Policy": custom}))
+        .await;
     let p = h
         .ok("GetKeyPolicy", json!({"KeyId": k, "PolicyName": "default"}))
         .await;
-    assert_eq!(p["Policy"], "{\"Version\":\"2012-10-17\"}");
+    assert_eq!(p["Policy"], custom);
     let e = h
         .err(
             "PutKeyPolicy",
@@ -1334,7 +1352,7 @@ async fn a_restarted_instance_decrypts_what_the_first_encrypted() {
     let k = h.create().await;
     h.ok("RotateKeyOnDemand", json!({"KeyId": k})).await;
     let blob = h.encrypt(&k, b"persisted", json!({"x": "y"})).await;
-    let fresh = Kms::with_clock(h.store.clone(), h.clock.clone());
+    let fresh = Kms::with_clock(h.store.clone(), h.authorizer.clone(), h.clock.clone());
     let spec = citadel_model::kms::SPEC.operation("Decrypt").unwrap();
     let body = json!({"CiphertextBlob": b64(&blob), "EncryptionContext": {"x": "y"}});
     let out = fresh
@@ -1367,4 +1385,117 @@ async fn key_material_never_reaches_debug_output() {
     let material = key.current_material().unwrap();
     let dbg = format!("{key:?} {material:?}");
     assert!(!dbg.contains(&hex::encode(material.secret())));
+}
+
+impl Harness {
+    async fn call_ctx(
+        &self,
+        ctx: &RequestContext,
+        op: &str,
+        body: Value,
+    ) -> Result<Value, AwsError> {
+        let spec = citadel_model::kms::SPEC.operation(op).unwrap();
+        let input = OperationInput::Json(Bytes::from(body.to_string()));
+        match self.kms.handle(ctx, spec, input).await? {
+            OperationOutput::Json(v) => Ok(v),
+            other => panic!("unexpected output {other:?}"),
+        }
+    }
+}
+
+/// A key policy naming only `principal` for every KMS action.
+fn policy_for(principal: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":"kms:*","Resource":"*"}}]}}"#
+    )
+}
+
+#[tokio::test]
+async fn key_policies_are_enforced_with_the_lockout_safety_check() {
+    let h = harness().await;
+    let root = prod_ctx(ACCOUNT);
+    let created = h.call_ctx(&root, "CreateKey", json!({})).await.unwrap();
+    let k = created["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    assert!(root.authorized.is_marked());
+    h.call_ctx(&prod_ctx(ACCOUNT), "DescribeKey", json!({"KeyId": k}))
+        .await
+        .unwrap();
+
+    // A policy that would lock the caller out is refused, on CreateKey and PutKeyPolicy alike.
+    let alice_only = policy_for("arn:aws:iam::111122223333:user/alice");
+    let lockout = "The new key policy will not allow you to update the key policy in the future.";
+    let e = h
+        .call_ctx(
+            &prod_ctx(ACCOUNT),
+            "CreateKey",
+            json!({"Policy": alice_only}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code.as_ref(), e.message.as_deref()),
+        ("MalformedPolicyDocumentException", Some(lockout))
+    );
+    let e = h
+        .call_ctx(
+            &prod_ctx(ACCOUNT),
+            "PutKeyPolicy",
+            json!({"KeyId": k, "Policy": alice_only}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code.as_ref(), e.message.as_deref()),
+        ("MalformedPolicyDocumentException", Some(lockout))
+    );
+    // A malformed policy names its problem.
+    let e = h
+        .call_ctx(
+            &prod_ctx(ACCOUNT),
+            "PutKeyPolicy",
+            json!({"KeyId": k, "Policy": r#"{"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code.as_ref(), e.message.as_deref()),
+        (
+            "MalformedPolicyDocumentException",
+            Some("Missing required field Principal")
+        )
+    );
+    // Bypassing the check takes effect at once: root itself is now shut out of the key.
+    h.call_ctx(
+        &prod_ctx(ACCOUNT),
+        "PutKeyPolicy",
+        json!({"KeyId": k, "Policy": alice_only, "BypassPolicyLockoutSafetyCheck": true}),
+    )
+    .await
+    .unwrap();
+    let e = h
+        .call_ctx(&prod_ctx(ACCOUNT), "DescribeKey", json!({"KeyId": k}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "AccessDeniedException");
+    assert_eq!(
+        e.message.as_deref(),
+        Some(
+            format!(
+                "User: arn:aws:iam::111122223333:root is not authorized to perform: kms:DescribeKey on resource: {} because no resource-based policy allows the kms:DescribeKey action",
+                arn(&k)
+            )
+            .as_str()
+        )
+    );
+    // Dev mode is root-equivalent: no policy is evaluated.
+    h.ok("DescribeKey", json!({"KeyId": k})).await;
+    // A policy naming root explicitly lets root in again (and passes the check).
+    let root_only = policy_for("arn:aws:iam::111122223333:root");
+    h.call_ctx(
+        &prod_ctx(ACCOUNT),
+        "CreateKey",
+        json!({"Policy": root_only}),
+    )
+    .await
+    .unwrap();
 }

@@ -7,6 +7,10 @@
 //! it read, retried on conflict, so nothing is ever half-written and concurrent writers cannot
 //! lose each other's changes.
 
+use std::sync::Arc;
+
+use crate::policy::Policy;
+
 mod names;
 pub(crate) mod records;
 mod repo;
@@ -81,17 +85,23 @@ pub enum PolicySource {
     },
 }
 
-/// Everything the authorizer needs to know about a principal's own policies, loaded and cached
-/// together. Empty for account roots, which are not governed by identity policies.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Everything the authorizer needs to know about a principal's own policies, loaded, parsed and
+/// cached together, so no request parses a document. Empty for account roots, which are not
+/// governed by identity policies.
+///
+/// A stored document that no longer parses (stored by an older, laxer version) is logged with
+/// its source and left out: it grants nothing. A boundary that no longer parses is kept as a
+/// boundary that allows nothing, so it still narrows.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PrincipalPolicies {
     /// Identity-based policies: for a user its inline policies, its attached managed policies'
     /// default versions, and the inline and attached policies of each of its groups; for a
-    /// role (and sessions of it) the role's inline and attached policies. Documents are the
-    /// JSON text as submitted.
-    pub identity: Vec<(PolicySource, String)>,
+    /// role (and sessions of it) the role's inline and attached policies.
+    pub identity: Vec<Arc<Policy>>,
+    /// Where each of [`identity`](Self::identity) comes from (same order and length).
+    pub sources: Vec<PolicySource>,
     /// The permissions boundary's default version, if the user or role has one.
-    pub boundary: Option<(PolicySource, String)>,
+    pub boundary: Option<(PolicySource, Arc<Policy>)>,
     /// The user's or role's tags (`aws:PrincipalTag/…`).
     pub tags: Vec<Tag>,
 }

@@ -39,39 +39,38 @@ pub fn policy_size(document: &str) -> usize {
     document.chars().filter(|c| !c.is_whitespace()).count()
 }
 
-pub(crate) fn malformed_policy(message: impl Into<String>) -> AwsError {
-    AwsError::new(400, "MalformedPolicyDocument", message)
-}
-
 /// The one check every policy document passes before it is stored (identity, inline, managed
-/// and trust policies alike).
+/// and trust policies alike): the policy engine's full grammar for the document's kind
+/// ([`Policy::parse`](crate::policy::Policy::parse)), answering `MalformedPolicyDocument` with
+/// the problem named, and the size limit of its kind (`LimitExceeded`).
 ///
-/// Today: the document must be a JSON object with a `Statement`, within the size limit of its
-/// kind (aggregate limits of inline policies are checked by the repository, which sees the
-/// entity's other policies). The full grammar check of the policy engine replaces the body of
-/// this function; every call site already goes through it.
+/// Inline policies count against their entity's aggregate limit, which the repository checks
+/// with the entity's other inline policies (and its name, which the message carries) in view;
+/// a single inline document larger than that whole limit is left to the same check.
 pub fn validate_policy_document(kind: PolicyDocumentKind, document: &str) -> Result<(), AwsError> {
-    let value: serde_json::Value =
-        serde_json::from_str(document).map_err(|_| malformed_policy("Syntax errors in policy."))?;
-    let Some(object) = value.as_object() else {
-        return Err(malformed_policy("Syntax errors in policy."));
+    use crate::policy::{IdentityPolicyKind, Policy, PolicyKind};
+    let policy_kind = match kind {
+        PolicyDocumentKind::Managed => PolicyKind::Identity(IdentityPolicyKind::Managed),
+        PolicyDocumentKind::Inline(EntityKind::User) => {
+            PolicyKind::Identity(IdentityPolicyKind::UserInline)
+        }
+        PolicyDocumentKind::Inline(EntityKind::Group) => {
+            PolicyKind::Identity(IdentityPolicyKind::GroupInline)
+        }
+        PolicyDocumentKind::Inline(EntityKind::Role) => {
+            PolicyKind::Identity(IdentityPolicyKind::RoleInline)
+        }
+        PolicyDocumentKind::Trust => PolicyKind::Trust,
     };
-    match object.get("Statement") {
-        Some(serde_json::Value::Object(_) | serde_json::Value::Array(_)) => {}
-        _ => return Err(malformed_policy("Syntax errors in policy.")),
+    if let PolicyDocumentKind::Inline(entity) = kind
+        && policy_size(document) > inline_aggregate_max(entity)
+    {
+        // Over the entity's whole aggregate: the repository refuses it, naming the entity.
+        return Ok(());
     }
-    let size = policy_size(document);
-    match kind {
-        PolicyDocumentKind::Managed if size > MANAGED_POLICY_MAX => Err(limit_exceeded(format!(
-            "Cannot exceed quota for PolicySize: {MANAGED_POLICY_MAX}"
-        ))),
-        PolicyDocumentKind::Trust if size > TRUST_POLICY_MAX => Err(limit_exceeded(format!(
-            "Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_MAX}"
-        ))),
-        // Inline policies count against their entity's aggregate limit, which the repository
-        // checks with the entity's other inline policies in view.
-        _ => Ok(()),
-    }
+    Policy::parse(document, policy_kind)
+        .map(|_| ())
+        .map_err(|e| e.to_aws_error())
 }
 
 /// `LimitExceeded` for the aggregate inline policy size of an entity.
@@ -415,14 +414,13 @@ mod tests {
     }
 
     #[test]
-    fn policy_documents_are_json_objects_within_limits() {
+    fn policy_documents_are_checked_by_the_policy_engine() {
         let ok = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
         assert!(validate_policy_document(PolicyDocumentKind::Managed, ok).is_ok());
         for bad in [
             "",
             "not json",
             "[]",
-            "{}",
             r#"{"Statement": "x"}"#,
             "{\"Statement\":[]",
         ] {
@@ -437,9 +435,32 @@ mod tests {
                 "{bad:?}"
             );
         }
+        let e = validate_policy_document(PolicyDocumentKind::Managed, "{}").unwrap_err();
+        assert_eq!(
+            e.message.as_deref(),
+            Some("Missing required field Statement")
+        );
+        let e = validate_policy_document(
+            PolicyDocumentKind::Managed,
+            r#"{"Statement":{"Effect":"Allow","Action":"kms:Encrypt"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.message.as_deref(),
+            Some("Policy statement must contain resources.")
+        );
+        let e = validate_policy_document(
+            PolicyDocumentKind::Managed,
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:Encrypt","Resource":"*"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.message.as_deref(),
+            Some("Policy document should not specify a principal.")
+        );
         // Whitespace does not count against the size.
         let padded = format!(
-            "{{\"Statement\":[{{\"Sid\":\"{}\"}}]{}}}",
+            "{{\"Statement\":[{{\"Sid\":\"{}\",\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}}]{}}}",
             "a".repeat(6000),
             " ".repeat(10_000)
         );

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use citadel_api::AwsError;
@@ -33,6 +34,7 @@ use crate::IdentityError;
 use crate::credentials::{
     IdentityStore, KIND_USER, StoredAccessKey, access_key_path, now_secs, random_id, random_secret,
 };
+use crate::policy::{IdentityPolicyKind, Policy, PolicyKind};
 
 /// Access keys one user may have.
 pub const ACCESS_KEYS_PER_USER: usize = 2;
@@ -367,6 +369,38 @@ struct FoundPolicy {
     record: PolicyRecord,
     version: u64,
     key: String,
+}
+
+/// A policy that allows no action (`NotAction: *`): what a permissions boundary that no longer
+/// parses becomes, so that it keeps narrowing instead of vanishing.
+const ALLOWS_NOTHING: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":"*","Resource":"*"}]}"#;
+
+/// Parses a stored document for the authorizer; one that does not parse is logged by its source
+/// (never its content) and yields `None`.
+fn parse_stored(source: &PolicySource, document: &str, kind: PolicyKind) -> Option<Arc<Policy>> {
+    match Policy::parse(document, kind) {
+        Ok(p) => Some(Arc::new(p)),
+        Err(e) => {
+            match source {
+                PolicySource::Inline {
+                    owner_arn,
+                    policy_name,
+                    ..
+                } => {
+                    tracing::error!(entity = %owner_arn, policy = %policy_name, error = %e, "a stored inline policy does not parse; it grants nothing")
+                }
+                PolicySource::Managed {
+                    policy_arn,
+                    version_id,
+                    ..
+                } => {
+                    tracing::error!(policy = %policy_arn, version = %version_id, error = %e, "a stored managed policy version does not parse; it grants nothing")
+                }
+            }
+            None
+        }
+    }
 }
 
 impl IdentityStore {
@@ -2083,7 +2117,8 @@ impl IdentityStore {
             return Ok(PrincipalPolicies::default());
         }
         let arn = names::entity_arn(account_id, kind, &core.path, &core.name);
-        self.collect_entity_policies(account_id, kind, &arn, &core, &mut out.identity)
+        let mut raw = Vec::new();
+        self.collect_entity_policies(account_id, kind, &arn, &core, &mut raw)
             .await?;
         for g in &groups {
             let gkey = entity_path(account_id, EntityKind::Group, g);
@@ -2099,23 +2134,47 @@ impl IdentityStore {
                     EntityKind::Group,
                     &garn,
                     &group.core,
-                    &mut out.identity,
+                    &mut raw,
                 )
                 .await?;
+            }
+        }
+        for (source, document) in raw {
+            let policy_kind = match &source {
+                PolicySource::Inline { owner, .. } => PolicyKind::Identity(match owner {
+                    EntityKind::User => IdentityPolicyKind::UserInline,
+                    EntityKind::Group => IdentityPolicyKind::GroupInline,
+                    EntityKind::Role => IdentityPolicyKind::RoleInline,
+                }),
+                PolicySource::Managed { .. } => PolicyKind::Identity(IdentityPolicyKind::Managed),
+            };
+            // A document that no longer parses grants nothing.
+            if let Some(policy) = parse_stored(&source, &document, policy_kind) {
+                out.identity.push(policy);
+                out.sources.push(source);
             }
         }
         if let Some(b) = boundary
             && let Some((version_id, document)) = self.default_document(account_id, &b).await?
         {
-            out.boundary = Some((
-                PolicySource::Managed {
-                    policy_arn: b,
-                    version_id,
-                    attached_to: kind,
-                    attached_to_arn: arn,
-                },
-                document,
-            ));
+            let source = PolicySource::Managed {
+                policy_arn: b,
+                version_id,
+                attached_to: kind,
+                attached_to_arn: arn,
+            };
+            // A boundary that no longer parses still bounds: it allows nothing.
+            let policy = match parse_stored(&source, &document, PolicyKind::Boundary) {
+                Some(p) => p,
+                None => Arc::new(Policy::parse(ALLOWS_NOTHING, PolicyKind::Boundary).map_err(
+                    |e| {
+                        IdentityError::CorruptPolicy(format!(
+                            "the allow-nothing boundary does not parse: {e}"
+                        ))
+                    },
+                )?),
+            };
+            out.boundary = Some((source, policy));
         }
         Ok(out)
     }
