@@ -18,6 +18,7 @@ use crate::credentials::IdentityStore;
 use crate::policy::{
     ContextValue, ErrorFlavour, EvalContext, EvalInput, Policy, PrincipalInfo, evaluate,
 };
+use crate::sessions::{SESSION_KEY_PREFIX, SessionKind};
 
 /// No condition keys beyond the global ones.
 static NO_CONDITIONS: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -95,9 +96,37 @@ impl Authorizer {
         ctx: &RequestContext,
         req: &AccessRequest<'_>,
     ) -> Result<(), AwsError> {
-        // Dev callers act as the root user of their account.
-        if ctx.dev_mode || req.action == "sts:GetCallerIdentity" {
+        // Dev callers act as the root user of their account. No policy controls the
+        // authentication operations (GetCallerIdentity, GetSessionToken), as on AWS.
+        if ctx.dev_mode
+            || req.action == "sts:GetCallerIdentity"
+            || req.action == "sts:GetSessionToken"
+        {
             return Ok(());
+        }
+        // Requests signed with temporary credentials carry their session: its policies narrow
+        // the role's, and its tags and issue time join the context. A session that vanished
+        // since authentication (role deleted) allows nothing.
+        let credential = if ctx.principal.access_key_id.starts_with(SESSION_KEY_PREFIX) {
+            match self.identities.lookup(&ctx.principal.access_key_id).await {
+                Ok(Some(c)) if c.session().is_some() => Some(c),
+                Ok(_) => return Err(session_denied(ctx, req)),
+                Err(e) => {
+                    tracing::error!(error = %e, principal = %ctx.principal.arn, "loading the caller's session failed; denying");
+                    return Err(AwsError::internal());
+                }
+            }
+        } else {
+            None
+        };
+        let session = credential.as_ref().and_then(|c| c.session());
+        if let Some(s) = session
+            && s.kind != SessionKind::AssumedRole
+            && !get_session_token_may(req.action)
+        {
+            // GetSessionToken credentials without MFA: no IAM, and of STS only AssumeRole and
+            // GetCallerIdentity (AWS's documented limits).
+            return Err(session_denied(ctx, req));
         }
         let policies = self
             .identities
@@ -113,8 +142,31 @@ impl Authorizer {
             .iter()
             .map(|t| (t.key.clone(), t.value.clone()))
             .collect();
+        if let Some(s) = session {
+            // Session tags override the role's tags of the same key (case-insensitively).
+            for tag in &s.tags {
+                principal
+                    .tags
+                    .retain(|(k, _)| !k.eq_ignore_ascii_case(&tag.key));
+                principal.tags.push((tag.key.clone(), tag.value.clone()));
+            }
+            if let Some(role_arn) = &s.role_arn {
+                principal.session_issuer_arn = Some(role_arn.clone());
+            }
+        }
         let mut builder = EvalContext::builder(principal, req.action, req.resource)
             .secure_transport(ctx.secure_transport);
+        if let Some(s) = session
+            && let Ok(issued) = time::OffsetDateTime::from_unix_timestamp(s.issued)
+        {
+            builder = builder.token_issue_time(issued);
+        }
+        if let Some(identity) = session.and_then(|s| s.source_identity.as_deref()) {
+            builder = builder.key(
+                "aws:SourceIdentity",
+                ContextValue::String(identity.to_owned()),
+            );
+        }
         if !ctx.region.is_empty() {
             builder = builder.requested_region(&ctx.region);
         }
@@ -129,6 +181,7 @@ impl Authorizer {
         let mut input = EvalInput::new(&eval_ctx)
             .identity_policies(&policies.identity)
             .permissions_boundary(policies.boundary.as_ref().map(|(_, p)| p.as_ref()))
+            .session_policies(session.map_or(&[][..], |s| s.policies.as_slice()))
             .resource_policy(req.resource_policy)
             .resource_account(req.resource_account)
             .grant_allows(req.grant_allows);
@@ -147,6 +200,33 @@ impl Authorizer {
                 );
                 Err(e)
             }
+        }
+    }
+}
+
+/// What credentials from `GetSessionToken` (without MFA) may do: anything but IAM, and of STS
+/// only `AssumeRole` and `GetCallerIdentity`.
+fn get_session_token_may(action: &str) -> bool {
+    let lower = action.to_ascii_lowercase();
+    if lower.starts_with("iam:") {
+        return false;
+    }
+    if lower.starts_with("sts:") {
+        return lower == "sts:assumerole" || lower == "sts:getcalleridentity";
+    }
+    true
+}
+
+/// The access-denied error for a request a session may not make at all.
+fn session_denied(ctx: &RequestContext, req: &AccessRequest<'_>) -> AwsError {
+    let message = format!(
+        "User: {} is not authorized to perform: {} on resource: {}",
+        ctx.principal.arn, req.action, req.resource
+    );
+    match req.flavour {
+        ErrorFlavour::Iam | ErrorFlavour::Sts => AwsError::new(403, "AccessDenied", message),
+        ErrorFlavour::Kms | ErrorFlavour::SecretsManager => {
+            AwsError::new(400, "AccessDeniedException", message)
         }
     }
 }

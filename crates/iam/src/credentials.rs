@@ -63,11 +63,26 @@ pub struct Credential {
     pub principal: Principal,
     pub active: bool,
     secret: SecretString,
+    /// Set for STS temporary credentials (`ASIA…`).
+    pub(crate) session: Option<Arc<crate::sessions::SessionState>>,
 }
 
 impl Credential {
     pub fn secret(&self) -> &SecretString {
         &self.secret
+    }
+
+    pub(crate) fn for_session(
+        principal: Principal,
+        secret: SecretString,
+        session: crate::sessions::SessionState,
+    ) -> Self {
+        Credential {
+            principal,
+            active: true,
+            secret,
+            session: Some(Arc::new(session)),
+        }
     }
 }
 
@@ -77,6 +92,7 @@ impl std::fmt::Debug for Credential {
             .field("principal", &self.principal)
             .field("active", &self.active)
             .field("secret", &"**redacted**")
+            .field("session", &self.session)
             .finish()
     }
 }
@@ -175,6 +191,11 @@ fn validate_key_pair(access_key_id: &str, secret: &str) -> Result<(), IdentityEr
             "it must be 16 to 128 characters long",
         ));
     }
+    if access_key_id.starts_with(crate::sessions::SESSION_KEY_PREFIX) {
+        return Err(IdentityError::InvalidAccessKeyId(
+            "ASIA… ids are reserved for temporary credentials",
+        ));
+    }
     if !access_key_id
         .bytes()
         .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
@@ -218,6 +239,10 @@ impl IdentityStore {
         for id in access_key_ids {
             cache.credentials.remove(id);
         }
+        // A session lives only as long as its role or user: any IAM change re-checks them.
+        cache
+            .credentials
+            .retain(|id, _| !id.starts_with(crate::sessions::SESSION_KEY_PREFIX));
         cache.policies.clear();
     }
 
@@ -241,6 +266,19 @@ impl IdentityStore {
             || !access_key_id.bytes().all(|b| b.is_ascii_alphanumeric())
         {
             return Ok(None);
+        }
+        if access_key_id.starts_with(crate::sessions::SESSION_KEY_PREFIX) {
+            let Some(credential) = self.load_session(access_key_id).await? else {
+                return Ok(None);
+            };
+            let credential = Arc::new(credential);
+            let mut cache = self.write_cache();
+            if cache.generation == generation {
+                cache
+                    .credentials
+                    .insert(access_key_id.to_owned(), credential.clone());
+            }
+            return Ok(Some(credential));
         }
         let Some(stored) = self
             .store
@@ -293,6 +331,7 @@ impl IdentityStore {
             principal,
             active: stored.active,
             secret: SecretString::from(stored.secret_access_key.as_str()),
+            session: None,
         });
         let mut cache = self.write_cache();
         if cache.generation == generation {

@@ -8,6 +8,7 @@ mod authorizer;
 mod credentials;
 pub mod identity;
 pub mod policy;
+pub mod sessions;
 
 pub use authorizer::{AccessRequest, Authorizer};
 pub use credentials::{Credential, IdentityError, IdentityStore, NewAccessKey};

@@ -13,6 +13,7 @@ use axum::response::IntoResponse;
 use bytes::Bytes;
 use citadel_api::{AwsError, Principal, Protocol, RequestContext, ServiceHandler, ServiceSpec};
 use citadel_iam::policy::ErrorFlavour;
+use citadel_iam::sessions::TokenCheck;
 use citadel_iam::{AccessRequest, Authorizer, IdentityStore};
 use citadel_protocol::{Router, WireRequest, render_error, render_success};
 use citadel_sigv4 as sigv4;
@@ -166,15 +167,31 @@ pub async fn authenticate(
     let Some(credential) = credential else {
         return Err(unknown());
     };
-    // Long-term keys carry no session: a token presented with one is as invalid as an unknown
-    // key (STS session credentials arrive with IAM).
-    if !credential.active || info.security_token.is_some() {
+    if !credential.active {
         return Err(unknown());
+    }
+    // Long-term keys take no session token; temporary ones need theirs (compared in constant
+    // time with the stored hash), and only until they expire.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    match credential.check_token(info.security_token.as_deref(), now) {
+        TokenCheck::Valid => {}
+        TokenCheck::Invalid => return Err(unknown()),
+        TokenCheck::Expired => return Err(expired_token(query_protocol)),
     }
     let secret = sigv4::SecretKey::from(secrecy::ExposeSecret::expose_secret(credential.secret()));
     sigv4::verify(parts, &info, &secret, &state.signing_keys)
         .map_err(|e| e.to_aws_error(query_protocol))?;
     Ok(credential.principal.clone())
+}
+
+/// AWS's answer to a request signed with temporary credentials that have expired.
+fn expired_token(query_protocol: bool) -> AwsError {
+    const MESSAGE: &str = "The security token included in the request is expired";
+    if query_protocol {
+        AwsError::new(403, "ExpiredToken", MESSAGE)
+    } else {
+        AwsError::new(400, "ExpiredTokenException", MESSAGE)
+    }
 }
 
 /// The fallback handler: every request that is not an operator endpoint is an AWS API call.

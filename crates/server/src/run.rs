@@ -63,13 +63,17 @@ pub fn services(
     authorizer: &Arc<Authorizer>,
 ) -> Services {
     let kms = Arc::new(citadel_svc_kms::Kms::new(store.clone(), authorizer.clone()));
+    let sts = Arc::new(citadel_svc_sts::Sts::new(
+        identities.clone(),
+        authorizer.clone(),
+    ));
     Services {
         handlers: vec![
-            Arc::new(citadel_svc_sts::Sts),
+            sts.clone(),
             Arc::new(citadel_svc_iam::Iam::new(identities.clone())),
             kms.clone(),
         ],
-        scheduled: vec![kms],
+        scheduled: vec![kms, sts],
     }
 }
 

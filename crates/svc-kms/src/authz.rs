@@ -35,15 +35,14 @@ pub struct AuthzInput<'a> {
     /// then nothing is allowed on it).
     pub key_policy: Option<&'a Policy>,
     pub conditions: Conditions,
-    /// Grant tokens the request presented (a grant not yet visible everywhere takes effect
-    /// through its token).
-    pub grant_tokens: Vec<String>,
+    /// A grant on the key allows this request (see [`crate::grants`]).
+    pub grant_allows: bool,
 }
 
-/// Request-specific condition keys a handler adds to the common ones, and the grant tokens the
-/// request carries.
+/// Request-specific condition keys a handler adds to the common ones, the grant tokens the
+/// request carries and its encryption context (which grant constraints are checked against).
 #[derive(Debug, Default, Clone)]
-pub struct RequestConditions(Conditions, Vec<String>);
+pub struct RequestConditions(Conditions, Vec<String>, Option<BTreeMap<String, String>>);
 
 impl RequestConditions {
     pub fn new() -> Self {
@@ -55,9 +54,16 @@ impl RequestConditions {
         self
     }
 
+    /// A multi-valued condition key (`kms:GrantOperations`).
+    pub fn set_all(mut self, key: &str, values: Vec<String>) -> Self {
+        self.0.insert(key.to_owned(), values);
+        self
+    }
+
     /// `kms:EncryptionContext:<k>` for every pair and `kms:EncryptionContextKeys`.
     pub fn encryption_context(mut self, context: Option<&BTreeMap<String, String>>) -> Self {
         if let Some(context) = context {
+            self.2 = Some(context.clone());
             for (k, v) in context {
                 self.0
                     .insert(format!("kms:EncryptionContext:{k}"), vec![v.clone()]);
@@ -86,6 +92,16 @@ impl RequestConditions {
         }
         self
     }
+
+    /// The grant tokens the request presented.
+    pub fn tokens(&self) -> &[String] {
+        &self.1
+    }
+
+    /// The request's encryption context (`None` when it carries none).
+    pub fn context(&self) -> Option<&BTreeMap<String, String>> {
+        self.2.as_ref()
+    }
 }
 
 /// What the request is about.
@@ -111,8 +127,9 @@ pub fn input<'a>(
     target: Target<'a>,
     via_service: Option<&str>,
     request: RequestConditions,
+    grant_allows: bool,
 ) -> AuthzInput<'a> {
-    let RequestConditions(mut conditions, grant_tokens) = request;
+    let RequestConditions(mut conditions, _, _) = request;
     conditions.insert(
         "kms:CallerAccount".to_owned(),
         vec![principal.account_id.clone()],
@@ -164,20 +181,13 @@ pub fn input<'a>(
         is_key,
         key_policy,
         conditions,
-        grant_tokens,
+        grant_allows,
     }
 }
 
-/// Refusals KMS makes before any policy is evaluated: grant tokens (grants do not exist yet,
-/// so no token can name one) and keys of another account.
+/// Refusals KMS makes before any policy is evaluated: keys of another account. (Grant tokens
+/// are checked before this, by [`crate::grants`], which can see the key's grants.)
 pub fn precheck(input: &AuthzInput<'_>) -> Result<(), AwsError> {
-    if !input.grant_tokens.is_empty() {
-        return Err(AwsError::new(
-            400,
-            "InvalidGrantTokenException",
-            "The request was rejected because the specified grant token is not valid.",
-        ));
-    }
     // Cross-account access is not wired through yet (which operations AWS allows across accounts,
     // and dev mode, where no policy is evaluated but accounts still separate tenants): a key of
     // another account stays out of reach.
@@ -207,7 +217,7 @@ pub async fn decide(
         resource_account: input.resource_account,
         resource_policy: input.key_policy,
         kms_key_policy: input.is_key,
-        grant_allows: false,
+        grant_allows: input.grant_allows,
         conditions: &input.conditions,
         ..AccessRequest::new(input.action, &input.resource, ErrorFlavour::Kms)
     };
@@ -227,7 +237,7 @@ mod tests {
             .encryption_context(Some(&ctx))
             .set("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT")
             .request_alias(Some("alias/app"));
-        let i = input(&p, "kms:Encrypt", Target::Account, None, req);
+        let i = input(&p, "kms:Encrypt", Target::Account, None, req, false);
         assert_eq!(i.resource, "*");
         assert!(!i.is_key);
         assert_eq!(i.conditions["kms:EncryptionContext:Dept"], vec!["IT"]);
@@ -238,7 +248,7 @@ mod tests {
     }
 
     #[test]
-    fn other_accounts_and_grant_tokens_are_refused_before_evaluation() {
+    fn other_accounts_are_refused_before_evaluation() {
         let p = Principal::root("111122223333", "AKIA");
         let i = AuthzInput {
             principal: &p,
@@ -248,7 +258,7 @@ mod tests {
             is_key: true,
             key_policy: None,
             conditions: Conditions::new(),
-            grant_tokens: Vec::new(),
+            grant_allows: false,
         };
         let e = precheck(&i).unwrap_err();
         assert_eq!(e.code, "AccessDeniedException");
@@ -261,10 +271,5 @@ mod tests {
             ..i
         };
         assert!(precheck(&i).is_ok());
-        let i = AuthzInput {
-            grant_tokens: vec!["token".into()],
-            ..i
-        };
-        assert_eq!(precheck(&i).unwrap_err().code, "InvalidGrantTokenException");
     }
 }

@@ -16,6 +16,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use citadel_iam::policy::Policy;
 
 use crate::ciphertext::Material;
+use crate::grants::Grants;
 use crate::record::{AliasRecord, KeyRecord};
 
 /// A key record with every material it names, decrypted.
@@ -28,6 +29,8 @@ pub struct LoadedKey {
     /// The key policy, parsed once when the key was loaded; `None` when the stored policy does
     /// not parse (the key then allows nothing).
     pub policy: Option<Arc<Policy>>,
+    /// The key's grants (all of them: at most the per-key limit).
+    pub grants: Grants,
 }
 
 impl fmt::Debug for LoadedKey {
@@ -36,6 +39,7 @@ impl fmt::Debug for LoadedKey {
             .field("version", &self.version)
             .field("record", &self.record)
             .field("materials", &self.materials.len())
+            .field("grants", &self.grants.len())
             .finish()
     }
 }

@@ -108,6 +108,12 @@ impl Kms {
                             )
                         })
                         .collect();
+                    extra.extend(key.grants.iter().map(|g| {
+                        Op::delete(
+                            record::grant_path(&rec.account, &rec.region, &rec.id, &g.id),
+                            Expect::Any,
+                        )
+                    }));
                     extra.extend(rec.aliases.iter().map(|name| {
                         Op::delete(
                             record::alias_path(&rec.account, &rec.region, name),

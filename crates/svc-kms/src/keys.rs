@@ -167,6 +167,7 @@ impl Kms {
                 created_ms: now,
                 origin: MaterialOrigin::Initial,
             }],
+            grant_generation: 0,
         };
         self.commit(
             &rec.path(),

@@ -1,6 +1,6 @@
 //! AWS KMS: symmetric encryption keys (`SYMMETRIC_DEFAULT`, origin `AWS_KMS`), aliases, tags, key
-//! policies, envelope encryption (Encrypt/Decrypt/ReEncrypt/GenerateDataKey*), automatic and
-//! on-demand rotation, and scheduled deletion.
+//! policies, grants, envelope encryption (Encrypt/Decrypt/ReEncrypt/GenerateDataKey*), automatic
+//! and on-demand rotation, and scheduled deletion.
 //!
 //! Keys live per (account, region) in the sealed store (see [`record`] for the layout); the
 //! ciphertext format is in [`ciphertext`] and `docs/KMS_CIPHERTEXT.md`. Key states are enforced by
@@ -25,6 +25,7 @@ pub mod state;
 mod aliases;
 mod crypto;
 mod due;
+pub mod grants;
 mod keys;
 mod repo;
 mod rotation;
@@ -47,12 +48,18 @@ pub use errors::KmsError;
 
 use cache::KeyCache;
 
-/// The KMS operations this crate implements. Grants, asymmetric/HMAC keys, imported material,
+/// The KMS operations this crate implements. Asymmetric/HMAC keys, imported material,
 /// multi-Region keys and custom key stores are not here yet: the dispatcher answers them with
 /// `UnsupportedOperationException` after validating their input.
 pub const IMPLEMENTED: &[(&str, Support)] = &[
     ("CancelKeyDeletion", Support::Full),
     ("CreateAlias", Support::Full),
+    (
+        "CreateGrant",
+        Support::Partial(
+            "GranteePrincipal and RetiringPrincipal are not checked to exist; grants work within the key's account",
+        ),
+    ),
     (
         "CreateKey",
         Support::Partial("SYMMETRIC_DEFAULT keys with origin AWS_KMS only"),
@@ -80,12 +87,16 @@ pub const IMPLEMENTED: &[(&str, Support)] = &[
     ("GetKeyPolicy", Support::Full),
     ("GetKeyRotationStatus", Support::Full),
     ("ListAliases", Support::Full),
+    ("ListGrants", Support::Full),
     ("ListKeyPolicies", Support::Full),
     ("ListKeyRotations", Support::Full),
     ("ListKeys", Support::Full),
     ("ListResourceTags", Support::Full),
+    ("ListRetirableGrants", Support::Full),
     ("PutKeyPolicy", Support::Full),
     ("ReEncrypt", Support::Full),
+    ("RetireGrant", Support::Full),
+    ("RevokeGrant", Support::Full),
     ("RotateKeyOnDemand", Support::Full),
     ("ScheduleKeyDeletion", Support::Full),
     ("TagResource", Support::Full),
@@ -101,6 +112,8 @@ pub struct Kms {
     authorizer: Arc<Authorizer>,
     clock: Arc<dyn Clock>,
     cache: KeyCache,
+    /// Grants per key (AWS's quota; tests lower it).
+    grant_limit: usize,
 }
 
 impl fmt::Debug for Kms {
@@ -132,6 +145,7 @@ impl Kms {
             authorizer,
             clock,
             cache: KeyCache::default(),
+            grant_limit: grants::MAX_GRANTS_PER_KEY,
         }
     }
 
@@ -222,6 +236,7 @@ impl ServiceHandler for Kms {
         dispatch!(self, ctx, body, operation.name, {
             "CancelKeyDeletion" => kms::CancelKeyDeletionRequest => cancel_key_deletion,
             "CreateAlias" => kms::CreateAliasRequest => create_alias,
+            "CreateGrant" => kms::CreateGrantRequest => create_grant,
             "CreateKey" => kms::CreateKeyRequest => create_key,
             "Decrypt" => kms::DecryptRequest => decrypt,
             "DeleteAlias" => kms::DeleteAliasRequest => delete_alias,
@@ -237,12 +252,16 @@ impl ServiceHandler for Kms {
             "GetKeyPolicy" => kms::GetKeyPolicyRequest => get_key_policy,
             "GetKeyRotationStatus" => kms::GetKeyRotationStatusRequest => get_key_rotation_status,
             "ListAliases" => kms::ListAliasesRequest => list_aliases,
+            "ListGrants" => kms::ListGrantsRequest => list_grants,
             "ListKeyPolicies" => kms::ListKeyPoliciesRequest => list_key_policies,
             "ListKeyRotations" => kms::ListKeyRotationsRequest => list_key_rotations,
             "ListKeys" => kms::ListKeysRequest => list_keys,
             "ListResourceTags" => kms::ListResourceTagsRequest => list_resource_tags,
+            "ListRetirableGrants" => kms::ListRetirableGrantsRequest => list_retirable_grants,
             "PutKeyPolicy" => kms::PutKeyPolicyRequest => put_key_policy,
             "ReEncrypt" => kms::ReEncryptRequest => re_encrypt,
+            "RetireGrant" => kms::RetireGrantRequest => retire_grant,
+            "RevokeGrant" => kms::RevokeGrantRequest => revoke_grant,
             "RotateKeyOnDemand" => kms::RotateKeyOnDemandRequest => rotate_key_on_demand,
             "ScheduleKeyDeletion" => kms::ScheduleKeyDeletionRequest => schedule_key_deletion,
             "TagResource" => kms::TagResourceRequest => tag_resource,

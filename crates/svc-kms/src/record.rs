@@ -4,6 +4,7 @@
 //! kms/<account>/<region>/key/<key-id>                       KeyRecord (JSON; no secrets)
 //! kms/<account>/<region>/material/<key-id>/<material-id>    1-byte format ‖ 32 secret bytes
 //! kms/<account>/<region>/alias/<alias-name>                 AliasRecord (JSON)
+//! kms/<account>/<region>/grant/<key-id>/<grant-id>          GrantRecord (JSON; holds the token secret)
 //! kms/due/<epoch-ms, 20 digits>/<d|r>/<account>/<region>/<key-id>   schedule index entry
 //! ```
 //!
@@ -51,6 +52,18 @@ pub fn alias_path(account: &str, region: &str, alias_name: &str) -> String {
 
 pub fn aliases_prefix(account: &str, region: &str) -> String {
     format!("kms/{account}/{region}/alias/")
+}
+
+pub fn grant_prefix(account: &str, region: &str, key_id: &str) -> String {
+    format!("kms/{account}/{region}/grant/{key_id}/")
+}
+
+pub fn grants_prefix(account: &str, region: &str) -> String {
+    format!("kms/{account}/{region}/grant/")
+}
+
+pub fn grant_path(account: &str, region: &str, key_id: &str, grant_id: &str) -> String {
+    format!("kms/{account}/{region}/grant/{key_id}/{grant_id}")
 }
 
 pub const DUE_PREFIX: &str = "kms/due/";
@@ -172,6 +185,10 @@ pub struct KeyRecord {
     pub on_demand_rotations: u32,
     /// Every material, oldest first; all of them stay usable for decryption.
     pub materials: Vec<MaterialInfo>,
+    /// Bumped by every grant change, so that grant writes compare-and-swap on the key record
+    /// (the per-key grant limit and `Name` idempotency are decided against a consistent set).
+    #[serde(default)]
+    pub grant_generation: u64,
 }
 
 impl KeyRecord {
@@ -236,6 +253,50 @@ impl KeyRecord {
             ..KeyMetadata::default()
         }
     }
+}
+
+/// A grant as stored. Holds the secret that grant tokens are authenticated with, so its
+/// `Debug` leaves that out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    /// 64 lowercase hex digits.
+    pub id: String,
+    /// The key id (UUID) the grant is for.
+    pub key_id: String,
+    pub name: Option<String>,
+    pub created_ms: i64,
+    pub grantee: String,
+    pub retiring: Option<String>,
+    /// Grant operations, in the order given, without duplicates.
+    pub operations: Vec<String>,
+    pub constraints: Option<GrantConstraint>,
+    /// The account that created the grant.
+    pub issuing_account: String,
+    /// 64 hex digits: the key grant tokens are authenticated with.
+    pub token_secret: String,
+}
+
+impl std::fmt::Debug for GrantRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrantRecord")
+            .field("id", &self.id)
+            .field("key_id", &self.key_id)
+            .field("name", &self.name)
+            .field("grantee", &self.grantee)
+            .field("retiring", &self.retiring)
+            .field("operations", &self.operations)
+            .field("constraints", &self.constraints)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An encryption-context grant constraint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GrantConstraint {
+    /// The request's encryption context must be exactly this one.
+    Equals(BTreeMap<String, String>),
+    /// The request's encryption context must include every pair of this one.
+    Subset(BTreeMap<String, String>),
 }
 
 /// An alias as stored.

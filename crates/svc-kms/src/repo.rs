@@ -14,8 +14,9 @@ use crate::authz::{self, RequestConditions, Target};
 use crate::cache::{LoadedAlias, LoadedKey};
 use crate::ciphertext::Material;
 use crate::errors::{self, KmsError};
+use crate::grants::Grants;
 use crate::names::{KeyRef, parse_key_ref};
-use crate::record::{self, AliasRecord, KeyRecord, MATERIAL_FORMAT};
+use crate::record::{self, AliasRecord, GrantRecord, KeyRecord, MATERIAL_FORMAT};
 
 /// How many times a write is retried when a concurrent change wins the compare-and-swap.
 pub(crate) const MAX_ATTEMPTS: usize = 32;
@@ -127,11 +128,26 @@ impl Kms {
             });
         }
         let policy = parse_key_policy(&record);
+        let grant_prefix = record::grant_prefix(&record.account, &record.region, &record.id);
+        let mut grants = Vec::new();
+        for (gpath, rec) in self
+            .store
+            .list(&grant_prefix, None, crate::grants::MAX_GRANTS_PER_KEY + 1)
+            .await?
+        {
+            let grant: GrantRecord =
+                serde_json::from_slice(&rec.value).map_err(|e| KmsError::Corrupt {
+                    key: gpath.clone(),
+                    reason: format!("the grant record does not parse: {e}"),
+                })?;
+            grants.push(grant);
+        }
         Ok(Some(LoadedKey {
             version: v.version,
             record,
             materials,
             policy,
+            grants: Grants::new(grants),
         }))
     }
 
@@ -215,7 +231,9 @@ impl Kms {
     // ----- authorization ----------------------------------------------------------------------
 
     /// Authorizes `action` on `target` with the request's condition keys. Every handler calls
-    /// this before acting; see [`authz`].
+    /// this before acting; see [`authz`]. The grant tokens the request presents are checked
+    /// first, and a grant on the key for the caller and this operation (whose constraints the
+    /// request's encryption context meets) allows unless a policy explicitly denies.
     pub(crate) async fn authorize(
         &self,
         ctx: &RequestContext,
@@ -223,7 +241,38 @@ impl Kms {
         target: Target<'_>,
         conditions: RequestConditions,
     ) -> Result<(), AwsError> {
-        let input = authz::input(&ctx.principal, action, target, None, conditions);
+        let grant_allows = match target {
+            Target::Key(k) => k.grants.allows(
+                &ctx.principal,
+                action.strip_prefix("kms:").unwrap_or(action),
+                conditions.context(),
+            ),
+            Target::Account | Target::Alias { .. } => false,
+        };
+        self.authorize_with_grant(ctx, action, target, conditions, grant_allows)
+            .await
+    }
+
+    /// [`Kms::authorize`] with the grant decision made by the caller (CreateGrant and
+    /// RetireGrant have their own rules for it).
+    pub(crate) async fn authorize_with_grant(
+        &self,
+        ctx: &RequestContext,
+        action: &'static str,
+        target: Target<'_>,
+        conditions: RequestConditions,
+        grant_allows: bool,
+    ) -> Result<(), AwsError> {
+        self.check_grant_tokens(ctx, target, conditions.tokens())
+            .await?;
+        let input = authz::input(
+            &ctx.principal,
+            action,
+            target,
+            None,
+            conditions,
+            grant_allows,
+        );
         authz::decide(&self.authorizer, ctx, &input).await
     }
 

@@ -80,6 +80,7 @@ impl KeyState {
 pub enum KeyOp {
     CancelKeyDeletion,
     CreateAlias,
+    CreateGrant,
     Decrypt,
     DeleteAlias,
     DescribeKey,
@@ -94,11 +95,14 @@ pub enum KeyOp {
     GetKeyRotationStatus,
     ListAliases,
     ListKeyPolicies,
+    ListGrants,
     ListKeyRotations,
     ListResourceTags,
     PutKeyPolicy,
     ReEncryptFrom,
     ReEncryptTo,
+    RetireGrant,
+    RevokeGrant,
     RotateKeyOnDemand,
     ScheduleKeyDeletion,
     TagResource,
@@ -132,6 +136,7 @@ use Outcome::{Disabled as D, Invalid as I, NotPendingDeletion as N, Ok as O};
 const TABLE: &[(KeyOp, [Outcome; 8])] = &[
     (KeyOp::CancelKeyDeletion, [N, N, N, O, N, O, N, N]),
     (KeyOp::CreateAlias, [I, O, O, I, O, I, O, I]),
+    (KeyOp::CreateGrant, [I, O, O, I, O, I, O, I]),
     (KeyOp::Decrypt, [I, O, D, I, I, I, I, I]),
     (KeyOp::DeleteAlias, [O, O, O, O, O, O, O, O]),
     (KeyOp::DescribeKey, [O, O, O, O, O, O, O, O]),
@@ -149,11 +154,14 @@ const TABLE: &[(KeyOp, [Outcome; 8])] = &[
     (KeyOp::GetKeyRotationStatus, [O, O, O, O, O, O, O, O]),
     (KeyOp::ListAliases, [O, O, O, O, O, O, O, O]),
     (KeyOp::ListKeyPolicies, [O, O, O, O, O, O, O, O]),
+    (KeyOp::ListGrants, [O, O, O, O, O, O, O, O]),
     (KeyOp::ListKeyRotations, [O, O, O, O, O, O, O, O]),
     (KeyOp::ListResourceTags, [O, O, O, O, O, O, O, O]),
     (KeyOp::PutKeyPolicy, [O, O, O, O, O, O, O, O]),
     (KeyOp::ReEncryptFrom, [I, O, D, I, I, I, I, I]),
     (KeyOp::ReEncryptTo, [I, O, D, I, I, I, I, I]),
+    (KeyOp::RetireGrant, [O, O, O, O, O, O, O, O]),
+    (KeyOp::RevokeGrant, [O, O, O, O, O, O, O, O]),
     (KeyOp::RotateKeyOnDemand, [I, O, D, I, I, I, I, I]),
     (KeyOp::ScheduleKeyDeletion, [I, O, O, I, O, I, O, I]),
     (KeyOp::TagResource, [I, O, O, I, O, I, O, I]),
@@ -193,7 +201,7 @@ mod tests {
 
     const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
-    const ALL_OPS: [KeyOp; 27] = [
+    const ALL_OPS: [KeyOp; 31] = [
         KeyOp::CancelKeyDeletion,
         KeyOp::CreateAlias,
         KeyOp::Decrypt,
@@ -221,6 +229,10 @@ mod tests {
         KeyOp::UntagResource,
         KeyOp::UpdateAlias,
         KeyOp::UpdateKeyDescription,
+        KeyOp::CreateGrant,
+        KeyOp::ListGrants,
+        KeyOp::RetireGrant,
+        KeyOp::RevokeGrant,
     ];
 
     #[test]

@@ -1499,3 +1499,430 @@ async fn key_policies_are_enforced_with_the_lockout_safety_check() {
     .await
     .unwrap();
 }
+
+// ----- grants -------------------------------------------------------------------------------
+
+fn user_ctx(arn: &str) -> RequestContext {
+    let kind = if arn.contains(":assumed-role/") {
+        citadel_api::PrincipalKind::AssumedRole
+    } else {
+        citadel_api::PrincipalKind::User
+    };
+    RequestContext {
+        principal: Principal {
+            account_id: ACCOUNT.into(),
+            arn: arn.into(),
+            user_id: "AIDAEXAMPLE".into(),
+            access_key_id: "AKIDUSER".into(),
+            kind,
+        },
+        ..prod_ctx(ACCOUNT)
+    }
+}
+
+const BOB: &str = "arn:aws:iam::111122223333:user/bob";
+const CAROL: &str = "arn:aws:iam::111122223333:user/carol";
+
+impl Harness {
+    async fn grant(&self, ctx: &RequestContext, body: Value) -> Result<(String, String), AwsError> {
+        let v = self.call_ctx(ctx, "CreateGrant", body).await?;
+        Ok((
+            v["GrantId"].as_str().unwrap().to_owned(),
+            v["GrantToken"].as_str().unwrap().to_owned(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn grants_allow_exactly_their_operations_and_stop_when_retired_or_revoked() {
+    let h = harness().await;
+    let root = prod_ctx(ACCOUNT);
+    let k = h.call_ctx(&root, "CreateKey", json!({})).await.unwrap()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let app = json!({"app": "x"});
+    let blob = b64(&h.encrypt(&k, b"secret", app.clone()).await);
+    let bob = user_ctx(BOB);
+    let decrypt = json!({"CiphertextBlob": blob, "EncryptionContext": app});
+    let e = h
+        .call_ctx(&bob, "Decrypt", decrypt.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "AccessDeniedException");
+
+    let (gid, token) = h
+        .grant(
+            &root,
+            json!({"KeyId": k, "GranteePrincipal": BOB, "Operations": ["Decrypt"]}),
+        )
+        .await
+        .unwrap();
+    assert!(gid.len() == 64 && gid.bytes().all(|b| b.is_ascii_hexdigit()));
+    // Usable at once, with or without the token.
+    let out = h.call_ctx(&bob, "Decrypt", decrypt.clone()).await.unwrap();
+    assert_eq!(unb64(&out["Plaintext"]), b"secret");
+    let mut with_token = decrypt.clone();
+    with_token["GrantTokens"] = json!([token]);
+    h.call_ctx(&bob, "Decrypt", with_token.clone())
+        .await
+        .unwrap();
+    // Nothing else: not Encrypt, not DescribeKey, not the grant's own retirement.
+    for (op, body) in [
+        ("Encrypt", json!({"KeyId": k, "Plaintext": b64(b"x")})),
+        ("DescribeKey", json!({"KeyId": k})),
+        ("RetireGrant", json!({"KeyId": k, "GrantId": gid})),
+        (
+            "CreateGrant",
+            json!({"KeyId": k, "GranteePrincipal": CAROL, "Operations": ["Decrypt"]}),
+        ),
+    ] {
+        let e = h.call_ctx(&bob, op, body).await.unwrap_err();
+        assert_eq!(e.code, "AccessDeniedException", "{op}");
+    }
+    // Another user gets nothing from bob's grant.
+    let e = h
+        .call_ctx(&user_ctx(CAROL), "Decrypt", decrypt.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "AccessDeniedException");
+    // Malformed and unknown tokens are refused.
+    let mut bad = decrypt.clone();
+    bad["GrantTokens"] = json!(["not-a-token"]);
+    assert_eq!(
+        h.call_ctx(&bob, "Decrypt", bad).await.unwrap_err().code,
+        "InvalidGrantTokenException"
+    );
+
+    // Retiring stops the grant at once, and its token with it.
+    h.call_ctx(&root, "RetireGrant", json!({"KeyId": k, "GrantId": gid}))
+        .await
+        .unwrap();
+    let e = h
+        .call_ctx(&bob, "Decrypt", decrypt.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "AccessDeniedException");
+    assert_eq!(
+        h.call_ctx(&bob, "Decrypt", with_token)
+            .await
+            .unwrap_err()
+            .code,
+        "InvalidGrantTokenException"
+    );
+
+    // Constraints: Equals needs the exact context, Subset its pairs.
+    let other = b64(&h.encrypt(&k, b"other", json!({"app": "y"})).await);
+    let wide = b64(&h
+        .encrypt(&k, b"wide", json!({"app": "x", "env": "prod"}))
+        .await);
+    let (eq_id, _) = h
+        .grant(
+            &root,
+            json!({"KeyId": k, "GranteePrincipal": BOB, "Operations": ["Decrypt"],
+                   "Constraints": {"EncryptionContextEquals": {"app": "x"}}}),
+        )
+        .await
+        .unwrap();
+    h.call_ctx(&bob, "Decrypt", decrypt.clone()).await.unwrap();
+    for (blob, ctx) in [
+        (&other, json!({"app": "y"})),
+        (&wide, json!({"app": "x", "env": "prod"})),
+    ] {
+        let e = h
+            .call_ctx(
+                &bob,
+                "Decrypt",
+                json!({"CiphertextBlob": blob, "EncryptionContext": ctx}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "AccessDeniedException");
+    }
+    let carol = user_ctx(CAROL);
+    let (sub_id, _) = h
+        .grant(
+            &root,
+            json!({"KeyId": k, "GranteePrincipal": CAROL, "Operations": ["Decrypt", "RetireGrant"],
+                   "Constraints": {"EncryptionContextSubset": {"app": "x"}}}),
+        )
+        .await
+        .unwrap();
+    h.call_ctx(
+        &carol,
+        "Decrypt",
+        json!({"CiphertextBlob": wide, "EncryptionContext": {"app": "x", "env": "prod"}}),
+    )
+    .await
+    .unwrap();
+    let e = h
+        .call_ctx(
+            &carol,
+            "Decrypt",
+            json!({"CiphertextBlob": other, "EncryptionContext": {"app": "y"}}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "AccessDeniedException");
+    // A grantee holding RetireGrant may retire its own grant.
+    h.call_ctx(
+        &carol,
+        "RetireGrant",
+        json!({"KeyId": k, "GrantId": sub_id}),
+    )
+    .await
+    .unwrap();
+    let e = h
+        .call_ctx(
+            &carol,
+            "Decrypt",
+            json!({"CiphertextBlob": wide, "EncryptionContext": {"app": "x", "env": "prod"}}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "AccessDeniedException");
+
+    // Revoking needs kms:RevokeGrant (bob has none) and takes effect at once.
+    let e = h
+        .call_ctx(&bob, "RevokeGrant", json!({"KeyId": k, "GrantId": eq_id}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "AccessDeniedException");
+    h.call_ctx(&root, "RevokeGrant", json!({"KeyId": k, "GrantId": eq_id}))
+        .await
+        .unwrap();
+    let e = h
+        .call_ctx(&bob, "Decrypt", decrypt.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "AccessDeniedException");
+
+    // A grant to a role serves its sessions; the retiring principal may retire it.
+    let (role_gid, _) = h
+        .grant(
+            &root,
+            json!({"KeyId": k, "GranteePrincipal": "arn:aws:iam::111122223333:role/app",
+                   "RetiringPrincipal": CAROL, "Operations": ["Decrypt", "DescribeKey"]}),
+        )
+        .await
+        .unwrap();
+    let session = user_ctx("arn:aws:sts::111122223333:assumed-role/app/s1");
+    h.call_ctx(&session, "Decrypt", decrypt.clone())
+        .await
+        .unwrap();
+    h.call_ctx(&session, "DescribeKey", json!({"KeyId": k}))
+        .await
+        .unwrap();
+    h.call_ctx(
+        &carol,
+        "RetireGrant",
+        json!({"KeyId": k, "GrantId": role_gid}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        h.call_ctx(&session, "Decrypt", decrypt)
+            .await
+            .unwrap_err()
+            .code,
+        "AccessDeniedException"
+    );
+}
+
+#[tokio::test]
+async fn grantees_with_create_grant_delegate_only_what_they_hold() {
+    let h = harness().await;
+    let root = prod_ctx(ACCOUNT);
+    let k = h.call_ctx(&root, "CreateKey", json!({})).await.unwrap()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    h.grant(
+        &root,
+        json!({"KeyId": k, "GranteePrincipal": BOB, "Operations": ["Decrypt", "CreateGrant"],
+               "Constraints": {"EncryptionContextSubset": {"app": "x"}}}),
+    )
+    .await
+    .unwrap();
+    let bob = user_ctx(BOB);
+    h.grant(
+        &bob,
+        json!({"KeyId": k, "GranteePrincipal": CAROL, "Operations": ["Decrypt"],
+               "Constraints": {"EncryptionContextEquals": {"app": "x", "b": "1"}}}),
+    )
+    .await
+    .unwrap();
+    for body in [
+        json!({"KeyId": k, "GranteePrincipal": CAROL, "Operations": ["Encrypt"],
+               "Constraints": {"EncryptionContextSubset": {"app": "x"}}}),
+        json!({"KeyId": k, "GranteePrincipal": CAROL, "Operations": ["Decrypt"]}),
+        json!({"KeyId": k, "GranteePrincipal": CAROL, "Operations": ["Decrypt"],
+               "Constraints": {"EncryptionContextSubset": {"b": "1"}}}),
+    ] {
+        let e = h.grant(&bob, body).await.unwrap_err();
+        assert_eq!(e.code, "AccessDeniedException");
+    }
+}
+
+#[tokio::test]
+async fn grant_names_lists_validation_limit_and_deletion() {
+    let h = harness().await;
+    let k = h.create().await;
+    let body = json!({"KeyId": k, "GranteePrincipal": BOB, "Operations": ["Encrypt", "Decrypt"],
+                      "Name": "app", "RetiringPrincipal": CAROL});
+    let (id1, t1) = h.grant(&ctx(ACCOUNT), body.clone()).await.unwrap();
+    let (id2, t2) = h.grant(&ctx(ACCOUNT), body.clone()).await.unwrap();
+    assert_eq!(id1, id2, "same name and parameters: the same grant");
+    assert_ne!(t1, t2, "a fresh token every time");
+    for t in [&t1, &t2] {
+        h.ok(
+            "Encrypt",
+            json!({"KeyId": k, "Plaintext": b64(b"x"), "GrantTokens": [t]}),
+        )
+        .await;
+    }
+    let mut changed = body.clone();
+    changed["Operations"] = json!(["Decrypt"]);
+    let (id3, _) = h.grant(&ctx(ACCOUNT), changed).await.unwrap();
+    assert_ne!(id1, id3, "same name, other parameters: a new grant");
+
+    let l = h.ok("ListGrants", json!({"KeyId": k})).await;
+    let grants = l["Grants"].as_array().unwrap();
+    assert_eq!(grants.len(), 2);
+    assert_eq!(l["Truncated"], false);
+    let g = grants
+        .iter()
+        .find(|g| g["GrantId"] == id1.as_str())
+        .unwrap();
+    assert_eq!(g["KeyId"], arn(&k));
+    assert_eq!(g["Name"], "app");
+    assert_eq!(g["GranteePrincipal"], BOB);
+    assert_eq!(g["RetiringPrincipal"], CAROL);
+    assert_eq!(g["IssuingAccount"], "arn:aws:iam::111122223333:root");
+    assert_eq!(g["Operations"], json!(["Encrypt", "Decrypt"]));
+    assert_eq!(g["CreationDate"], json!(1_700_000_000.0));
+    let p1 = h.ok("ListGrants", json!({"KeyId": k, "Limit": 1})).await;
+    assert_eq!(p1["Truncated"], true);
+    let p2 = h
+        .ok(
+            "ListGrants",
+            json!({"KeyId": k, "Limit": 1, "Marker": p1["NextMarker"]}),
+        )
+        .await;
+    assert_eq!(p2["Truncated"], false);
+    assert_ne!(p1["Grants"][0]["GrantId"], p2["Grants"][0]["GrantId"]);
+    let f = h
+        .ok("ListGrants", json!({"KeyId": k, "GrantId": id3}))
+        .await;
+    assert_eq!(f["Grants"].as_array().unwrap().len(), 1);
+    let r = h
+        .ok("ListRetirableGrants", json!({"RetiringPrincipal": CAROL}))
+        .await;
+    assert_eq!(r["Grants"].as_array().unwrap().len(), 2);
+    let r = h
+        .ok(
+            "ListRetirableGrants",
+            json!({"RetiringPrincipal": CAROL, "Limit": 1}),
+        )
+        .await;
+    assert_eq!(r["Truncated"], true);
+    let r2 = h
+        .ok(
+            "ListRetirableGrants",
+            json!({"RetiringPrincipal": CAROL, "Marker": r["NextMarker"]}),
+        )
+        .await;
+    assert_eq!(r2["Grants"].as_array().unwrap().len(), 1);
+
+    // Bad input.
+    let cases = [
+        (
+            json!({"KeyId": k, "GranteePrincipal": "bob", "Operations": ["Decrypt"]}),
+            "InvalidArnException",
+            Some("ARN does not refer to a valid principal: bob"),
+        ),
+        (
+            json!({"KeyId": k, "GranteePrincipal": BOB, "Operations": ["Sign"]}),
+            "ValidationException",
+            None,
+        ),
+        (
+            json!({"KeyId": k, "GranteePrincipal": BOB, "Operations": ["CreateGrant"]}),
+            "ValidationException",
+            Some("Grants must not contain only the CreateGrant operation."),
+        ),
+        (
+            json!({"KeyId": k, "GranteePrincipal": BOB, "Operations": ["Decrypt"],
+                "Constraints": {"EncryptionContextEquals": {"a": "1"}, "EncryptionContextSubset": {"a": "1"}}}),
+            "ValidationException",
+            None,
+        ),
+        (
+            json!({"KeyId": k, "GranteePrincipal": BOB, "Operations": ["Bogus"]}),
+            "ValidationException",
+            None,
+        ),
+    ];
+    for (body, code, message) in cases {
+        let e = h.err("CreateGrant", body).await;
+        assert_eq!(e.code, code);
+        if let Some(m) = message {
+            assert_eq!(e.message.as_deref(), Some(m));
+        }
+    }
+    let unknown = "0".repeat(64);
+    assert_eq!(
+        h.err("RevokeGrant", json!({"KeyId": k, "GrantId": unknown}))
+            .await
+            .code,
+        "NotFoundException"
+    );
+    assert_eq!(
+        h.err("RevokeGrant", json!({"KeyId": k, "GrantId": "nope"}))
+            .await
+            .code,
+        "InvalidGrantIdException"
+    );
+    assert_eq!(
+        h.err("RetireGrant", json!({"GrantToken": "AAAA"}))
+            .await
+            .code,
+        "InvalidGrantTokenException"
+    );
+    // Retiring by token.
+    h.ok("RetireGrant", json!({"GrantToken": t1})).await;
+    let l = h.ok("ListGrants", json!({"KeyId": k})).await;
+    assert_eq!(l["Grants"].as_array().unwrap().len(), 1);
+
+    // The per-key limit (lowered for the test).
+    let mut limited = Kms::with_clock(h.store.clone(), h.authorizer.clone(), h.clock.clone());
+    limited.grant_limit = 2;
+    let spec = citadel_model::kms::SPEC.operation("CreateGrant").unwrap();
+    let dev = ctx(ACCOUNT);
+    let call = |n: u32| {
+        let body = json!({"KeyId": k, "GranteePrincipal": BOB, "Operations": ["Decrypt"], "Name": format!("n{n}")});
+        limited.handle(
+            &dev,
+            spec,
+            OperationInput::Json(Bytes::from(body.to_string())),
+        )
+    };
+    call(1).await.unwrap();
+    let e = call(2).await.unwrap_err();
+    assert_eq!(e.code, "LimitExceededException");
+
+    // Deleting the key deletes its grants.
+    h.ok(
+        "ScheduleKeyDeletion",
+        json!({"KeyId": k, "PendingWindowInDays": 7}),
+    )
+    .await;
+    h.clock.advance(Duration::days(8));
+    h.kms.run_due(h.now()).await.unwrap();
+    let left = h
+        .store
+        .list(&crate::record::grants_prefix(ACCOUNT, REGION), None, 10)
+        .await
+        .unwrap();
+    assert!(left.is_empty());
+}

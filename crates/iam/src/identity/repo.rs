@@ -2216,7 +2216,7 @@ impl IdentityStore {
     }
 
     /// The default version (id and document) of a customer managed policy of `account_id`.
-    async fn default_document(
+    pub(crate) async fn default_document(
         &self,
         account_id: &str,
         arn: &str,
