@@ -34,7 +34,7 @@ pub struct RequestParts<'a> {
 /// (`X-Amz-Algorithm`, `X-Amz-Credential`, `X-Amz-Date`, `X-Amz-Expires`,
 /// `X-Amz-SignedHeaders`, `X-Amz-Signature`, `X-Amz-Security-Token`), structurally valid and
 /// within its time window.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SignatureInfo {
     pub access_key_id: String,
     /// `YYYYMMDD`, equal to the day of `request_time`.
@@ -51,6 +51,27 @@ pub struct SignatureInfo {
     pub presigned: bool,
     /// `X-Amz-Expires` of a presigned URL.
     pub expires_secs: Option<u64>,
+}
+
+/// The session token is a bearer credential: `Debug` shows only whether there is one.
+impl std::fmt::Debug for SignatureInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignatureInfo")
+            .field("access_key_id", &self.access_key_id)
+            .field("scope_date", &self.scope_date)
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field("signed_headers", &self.signed_headers)
+            .field("signature", &self.signature)
+            .field(
+                "security_token",
+                &self.security_token.as_ref().map(|_| "**redacted**"),
+            )
+            .field("request_time", &self.request_time)
+            .field("presigned", &self.presigned)
+            .field("expires_secs", &self.expires_secs)
+            .finish()
+    }
 }
 
 impl SignatureInfo {
@@ -546,5 +567,29 @@ mod tests {
         assert!(parse_expires("-5").is_err());
         assert!(parse_expires("").is_err());
         assert!(parse_expires("99999999999999999999999").is_err());
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_session_token() {
+        let info = SignatureInfo {
+            access_key_id: "ASIAEXAMPLE".into(),
+            scope_date: "20150830".into(),
+            region: "us-east-1".into(),
+            service: "kms".into(),
+            signed_headers: vec!["host".into()],
+            signature: "ab".into(),
+            security_token: Some("FwoGZXIvYXdzEXAMPLEtokenvalue".into()),
+            request_time: OffsetDateTime::UNIX_EPOCH,
+            presigned: false,
+            expires_secs: None,
+        };
+        let shown = format!("{info:?}");
+        assert!(!shown.contains("FwoGZXIvYXdzEXAMPLEtokenvalue"), "{shown}");
+        assert!(shown.contains("**redacted**"));
     }
 }
