@@ -3,7 +3,7 @@
 //! the few hand-written types the generated code is built from.
 //!
 //! Per service module (`kms`, `secretsmanager`, `ssm`, `sts`, `iam`, `acm`, `acm_pca`, `wafv2`,
-//! `cloudtrail`, `events`):
+//! `cloudtrail`, `events`, `organizations`):
 //! - `SPEC`: the [`citadel_api::ServiceSpec`] (operations, errors, protocol);
 //! - one struct per structure shape reachable from an operation's input or output, named like
 //!   the shape, every member `Option<T>` (serde names are the wire names);
@@ -24,7 +24,9 @@ pub mod rt;
 
 pub mod generated;
 
-pub use generated::{acm, acm_pca, cloudtrail, events, iam, kms, secretsmanager, ssm, sts, wafv2};
+pub use generated::{
+    acm, acm_pca, cloudtrail, events, iam, kms, organizations, secretsmanager, ssm, sts, wafv2,
+};
 pub use rtypes::{Blob, SensitiveBlob, SensitiveString, UnknownVariant};
 pub use timestamp::Timestamp;
 

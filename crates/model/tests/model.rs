@@ -2,8 +2,8 @@
 
 use citadel_api::MessageField;
 use citadel_model::{
-    Blob, SensitiveBlob, SensitiveString, Timestamp, acm, all_specs, iam, kms, secretsmanager, ssm,
-    sts, wafv2,
+    Blob, SensitiveBlob, SensitiveString, Timestamp, acm, all_specs, iam, kms, organizations,
+    secretsmanager, ssm, sts, wafv2,
 };
 
 #[allow(clippy::unwrap_used)]
@@ -23,6 +23,7 @@ fn specs_match_the_models() {
         (&ssm::SPEC, "ssm", 146),
         (&acm::SPEC, "acm", 17),
         (&wafv2::SPEC, "wafv2", 55),
+        (&organizations::SPEC, "organizations", 63),
     ];
     for (spec, name, ops) in expected {
         assert_eq!(spec.name, name);
@@ -38,6 +39,7 @@ fn specs_match_the_models() {
             "events",
             "iam",
             "kms",
+            "organizations",
             "secretsmanager",
             "ssm",
             "sts",

@@ -61,6 +61,7 @@ pub fn services(
     store: &Arc<SealedStore>,
     identities: &Arc<IdentityStore>,
     authorizer: &Arc<Authorizer>,
+    management_account: &str,
 ) -> Services {
     let kms = Arc::new(citadel_svc_kms::Kms::new(store.clone(), authorizer.clone()));
     let sts = Arc::new(citadel_svc_sts::Sts::new(
@@ -72,6 +73,11 @@ pub fn services(
             sts.clone(),
             Arc::new(citadel_svc_iam::Iam::new(identities.clone())),
             kms.clone(),
+            Arc::new(citadel_svc_organizations::Organizations::new(
+                store.clone(),
+                identities.clone(),
+                management_account,
+            )),
         ],
         scheduled: vec![kms, sts],
     }
@@ -158,7 +164,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let mode = if config.dev { "dev" } else { "production" };
     let identities = Arc::new(IdentityStore::new(store.clone()));
     let authorizer = Arc::new(Authorizer::new(identities.clone()));
-    let services = services(&store, &identities, &authorizer);
+    let services = services(&store, &identities, &authorizer, &config.default_account);
     Scheduler::new(store.clone(), services.scheduled).spawn(SCHEDULER_INTERVAL);
     let state = Arc::new(AppState::new(
         config,

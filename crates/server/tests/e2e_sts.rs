@@ -2,8 +2,8 @@
 //! allowed only when the role's trust policy and the caller's identity policies allow; the
 //! temporary credentials (with their session token) act as the assumed role, narrowed by a
 //! session policy; a tampered token is refused; ExternalId conditions hold; GetSessionToken
-//! works for a user. Cross-account trust and expiry (with an injected clock) are unit-tested in
-//! `citadel-svc-sts`: a second account cannot be created here yet.
+//! works for a user. Expiry (with an injected clock) is unit-tested in `citadel-svc-sts`; cross-account
+//! assume-role end to end is in `e2e_cross_account.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;

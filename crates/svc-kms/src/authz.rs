@@ -185,12 +185,41 @@ pub fn input<'a>(
     }
 }
 
-/// Refusals KMS makes before any policy is evaluated: keys of another account. (Grant tokens
-/// are checked before this, by [`crate::grants`], which can see the key's grants.)
-pub fn precheck(input: &AuthzInput<'_>) -> Result<(), AwsError> {
-    // Cross-account access is not wired through yet (which operations AWS allows across accounts,
-    // and dev mode, where no policy is evaluated but accounts still separate tenants): a key of
-    // another account stays out of reach.
+/// The actions AWS lets principals of another account perform on a key (when its key policy
+/// and their identity policies both allow): cryptographic operations, `DescribeKey`,
+/// `GetPublicKey`, `GetKeyRotationStatus` and the grant operations. Everything else is refused
+/// across accounts before any policy is evaluated.
+pub const CROSS_ACCOUNT_ACTIONS: &[&str] = &[
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DeriveSharedSecret",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyPair",
+    "kms:GenerateDataKeyPairWithoutPlaintext",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GenerateMac",
+    "kms:GetKeyRotationStatus",
+    "kms:GetPublicKey",
+    "kms:ListGrants",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:RetireGrant",
+    "kms:RevokeGrant",
+    "kms:Sign",
+    "kms:Verify",
+    "kms:VerifyMac",
+];
+
+/// The refusal KMS makes before any policy is evaluated, for every action in dev mode and for
+/// the actions outside [`CROSS_ACCOUNT_ACTIONS`] in production: keys of another account.
+/// Dev mode evaluates no policies, so nothing could tell a key policy granting another account
+/// from one that does not; accounts still separate tenants there. In production the evaluator
+/// decides cross-account requests (the key policy must name the caller or its account, and the
+/// caller's own identity policies must allow too). (Grant tokens are checked before this, by
+/// [`crate::grants`], which can see the key's grants.)
+pub fn same_account_only(input: &AuthzInput<'_>) -> Result<(), AwsError> {
     if let Some(owner) = input.resource_account
         && owner != input.principal.account_id
     {
@@ -212,7 +241,13 @@ pub async fn decide(
     ctx: &RequestContext,
     input: &AuthzInput<'_>,
 ) -> Result<(), AwsError> {
-    precheck(input)?;
+    if ctx.dev_mode {
+        same_account_only(input)?;
+    } else if !CROSS_ACCOUNT_ACTIONS.contains(&input.action) {
+        // Operations AWS never performs across accounts (key management, policies, aliases,
+        // tags, …) stay in the key's account whatever its policy says.
+        same_account_only(input)?;
+    }
     let request = AccessRequest {
         resource_account: input.resource_account,
         resource_policy: input.key_policy,
@@ -244,11 +279,11 @@ mod tests {
         assert_eq!(i.conditions["kms:EncryptionContextKeys"], vec!["Dept"]);
         assert_eq!(i.conditions["kms:CallerAccount"], vec!["111122223333"]);
         assert_eq!(i.conditions["kms:RequestAlias"], vec!["alias/app"]);
-        assert!(precheck(&i).is_ok());
+        assert!(same_account_only(&i).is_ok());
     }
 
     #[test]
-    fn other_accounts_are_refused_before_evaluation() {
+    fn other_accounts_are_refused_before_evaluation_in_dev_mode() {
         let p = Principal::root("111122223333", "AKIA");
         let i = AuthzInput {
             principal: &p,
@@ -260,7 +295,7 @@ mod tests {
             conditions: Conditions::new(),
             grant_allows: false,
         };
-        let e = precheck(&i).unwrap_err();
+        let e = same_account_only(&i).unwrap_err();
         assert_eq!(e.code, "AccessDeniedException");
         assert_eq!(
             e.message.unwrap(),
@@ -270,6 +305,6 @@ mod tests {
             resource_account: Some("111122223333"),
             ..i
         };
-        assert!(precheck(&i).is_ok());
+        assert!(same_account_only(&i).is_ok());
     }
 }

@@ -28,6 +28,7 @@ pub const SERVICES: &[&str] = &[
     "wafv2",
     "cloudtrail",
     "events",
+    "organizations",
 ];
 
 struct Options {

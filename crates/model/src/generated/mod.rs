@@ -8,6 +8,7 @@ pub mod cloudtrail;
 pub mod events;
 pub mod iam;
 pub mod kms;
+pub mod organizations;
 pub mod secretsmanager;
 pub mod ssm;
 pub mod sts;
@@ -21,6 +22,7 @@ pub static ALL_SPECS: &[&citadel_api::ServiceSpec] = &[
     &events::SPEC,
     &iam::SPEC,
     &kms::SPEC,
+    &organizations::SPEC,
     &secretsmanager::SPEC,
     &ssm::SPEC,
     &sts::SPEC,
@@ -41,6 +43,7 @@ pub fn check_input(
         "events" => events::check_input(operation, input),
         "iam" => iam::check_input(operation, input),
         "kms" => kms::check_input(operation, input),
+        "organizations" => organizations::check_input(operation, input),
         "secretsmanager" => secretsmanager::check_input(operation, input),
         "ssm" => ssm::check_input(operation, input),
         "sts" => sts::check_input(operation, input),
