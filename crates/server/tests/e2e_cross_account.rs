@@ -10,9 +10,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-use common::{Server, json, stderr};
+use common::{Creds, Server, json, stderr};
 use serde_json::Value;
 
 const ROOT_ID: &str = "AKIACITADELTESTROOT1";
@@ -53,52 +51,8 @@ fn b64decode(text: &str) -> Vec<u8> {
     out
 }
 
-#[derive(Clone)]
-struct Creds {
-    id: String,
-    secret: String,
-    token: Option<String>,
-}
-
-fn run(server: &Server, creds: &Creds, args: &[&str]) -> Output {
-    let mut cmd = Command::new("aws");
-    cmd.arg("--endpoint-url")
-        .arg(&server.url)
-        .arg("--region")
-        .arg("us-east-1")
-        .arg("--output")
-        .arg("json")
-        .args(args);
-    for var in [
-        "AWS_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_SECURITY_TOKEN",
-        "AWS_ENDPOINT_URL",
-        "AWS_CA_BUNDLE",
-        "AWS_DEFAULT_REGION",
-        "AWS_REGION",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("AWS_ACCESS_KEY_ID", &creds.id)
-        .env("AWS_SECRET_ACCESS_KEY", &creds.secret)
-        .env("AWS_CONFIG_FILE", "/nonexistent/citadel-test-aws-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/citadel-test-aws-credentials",
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_MAX_ATTEMPTS", "1")
-        .env("AWS_RETRY_MODE", "standard")
-        .env("AWS_PAGER", "");
-    if let Some(token) = &creds.token {
-        cmd.env("AWS_SESSION_TOKEN", token);
-    }
-    cmd.output().expect("running aws")
-}
-
 fn ok(server: &Server, creds: &Creds, args: &[&str]) -> Value {
-    let out = run(server, creds, args);
+    let out = server.aws_as(creds, args);
     assert!(
         out.status.success(),
         "aws {args:?} failed: {}",
@@ -112,7 +66,7 @@ fn ok(server: &Server, creds: &Creds, args: &[&str]) -> Value {
 }
 
 fn fails(server: &Server, creds: &Creds, args: &[&str], code: &str) -> String {
-    let out = run(server, creds, args);
+    let out = server.aws_as(creds, args);
     let err = stderr(&out);
     assert!(!out.status.success(), "aws {args:?} should have failed");
     assert!(

@@ -8,9 +8,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-use common::{Server, json, stderr};
+use common::{Creds, Server, json, stderr};
 use serde_json::Value;
 
 const ROOT_ID: &str = "AKIACITADELTESTROOT1";
@@ -26,63 +24,8 @@ fn production() -> common::ServerBuilder {
         .env("CITADEL_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
 }
 
-/// Temporary or long-term credentials.
-#[derive(Clone)]
-struct Creds {
-    id: String,
-    secret: String,
-    token: Option<String>,
-}
-
-impl Creds {
-    fn long(id: &str, secret: &str) -> Self {
-        Creds {
-            id: id.into(),
-            secret: secret.into(),
-            token: None,
-        }
-    }
-}
-
-fn run(server: &Server, creds: &Creds, args: &[&str]) -> Output {
-    let mut cmd = Command::new("aws");
-    cmd.arg("--endpoint-url")
-        .arg(&server.url)
-        .arg("--region")
-        .arg("us-east-1")
-        .arg("--output")
-        .arg("json")
-        .args(args);
-    for var in [
-        "AWS_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_SECURITY_TOKEN",
-        "AWS_ENDPOINT_URL",
-        "AWS_CA_BUNDLE",
-        "AWS_DEFAULT_REGION",
-        "AWS_REGION",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("AWS_ACCESS_KEY_ID", &creds.id)
-        .env("AWS_SECRET_ACCESS_KEY", &creds.secret)
-        .env("AWS_CONFIG_FILE", "/nonexistent/citadel-test-aws-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/citadel-test-aws-credentials",
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_MAX_ATTEMPTS", "1")
-        .env("AWS_RETRY_MODE", "standard")
-        .env("AWS_PAGER", "");
-    if let Some(token) = &creds.token {
-        cmd.env("AWS_SESSION_TOKEN", token);
-    }
-    cmd.output().expect("running aws")
-}
-
 fn ok(server: &Server, creds: &Creds, args: &[&str]) -> Value {
-    let out = run(server, creds, args);
+    let out = server.aws_as(creds, args);
     assert!(
         out.status.success(),
         "aws {args:?} failed: {}",
@@ -96,7 +39,7 @@ fn ok(server: &Server, creds: &Creds, args: &[&str]) -> Value {
 }
 
 fn fails(server: &Server, creds: &Creds, args: &[&str], code: &str) -> String {
-    let out = run(server, creds, args);
+    let out = server.aws_as(creds, args);
     let err = stderr(&out);
     assert!(!out.status.success(), "aws {args:?} should have failed");
     assert!(
@@ -150,7 +93,7 @@ fn new_user(server: &Server, root: &Creds, name: &str, policy: Option<&str>) -> 
         root,
         &["iam", "create-access-key", "--user-name", name],
     );
-    Creds::long(
+    Creds::new(
         key["AccessKey"]["AccessKeyId"].as_str().unwrap(),
         key["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
     )
@@ -175,7 +118,7 @@ fn new_role(server: &Server, root: &Creds, name: &str, trust_doc: &str) -> Strin
 #[test]
 fn assume_role_issues_credentials_that_act_as_the_role() {
     let server = production().start();
-    let root = Creds::long(ROOT_ID, ROOT_SECRET);
+    let root = Creds::new(ROOT_ID, ROOT_SECRET);
 
     // ------------------------------------------------------------ the scene
     let alice_arn = format!("arn:aws:iam::{ACCT}:user/alice");
@@ -368,8 +311,7 @@ fn assume_role_issues_credentials_that_act_as_the_role() {
         ),
     );
     let assume_ext = |external: &str| {
-        run(
-            &server,
+        server.aws_as(
             &alice,
             &[
                 "sts",

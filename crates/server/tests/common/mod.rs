@@ -146,6 +146,11 @@ impl Server {
 
     /// Runs the real `aws` CLI against this server.
     pub fn aws(&self, access_key: &str, secret: &str, args: &[&str]) -> Output {
+        self.aws_as(&Creds::new(access_key, secret), args)
+    }
+
+    /// Runs the real `aws` CLI with long-term or temporary credentials.
+    pub fn aws_as(&self, creds: &Creds, args: &[&str]) -> Output {
         let mut cmd = Command::new("aws");
         cmd.arg("--endpoint-url")
             .arg(&self.url)
@@ -154,7 +159,10 @@ impl Server {
             .arg("--output")
             .arg("json")
             .args(args);
-        isolate_aws_env(&mut cmd, access_key, secret);
+        isolate_aws_env(&mut cmd, &creds.id, &creds.secret);
+        if let Some(token) = &creds.token {
+            cmd.env("AWS_SESSION_TOKEN", token);
+        }
         cmd.output().expect("running aws")
     }
 
@@ -238,6 +246,7 @@ fn isolate_aws_env(cmd: &mut Command, access_key: &str, secret: &str) {
     for var in [
         "AWS_PROFILE",
         "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
         "AWS_ENDPOINT_URL",
         "AWS_CA_BUNDLE",
         "AWS_DEFAULT_REGION",
@@ -256,6 +265,24 @@ fn isolate_aws_env(cmd: &mut Command, access_key: &str, secret: &str) {
         .env("AWS_MAX_ATTEMPTS", "1")
         .env("AWS_RETRY_MODE", "standard")
         .env("AWS_PAGER", "");
+}
+
+/// Long-term or temporary (with a session token) credentials for the `aws` CLI.
+#[derive(Clone, Debug)]
+pub struct Creds {
+    pub id: String,
+    pub secret: String,
+    pub token: Option<String>,
+}
+
+impl Creds {
+    pub fn new(id: &str, secret: &str) -> Self {
+        Creds {
+            id: id.into(),
+            secret: secret.into(),
+            token: None,
+        }
+    }
 }
 
 pub fn stdout(o: &Output) -> String {
