@@ -29,6 +29,8 @@ pub struct AppState {
     pub config: Config,
     pub router: Router,
     pub handlers: HashMap<&'static str, Arc<dyn ServiceHandler>>,
+    /// (service, operation) → the handler that implements it: one hash lookup per request.
+    implemented: HashMap<(&'static str, &'static str), Arc<dyn ServiceHandler>>,
     pub store: Arc<SealedStore>,
     pub identities: Arc<IdentityStore>,
     /// The one authorizer, shared with the services that authorize themselves.
@@ -48,6 +50,14 @@ impl AppState {
         handlers: Vec<Arc<dyn ServiceHandler>>,
     ) -> Self {
         let specs: Vec<&'static ServiceSpec> = citadel_model::all_specs().to_vec();
+        let implemented = handlers
+            .iter()
+            .flat_map(|h| {
+                h.implemented()
+                    .iter()
+                    .map(move |(op, _)| ((h.spec().name, *op), h.clone()))
+            })
+            .collect();
         let handlers = handlers
             .into_iter()
             .map(|h| (h.spec().name, h))
@@ -55,6 +65,7 @@ impl AppState {
         AppState {
             router: Router::new(&specs),
             handlers,
+            implemented,
             identities,
             authorizer,
             secure_transport: config.tls != crate::config::TlsMode::Disabled,
@@ -68,10 +79,12 @@ impl AppState {
 
 impl AppState {
     /// The handler that implements `service:operation`, if any.
-    fn handler_for(&self, service: &str, operation: &str) -> Option<&Arc<dyn ServiceHandler>> {
-        self.handlers
-            .get(service)
-            .filter(|h| h.implemented().iter().any(|(name, _)| *name == operation))
+    fn handler_for(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+    ) -> Option<&Arc<dyn ServiceHandler>> {
+        self.implemented.get(&(service, operation))
     }
 }
 
