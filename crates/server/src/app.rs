@@ -361,3 +361,128 @@ pub async fn aws_api(
     tracing::debug!(%request_id, service = service.name, operation = operation.name, status = response.status, elapsed_ms = elapsed * 1e3, "request");
     to_http(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use citadel_api::{OperationInput, OperationOutput, OperationSpec, Support};
+    use citadel_iam::AccessRequest;
+    use citadel_iam::policy::ErrorFlavour;
+
+    /// A KMS stand-in that claims to authorize itself; `authorize` says whether it really does.
+    struct FakeKms {
+        authorizer: Arc<Authorizer>,
+        authorize: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl ServiceHandler for FakeKms {
+        fn spec(&self) -> &'static ServiceSpec {
+            &citadel_model::kms::SPEC
+        }
+        fn implemented(&self) -> &'static [(&'static str, Support)] {
+            &[("ListKeys", Support::Full)]
+        }
+        fn authorizes_itself(&self) -> bool {
+            true
+        }
+        async fn handle(
+            &self,
+            ctx: &RequestContext,
+            _operation: &'static OperationSpec,
+            _input: OperationInput,
+        ) -> Result<OperationOutput, AwsError> {
+            if self.authorize {
+                self.authorizer
+                    .authorize(
+                        ctx,
+                        &AccessRequest::new("kms:ListKeys", "*", ErrorFlavour::Kms),
+                    )
+                    .await?;
+            }
+            Ok(OperationOutput::Json(serde_json::json!({"Keys": []})))
+        }
+    }
+
+    async fn call_list_keys(authorize: bool) -> (u16, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = citadel_store::SqliteBackend::open(dir.path())
+            .await
+            .unwrap();
+        let store = Arc::new(SealedStore::new(Arc::new(backend)));
+        let key = citadel_barrier::RootKey::generate().unwrap();
+        store.initialize_file(&key).await.unwrap();
+        store.unseal_with_key(&key).await.unwrap();
+        let identities = Arc::new(IdentityStore::new(store.clone()));
+        let authorizer = Arc::new(Authorizer::new(identities.clone()));
+        let args = crate::cli::ServeArgs {
+            dev: true,
+            ..Default::default()
+        };
+        let config = crate::config::resolve(&args, &|_| None).unwrap();
+        let fake = Arc::new(FakeKms {
+            authorizer: authorizer.clone(),
+            authorize,
+        });
+        let state = Arc::new(AppState::new(
+            config,
+            store,
+            identities,
+            authorizer,
+            vec![fake],
+        ));
+
+        let body = b"{}".to_vec();
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::HOST, "localhost:4566".parse().unwrap());
+        headers.insert("x-amz-target", "TrentService.ListKeys".parse().unwrap());
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            "application/x-amz-json-1.1".parse().unwrap(),
+        );
+        let secret = sigv4::SecretKey::from("test");
+        let signed = sigv4::sign(
+            &sigv4::RequestParts {
+                method: "POST",
+                path: "/",
+                query: "",
+                headers: &headers,
+                body: &body,
+            },
+            &sigv4::SigningParams {
+                access_key_id: "test",
+                secret: &secret,
+                session_token: None,
+                region: "us-east-1",
+                service: "kms",
+                time: time::OffsetDateTime::now_utc(),
+                sign_content_sha256: false,
+            },
+        )
+        .unwrap();
+        let mut request = Request::builder().method("POST").uri("/");
+        for (k, v) in headers.iter().chain(signed.iter().map(|(k, v)| (k, v))) {
+            request = request.header(k, v);
+        }
+        let request = request.body(Body::from(body)).unwrap();
+        let response = aws_api(State(state), request).await;
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_skips_authorization_fails_closed() {
+        let (status, body) = call_list_keys(false).await;
+        assert_eq!(status, 500, "{body}");
+        assert!(body.contains("InternalFailure"), "{body}");
+        assert!(
+            !body.contains("Keys"),
+            "the unauthorized result must not be served: {body}"
+        );
+
+        let (status, body) = call_list_keys(true).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"Keys\""));
+    }
+}
