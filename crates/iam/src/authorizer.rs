@@ -34,9 +34,10 @@ pub struct AccessRequest<'a> {
     pub resource_account: Option<&'a str>,
     /// The resource's policy (secret policy, …; the key policy for KMS keys).
     pub resource_policy: Option<&'a Policy>,
-    /// The resource is a KMS key: its key policy ([`resource_policy`](Self::resource_policy))
-    /// must allow, even for the account's root. With no policy given, nothing is allowed.
-    pub kms_key_policy: bool,
+    /// The resource policy ([`resource_policy`](Self::resource_policy)) must allow, even for the
+    /// account's root: a KMS key policy, a role's trust policy. With no policy given, nothing is
+    /// allowed.
+    pub resource_policy_must_allow: bool,
     /// A KMS grant allows this request.
     pub grant_allows: bool,
     /// The service's condition keys (`kms:CallerAccount`, `aws:ResourceTag/…`), string values.
@@ -53,7 +54,7 @@ impl<'a> AccessRequest<'a> {
             resource,
             resource_account: None,
             resource_policy: None,
-            kms_key_policy: false,
+            resource_policy_must_allow: false,
             grant_allows: false,
             conditions: &NO_CONDITIONS,
             flavour,
@@ -185,7 +186,7 @@ impl Authorizer {
             .resource_policy(req.resource_policy)
             .resource_account(req.resource_account)
             .grant_allows(req.grant_allows);
-        input.kms_key_policy = req.kms_key_policy;
+        input.kms_key_policy = req.resource_policy_must_allow;
         let result = evaluate(&input);
         match result.access_denied_error(&ctx.principal.arn, req.action, req.resource, req.flavour)
         {

@@ -102,7 +102,7 @@ impl World {
     ) -> Result<(), AwsError> {
         let req = AccessRequest {
             resource_policy: Some(policy),
-            kms_key_policy: true,
+            resource_policy_must_allow: true,
             ..AccessRequest::new(action, KEY, ErrorFlavour::Kms)
         };
         self.authz.authorize(&ctx(who.clone()), &req).await
@@ -375,7 +375,7 @@ async fn root_is_allowed_identity_side_but_a_key_policy_must_still_allow() {
     );
     // A key the service could not parse a policy for allows no one.
     let req = AccessRequest {
-        kms_key_policy: true,
+        resource_policy_must_allow: true,
         ..AccessRequest::new("kms:Decrypt", KEY, ErrorFlavour::Kms)
     };
     assert!(w.authz.authorize(&ctx(root.clone()), &req).await.is_err());
@@ -408,7 +408,7 @@ async fn key_policy_delegation_needs_the_iam_allow_and_service_keys_are_conditio
     );
     let req = AccessRequest {
         resource_policy: Some(&key_policy),
-        kms_key_policy: true,
+        resource_policy_must_allow: true,
         conditions: &conditions,
         ..AccessRequest::new("kms:Encrypt", KEY, ErrorFlavour::Kms)
     };
@@ -435,7 +435,7 @@ async fn dev_mode_callers_are_root_equivalent() {
     let mut c = ctx(Principal::root(ACCT, "AKIADEV"));
     c.dev_mode = true;
     let req = AccessRequest {
-        kms_key_policy: true,
+        resource_policy_must_allow: true,
         ..AccessRequest::new("kms:Decrypt", KEY, ErrorFlavour::Kms)
     };
     w.authz.authorize(&c, &req).await.unwrap();

@@ -251,7 +251,7 @@ pub async fn decide(
     let request = AccessRequest {
         resource_account: input.resource_account,
         resource_policy: input.key_policy,
-        kms_key_policy: input.is_key,
+        resource_policy_must_allow: input.is_key,
         grant_allows: input.grant_allows,
         conditions: &input.conditions,
         ..AccessRequest::new(input.action, &input.resource, ErrorFlavour::Kms)

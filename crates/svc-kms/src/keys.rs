@@ -497,7 +497,7 @@ impl Kms {
         );
         let request = AccessRequest {
             resource_policy: Some(policy),
-            kms_key_policy: true,
+            resource_policy_must_allow: true,
             conditions: &conditions,
             ..AccessRequest::new("kms:PutKeyPolicy", key_arn, ErrorFlavour::Kms)
         };

@@ -297,7 +297,7 @@ impl Sts {
             access.resource_account = Some(&role.account_id);
             access.resource_policy = Some(&trust);
             // Like a KMS key policy, a trust policy must allow, even for the account's root.
-            access.kms_key_policy = true;
+            access.resource_policy_must_allow = true;
             access.conditions = &conditions;
             if let Err(e) = self.authorizer.authorize(ctx, &access).await {
                 if e.code == "AccessDenied" {
