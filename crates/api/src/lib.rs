@@ -4,12 +4,14 @@
 
 mod error;
 pub mod json;
+mod keys;
 mod principal;
 mod scheduled;
 mod spec;
 pub mod xml;
 
 pub use error::{AwsError, ValidationErrors};
+pub use keys::{DataKey, Decrypted, Encrypted, KeyService};
 pub use principal::{Principal, PrincipalKind};
 pub use scheduled::ScheduledWork;
 pub use spec::{ErrorSpec, MessageField, OperationSpec, Protocol, ServiceSpec};
@@ -35,6 +37,28 @@ pub struct RequestContext {
     /// Set by the authorizer when it allows an action of this request. The dispatcher refuses
     /// to return the result of a handler that authorizes itself but never got an allow.
     pub authorized: AuthorizedMark,
+    /// The Citadel service (`ssm`, `secretsmanager`) making this request on the caller's behalf,
+    /// when one service calls another in-process (see [`RequestContext::via`]). It becomes
+    /// `kms:ViaService`, `aws:CalledVia` and `aws:ViaAWSService` in policy evaluation.
+    pub called_via: Option<&'static str>,
+}
+
+impl RequestContext {
+    /// The same caller and request, made by `service` on the caller's behalf — what a service
+    /// passes to [`KeyService`] so that key policies can tell "through SSM" from "directly".
+    /// The authorized mark is shared: an allow on the forwarded call counts for the request.
+    pub fn via(&self, service: &'static str) -> RequestContext {
+        RequestContext {
+            called_via: Some(service),
+            ..self.clone()
+        }
+    }
+
+    /// `kms:ViaService`'s value: `ssm.us-east-1.amazonaws.com`.
+    pub fn via_service_endpoint(&self) -> Option<String> {
+        self.called_via
+            .map(|service| format!("{service}.{}.amazonaws.com", self.region))
+    }
 }
 
 /// Whether the authorizer allowed something during a request. Clones share the mark.

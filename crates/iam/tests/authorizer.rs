@@ -69,6 +69,7 @@ fn ctx(principal: Principal) -> RequestContext {
         dev_mode: false,
         secure_transport: true,
         authorized: Default::default(),
+        called_via: None,
     }
 }
 

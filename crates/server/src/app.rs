@@ -305,6 +305,7 @@ pub async fn aws_api(
             dev_mode: state.config.dev,
             secure_transport: state.secure_transport,
             authorized: Default::default(),
+            called_via: None,
         };
         let handler = state.handler_for(service.name, operation.name);
         let self_authorizing = handler.is_some_and(|h| h.authorizes_itself());

@@ -41,6 +41,7 @@ fn ctx() -> RequestContext {
         dev_mode: false,
         secure_transport: true,
         authorized: Default::default(),
+        called_via: None,
     }
 }
 

@@ -76,6 +76,7 @@ fn ctx(account: &str) -> RequestContext {
         dev_mode: true,
         secure_transport: true,
         authorized: Default::default(),
+        called_via: None,
     }
 }
 

@@ -34,6 +34,7 @@ fn ctx(account: &str) -> RequestContext {
         dev_mode: false,
         secure_transport: true,
         authorized: Default::default(),
+        called_via: None,
     }
 }
 

@@ -466,6 +466,7 @@ mod tests {
             dev_mode: false,
             secure_transport: true,
             authorized: Default::default(),
+            called_via: None,
         }
     }
 
