@@ -174,6 +174,13 @@ impl Authorizer {
         if let Some(ip) = ctx.source_ip {
             builder = builder.source_ip(ip);
         }
+        // A Citadel service forwarding the caller's request (Secrets Manager → KMS): AWS sets
+        // aws:CalledVia to the service principal and aws:ViaAWSService.
+        if let Some(service) = ctx.called_via {
+            builder = builder
+                .via_aws_service(true)
+                .called_via([format!("{service}.amazonaws.com")]);
+        }
         for (key, values) in req.conditions {
             builder =
                 builder.key_values(key, values.iter().map(|v| ContextValue::String(v.clone())));

@@ -77,25 +77,25 @@ fn data_key_len(key_spec: Option<&str>, number_of_bytes: Option<i32>) -> Result<
 }
 
 /// What [`Kms::open_blob`] needs to decrypt a blob.
-struct Opening<'a> {
-    blob: &'a [u8],
-    key_id: Option<&'a str>,
-    context: Option<&'a BTreeMap<String, String>>,
-    action: &'static str,
-    op: KeyOp,
-    conditions: RequestConditions,
+pub(crate) struct Opening<'a> {
+    pub(crate) blob: &'a [u8],
+    pub(crate) key_id: Option<&'a str>,
+    pub(crate) context: Option<&'a BTreeMap<String, String>>,
+    pub(crate) action: &'static str,
+    pub(crate) op: KeyOp,
+    pub(crate) conditions: RequestConditions,
 }
 
 /// The members GenerateDataKey and GenerateDataKeyWithoutPlaintext share.
-struct DataKeyRequest<'a> {
-    key_id: Option<&'a str>,
-    context: Option<&'a BTreeMap<String, String>>,
-    key_spec: Option<&'a str>,
-    number_of_bytes: Option<i32>,
-    grant_tokens: Option<&'a Vec<String>>,
-    dry_run: bool,
-    action: &'static str,
-    op: KeyOp,
+pub(crate) struct DataKeyRequest<'a> {
+    pub(crate) key_id: Option<&'a str>,
+    pub(crate) context: Option<&'a BTreeMap<String, String>>,
+    pub(crate) key_spec: Option<&'a str>,
+    pub(crate) number_of_bytes: Option<i32>,
+    pub(crate) grant_tokens: Option<&'a Vec<String>>,
+    pub(crate) dry_run: bool,
+    pub(crate) action: &'static str,
+    pub(crate) op: KeyOp,
 }
 
 impl Kms {
@@ -145,7 +145,7 @@ impl Kms {
     }
 
     /// Decrypts a blob with the key it names, after authorization and the state check.
-    async fn open_blob(
+    pub(crate) async fn open_blob(
         &self,
         ctx: &RequestContext,
         o: Opening<'_>,
@@ -346,7 +346,7 @@ impl Kms {
 
     /// GenerateDataKey and GenerateDataKeyWithoutPlaintext: a fresh random data key, returned
     /// encrypted under the KMS key (and in plaintext for the former).
-    async fn data_key(
+    pub(crate) async fn data_key(
         &self,
         ctx: &RequestContext,
         d: DataKeyRequest<'_>,

@@ -25,8 +25,10 @@ pub mod state;
 mod aliases;
 mod crypto;
 mod due;
+mod forwarded;
 pub mod grants;
 mod keys;
+pub mod managed;
 mod repo;
 mod rotation;
 

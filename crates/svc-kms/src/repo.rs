@@ -9,7 +9,6 @@ use citadel_api::{AwsError, RequestContext};
 use citadel_iam::policy::{Policy, PolicyKind};
 use citadel_store::{Expect, Op, StoreError};
 
-use crate::Kms;
 use crate::authz::{self, RequestConditions, Target};
 use crate::cache::{LoadedAlias, LoadedKey};
 use crate::ciphertext::Material;
@@ -17,6 +16,7 @@ use crate::errors::{self, KmsError};
 use crate::grants::Grants;
 use crate::names::{KeyRef, parse_key_ref};
 use crate::record::{self, AliasRecord, GrantRecord, KeyRecord, MATERIAL_FORMAT};
+use crate::{Kms, managed};
 
 /// How many times a write is retried when a concurrent change wins the compare-and-swap.
 pub(crate) const MAX_ATTEMPTS: usize = 32;
@@ -265,11 +265,19 @@ impl Kms {
     ) -> Result<(), AwsError> {
         self.check_grant_tokens(ctx, target, conditions.tokens())
             .await?;
+        // AWS-managed keys obey their fixed policy in every mode (dev mode evaluates none).
+        if let Target::Key(key) | Target::Alias { key, .. } = target
+            && key.record.key_manager == managed::AWS
+            && !managed::allows(&key.record, action, ctx)
+        {
+            return Err(managed::denied(&key.record, action, ctx));
+        }
+        let via_service = ctx.via_service_endpoint();
         let input = authz::input(
             &ctx.principal,
             action,
             target,
-            None,
+            via_service.as_deref(),
             conditions,
             grant_allows,
         );

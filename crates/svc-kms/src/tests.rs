@@ -1927,3 +1927,193 @@ async fn grant_names_lists_validation_limit_and_deletion() {
         .unwrap();
     assert!(left.is_empty());
 }
+
+// ----- KeyService: other services calling KMS on a caller's behalf ---------------------------
+
+mod forwarded {
+    use super::*;
+    use citadel_api::KeyService;
+    use std::collections::BTreeMap;
+
+    /// The trait's methods, not the handler's same-named inherent ones.
+    fn keys(h: &Harness) -> &dyn KeyService {
+        &*h.kms
+    }
+
+    fn parameter_context() -> BTreeMap<String, String> {
+        BTreeMap::from([(
+            "PARAMETER_ARN".to_owned(),
+            "arn:aws:ssm:us-east-1:111122223333:parameter/app/db".to_owned(),
+        )])
+    }
+
+    #[tokio::test]
+    async fn the_managed_key_is_created_on_first_use_and_usable_only_through_its_service() {
+        let h = harness().await;
+        let direct = ctx(ACCOUNT);
+        let via = direct.via("ssm");
+        // Nobody but SSM creates alias/aws/ssm: a direct reference is simply not found.
+        let e = keys(&h)
+            .encrypt(&direct, "alias/aws/ssm", b"x", &parameter_context())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "NotFoundException");
+
+        let sealed = keys(&h)
+            .encrypt(&via, "alias/aws/ssm", b"db-password", &parameter_context())
+            .await
+            .unwrap();
+        let again = keys(&h)
+            .encrypt(&via, "alias/aws/ssm", b"other", &parameter_context())
+            .await
+            .unwrap();
+        assert_eq!(
+            sealed.key_arn, again.key_arn,
+            "one managed key per account and region"
+        );
+        let opened = keys(&h)
+            .decrypt(&via, &sealed.ciphertext, &parameter_context())
+            .await
+            .unwrap();
+        assert_eq!(opened.plaintext.as_slice(), b"db-password");
+        assert_eq!(opened.key_arn, sealed.key_arn);
+        assert!(!format!("{opened:?}").contains("db-password"));
+
+        // The wrong encryption context does not open it.
+        let e = keys(&h)
+            .decrypt(&via, &sealed.ciphertext, &BTreeMap::new())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "InvalidCiphertextException");
+
+        // Directly (not through SSM) even the account's root cannot use it, in dev mode too …
+        let blob = b64(&sealed.ciphertext);
+        let e = h
+            .call_as(
+                ACCOUNT,
+                "Decrypt",
+                json!({"CiphertextBlob": blob, "EncryptionContext": parameter_context()}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "AccessDeniedException");
+        // … nor through another service …
+        let e = keys(&h)
+            .decrypt(
+                &direct.via("secretsmanager"),
+                &sealed.ciphertext,
+                &parameter_context(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "AccessDeniedException");
+        // … nor manage it; but it can read its metadata, which says who manages it.
+        for (op, body) in [
+            ("DisableKey", json!({"KeyId": "alias/aws/ssm"})),
+            (
+                "ScheduleKeyDeletion",
+                json!({"KeyId": sealed.key_arn, "PendingWindowInDays": 7}),
+            ),
+            (
+                "PutKeyPolicy",
+                json!({"KeyId": sealed.key_arn, "Policy": crate::record::default_policy(ACCOUNT)}),
+            ),
+            ("DisableKeyRotation", json!({"KeyId": sealed.key_arn})),
+            (
+                "TagResource",
+                json!({"KeyId": sealed.key_arn, "Tags": [{"TagKey": "a", "TagValue": "b"}]}),
+            ),
+        ] {
+            let e = h.call_as(ACCOUNT, op, body).await.unwrap_err();
+            assert_eq!(e.code, "AccessDeniedException", "{op}");
+        }
+        let d = h
+            .call_as(ACCOUNT, "DescribeKey", json!({"KeyId": "alias/aws/ssm"}))
+            .await
+            .unwrap();
+        assert_eq!(d["KeyMetadata"]["KeyManager"], "AWS");
+        assert_eq!(d["KeyMetadata"]["Arn"], sealed.key_arn.as_str());
+        let r = h
+            .call_as(
+                ACCOUNT,
+                "GetKeyRotationStatus",
+                json!({"KeyId": sealed.key_arn}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r["KeyRotationEnabled"], true);
+        let aliases = h.call_as(ACCOUNT, "ListAliases", json!({})).await.unwrap();
+        assert!(
+            aliases["Aliases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["AliasName"] == "alias/aws/ssm")
+        );
+        // Another account gets its own.
+        let theirs = keys(&h)
+            .encrypt(
+                &ctx(OTHER).via("ssm"),
+                "alias/aws/ssm",
+                b"x",
+                &parameter_context(),
+            )
+            .await
+            .unwrap();
+        assert_ne!(theirs.key_arn, sealed.key_arn);
+    }
+
+    #[tokio::test]
+    async fn customer_keys_see_kms_via_service_and_the_callers_identity() {
+        let h = harness().await;
+        let root = prod_ctx(ACCOUNT);
+        // A key policy that lets the account use the key only through Secrets Manager.
+        let policy = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")},
+             "Action": ["kms:Describe*", "kms:Put*", "kms:Get*"], "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")},
+             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*",
+             "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}}
+        ]})
+        .to_string();
+        let k = h
+            .call_ctx(&root, "CreateKey", json!({"Policy": policy}))
+            .await
+            .unwrap()["KeyMetadata"]["Arn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let context = BTreeMap::from([("SecretARN".to_owned(), "arn:x".to_owned())]);
+        let via = root.via("secretsmanager");
+        let data_key = keys(&h)
+            .generate_data_key(&via, &k, &context)
+            .await
+            .unwrap();
+        assert_eq!(data_key.plaintext.len(), 32);
+        assert_eq!(data_key.key_arn, k);
+        assert!(!format!("{data_key:?}").contains(&format!("{:?}", &data_key.plaintext[..4])));
+        let opened = keys(&h)
+            .decrypt(&via, &data_key.ciphertext, &context)
+            .await
+            .unwrap();
+        assert_eq!(opened.plaintext, data_key.plaintext);
+        assert_eq!(keys(&h).describe_key(&via, &k).await.unwrap(), k);
+        // The same calls directly, or via another service, are refused by the key policy.
+        let e = keys(&h)
+            .decrypt(&root, &data_key.ciphertext, &context)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "AccessDeniedException");
+        let e = keys(&h)
+            .generate_data_key(&root.via("ssm"), &k, &context)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "AccessDeniedException");
+        // Plaintext limits are KMS's own.
+        let e = keys(&h)
+            .encrypt(&via, &k, &[0u8; 4097], &context)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "ValidationException");
+    }
+}
