@@ -691,11 +691,42 @@ async fn every_operation_in_every_reachable_state_follows_the_table() {
                 KeyOp::CreateAlias,
                 Box::new(|k, _| json!({"AliasName": format!("alias/{k}-x"), "TargetKeyId": k})),
             ),
+            (
+                "CreateGrant",
+                KeyOp::CreateGrant,
+                Box::new(|k, _| {
+                    json!({"KeyId": k, "GranteePrincipal": "arn:aws:iam::111122223333:user/bob", "Operations": ["Decrypt"]})
+                }),
+            ),
+            (
+                "ListGrants",
+                KeyOp::ListGrants,
+                Box::new(|k, _| json!({"KeyId": k})),
+            ),
+            (
+                "RevokeGrant",
+                KeyOp::RevokeGrant,
+                Box::new(|k, _| json!({"KeyId": k, "GrantId": "GRANTID"})),
+            ),
+            (
+                "RetireGrant",
+                KeyOp::RetireGrant,
+                Box::new(|k, _| json!({"KeyId": k, "GrantId": "GRANTID"})),
+            ),
         ];
         for (op, key_op, body) in &cases {
             let k = h.create().await;
-            // A ciphertext made while the key could still encrypt.
+            // A ciphertext and a grant made while the key could still encrypt.
             let blob = h.encrypt(&k, b"x", json!({})).await;
+            let grant = h
+                .ok(
+                    "CreateGrant",
+                    json!({"KeyId": k, "GranteePrincipal": "arn:aws:iam::111122223333:user/bob", "Operations": ["Decrypt"]}),
+                )
+                .await["GrantId"]
+                .as_str()
+                .unwrap()
+                .to_owned();
             let source_blob = h.encrypt(&source, b"x", json!({})).await;
             let k = {
                 // Move the key into the state under test.
@@ -721,6 +752,9 @@ async fn every_operation_in_every_reachable_state_follows_the_table() {
             }
             if req["CiphertextBlob"] == "SOURCEBLOB" {
                 req["CiphertextBlob"] = json!(b64(&source_blob));
+            }
+            if req["GrantId"] == "GRANTID" {
+                req["GrantId"] = json!(grant);
             }
             let got = h.call(op, req).await;
             let arn = arn(&k);
