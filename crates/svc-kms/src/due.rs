@@ -120,6 +120,7 @@ impl Kms {
                             Expect::Any,
                         )
                     }));
+                    extra.push(crate::metering::destroyed_op(rec, now_ms)?);
                     let r = self.commit(&key_path, Some(&key), None, extra).await;
                     for name in &rec.aliases {
                         self.cache.invalidate_alias(&record::alias_path(

@@ -40,7 +40,9 @@ impl KeyService for Kms {
             grant_tokens: None,
         };
         req.validate()?;
-        let out = Kms::describe_key(self, ctx, req).await?;
+        let out = self
+            .metered(ctx, "DescribeKey", Kms::describe_key(self, ctx, req))
+            .await?;
         out.key_metadata
             .and_then(|m| m.arn)
             .ok_or_else(crate::errors::internal)
@@ -63,7 +65,9 @@ impl KeyService for Kms {
             dry_run: None,
         };
         req.validate()?;
-        let out = Kms::encrypt(self, ctx, req).await?;
+        let out = self
+            .metered(ctx, "Encrypt", Kms::encrypt(self, ctx, req))
+            .await?;
         match (out.ciphertext_blob, out.key_id) {
             (Some(blob), Some(key_arn)) => Ok(Encrypted {
                 ciphertext: blob.into_vec(),
@@ -80,19 +84,17 @@ impl KeyService for Kms {
         context: &BTreeMap<String, String>,
     ) -> Result<Decrypted, AwsError> {
         let context = context_arg(context);
+        let opening = Opening {
+            blob: ciphertext,
+            key_id: None,
+            context: context.as_ref(),
+            action: "kms:Decrypt",
+            op: KeyOp::Decrypt,
+            conditions: RequestConditions::new()
+                .set("kms:EncryptionAlgorithm", ENCRYPTION_ALGORITHM),
+        };
         let (resolved, plaintext, _) = self
-            .open_blob(
-                ctx,
-                Opening {
-                    blob: ciphertext,
-                    key_id: None,
-                    context: context.as_ref(),
-                    action: "kms:Decrypt",
-                    op: KeyOp::Decrypt,
-                    conditions: RequestConditions::new()
-                        .set("kms:EncryptionAlgorithm", ENCRYPTION_ALGORITHM),
-                },
-            )
+            .metered(ctx, "Decrypt", self.open_blob(ctx, opening))
             .await?;
         Ok(Decrypted {
             plaintext,
@@ -108,20 +110,18 @@ impl KeyService for Kms {
     ) -> Result<DataKey, AwsError> {
         self.prepare(ctx, key_id).await?;
         let context = context_arg(context);
+        let request = DataKeyRequest {
+            key_id: Some(key_id),
+            context: context.as_ref(),
+            key_spec: Some("AES_256"),
+            number_of_bytes: None,
+            grant_tokens: None,
+            dry_run: false,
+            action: "kms:GenerateDataKey",
+            op: KeyOp::GenerateDataKey,
+        };
         let (plaintext, ciphertext, key_arn, _) = self
-            .data_key(
-                ctx,
-                DataKeyRequest {
-                    key_id: Some(key_id),
-                    context: context.as_ref(),
-                    key_spec: Some("AES_256"),
-                    number_of_bytes: None,
-                    grant_tokens: None,
-                    dry_run: false,
-                    action: "kms:GenerateDataKey",
-                    op: KeyOp::GenerateDataKey,
-                },
-            )
+            .metered(ctx, "GenerateDataKey", self.data_key(ctx, request))
             .await?;
         Ok(DataKey {
             plaintext,

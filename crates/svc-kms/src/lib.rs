@@ -29,6 +29,7 @@ mod forwarded;
 pub mod grants;
 mod keys;
 pub mod managed;
+pub mod metering;
 mod repo;
 mod rotation;
 
@@ -116,6 +117,24 @@ pub struct Kms {
     cache: KeyCache,
     /// Grants per key (AWS's quota; tests lower it).
     grant_limit: usize,
+    /// Request counts not yet in the usage ledger.
+    meter: metering::Meter,
+}
+
+tokio::task_local! {
+    /// The key a request is about, set by the first successful authorization on a key, read by
+    /// the meter once the request is answered.
+    static REQUEST_KEY: std::cell::RefCell<Option<String>>;
+}
+
+/// Remembers `key_id` as the key of the current request, unless one is already known.
+pub(crate) fn note_request_key(key_id: &str) {
+    let _ = REQUEST_KEY.try_with(|k| {
+        let mut k = k.borrow_mut();
+        if k.is_none() {
+            *k = Some(key_id.to_owned());
+        }
+    });
 }
 
 impl fmt::Debug for Kms {
@@ -148,6 +167,7 @@ impl Kms {
             clock,
             cache: KeyCache::default(),
             grant_limit: grants::MAX_GRANTS_PER_KEY,
+            meter: metering::Meter::default(),
         }
     }
 
@@ -165,6 +185,32 @@ impl Kms {
 
     fn now_ms(&self) -> i64 {
         clock::to_millis(self.clock.now())
+    }
+
+    /// Runs one request (direct or forwarded by another service) and counts it for metering
+    /// when it was authorized: denied requests are not billed.
+    pub(crate) async fn metered<T>(
+        &self,
+        ctx: &RequestContext,
+        operation: &'static str,
+        work: impl std::future::Future<Output = Result<T, AwsError>>,
+    ) -> Result<T, AwsError> {
+        let (result, key) = REQUEST_KEY
+            .scope(std::cell::RefCell::new(None), async {
+                let result = work.await;
+                let key = REQUEST_KEY.with(|k| k.borrow_mut().take());
+                (result, key)
+            })
+            .await;
+        if ctx.authorized.is_marked() {
+            self.meter.count(
+                &ctx.principal.account_id,
+                &ctx.region,
+                key.as_deref(),
+                operation,
+            );
+        }
+        result
     }
 }
 
@@ -235,6 +281,18 @@ impl ServiceHandler for Kms {
             );
             return Err(errors::internal());
         };
+        self.metered(ctx, operation.name, self.dispatch(ctx, operation, body))
+            .await
+    }
+}
+
+impl Kms {
+    async fn dispatch(
+        &self,
+        ctx: &RequestContext,
+        operation: &'static OperationSpec,
+        body: bytes::Bytes,
+    ) -> Result<OperationOutput, AwsError> {
         dispatch!(self, ctx, body, operation.name, {
             "CancelKeyDeletion" => kms::CancelKeyDeletionRequest => cancel_key_deletion,
             "CreateAlias" => kms::CreateAliasRequest => create_alias,
@@ -285,6 +343,9 @@ impl citadel_api::ScheduledWork for Kms {
         let now = time::OffsetDateTime::from_unix_timestamp(now_unix)
             .map_err(|e| format!("invalid scheduler time {now_unix}: {e}"))?;
         let report = Kms::run_due(self, now).await.map_err(|e| e.to_string())?;
+        self.flush_usage(clock::to_millis(now))
+            .await
+            .map_err(|e| format!("writing KMS usage: {e}"))?;
         if !report.deleted.is_empty() || !report.rotated.is_empty() || report.deferred > 0 {
             tracing::info!(
                 deleted = report.deleted.len(),

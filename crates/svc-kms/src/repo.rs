@@ -281,7 +281,11 @@ impl Kms {
             conditions,
             grant_allows,
         );
-        authz::decide(&self.authorizer, ctx, &input).await
+        authz::decide(&self.authorizer, ctx, &input).await?;
+        if let Target::Key(key) = target {
+            crate::note_request_key(&key.record.id);
+        }
+        Ok(())
     }
 
     // ----- writing ----------------------------------------------------------------------------

@@ -694,9 +694,9 @@ async fn every_operation_in_every_reachable_state_follows_the_table() {
             (
                 "CreateGrant",
                 KeyOp::CreateGrant,
-                Box::new(|k, _| {
-                    json!({"KeyId": k, "GranteePrincipal": "arn:aws:iam::111122223333:user/bob", "Operations": ["Decrypt"]})
-                }),
+                Box::new(
+                    |k, _| json!({"KeyId": k, "GranteePrincipal": "arn:aws:iam::111122223333:user/bob", "Operations": ["Decrypt"]}),
+                ),
             ),
             (
                 "ListGrants",
@@ -2150,4 +2150,103 @@ mod forwarded {
             .unwrap_err();
         assert_eq!(e.code, "ValidationException");
     }
+}
+
+// ----- metering -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn usage_counts_authorized_requests_per_key_and_prices_key_hours() {
+    let h = harness().await;
+    // The harness clock starts at 2023-11-14T22:13:20Z.
+    let month = crate::metering::month_of(1_700_000_000_000);
+    assert_eq!(month, "2023-11");
+    let kept = h.create().await;
+    let doomed = h.create().await;
+    for _ in 0..3 {
+        h.encrypt(&kept, b"x", json!({})).await;
+    }
+    h.ok("GenerateRandom", json!({"NumberOfBytes": 8})).await;
+    // Another account's denied attempt is not billed to anyone.
+    h.call_as(
+        OTHER,
+        "Encrypt",
+        json!({"KeyId": arn(&kept), "Plaintext": "eA=="}),
+    )
+    .await
+    .unwrap_err();
+    // Forwarded calls (Parameter Store) are KMS requests too.
+    citadel_api::KeyService::encrypt(
+        &*h.kms,
+        &ctx(ACCOUNT).via("ssm"),
+        "alias/aws/ssm",
+        b"x",
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    h.ok(
+        "ScheduleKeyDeletion",
+        json!({"KeyId": doomed, "PendingWindowInDays": 7}),
+    )
+    .await;
+    h.clock.advance(Duration::days(7));
+    h.kms.run_due(h.now()).await.unwrap();
+
+    let report = h
+        .kms
+        .usage_report(Some(ACCOUNT), &month)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.accounts.len(), 1);
+    let a = &report.accounts[0];
+    let count = |key: &str, op: &str| {
+        a.requests
+            .iter()
+            .filter(|r| r.key_id == key && r.operation == op)
+            .map(|r| r.count)
+            .sum::<u64>()
+    };
+    assert_eq!(count(&kept, "Encrypt"), 3);
+    assert_eq!(count("-", "GenerateRandom"), 1);
+    assert_eq!(count(&kept, "CreateKey") + count("-", "CreateKey"), 2);
+    let managed: Vec<_> = a.keys.iter().filter(|k| k.key_manager == "AWS").collect();
+    assert_eq!(managed.len(), 1);
+    assert_eq!(managed[0].cost_usd, 0.0);
+    assert_eq!(count(&managed[0].key_id, "Encrypt"), 1);
+    // CreateKey and ScheduleKeyDeletion are free: 3 Encrypt, GenerateRandom and the forwarded
+    // Encrypt are billable.
+    assert_eq!(a.billable_requests, 5, "{:?}", a.requests);
+    // Both keys were created at 2023-11-14T22:13Z and it is now 2023-11-21T22:13Z: the
+    // destroyed key is still reported for the 7 days it existed, the kept one for the 7 days
+    // so far, each prorated against the month's 720 hours.
+    let d = a.keys.iter().find(|k| k.key_id == doomed).unwrap();
+    assert!(d.destroyed);
+    assert_eq!(d.hours, 7 * 24);
+    let k = a.keys.iter().find(|k| k.key_id == kept).unwrap();
+    assert!(!k.destroyed);
+    assert_eq!(k.hours, 7 * 24);
+    assert!(
+        (k.cost_usd - 7.0 * 24.0 / (30.0 * 24.0)).abs() < 1e-3,
+        "{}",
+        k.cost_usd
+    );
+    assert!(a.total_usd > 0.0);
+    // The other account used nothing billable; a malformed month is refused.
+    let theirs = h
+        .kms
+        .usage_report(Some(OTHER), &month)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(theirs.accounts.iter().all(|a| a.billable_requests == 0));
+    assert!(h.kms.usage_report(None, "2023-13").await.unwrap().is_none());
+    // Counts reach the ledger once: a second report shows the same numbers.
+    let again = h
+        .kms
+        .usage_report(Some(ACCOUNT), &month)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.accounts[0].billable_requests, 5);
 }
