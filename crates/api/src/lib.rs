@@ -109,6 +109,37 @@ pub enum Support {
     Partial(&'static str),
 }
 
+/// The resource an operation acts on, for the dispatcher's authorization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTarget {
+    /// The resource ARN, or `*`.
+    pub resource: String,
+    /// Service condition keys (`iam:PolicyARN`, …).
+    pub conditions: BTreeMap<String, Vec<String>>,
+}
+
+impl AccessTarget {
+    /// No particular resource.
+    pub fn any() -> Self {
+        Self::resource("*")
+    }
+
+    pub fn resource(arn: impl Into<String>) -> Self {
+        AccessTarget {
+            resource: arn.into(),
+            conditions: BTreeMap::new(),
+        }
+    }
+
+    pub fn condition(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.conditions
+            .entry(key.to_owned())
+            .or_default()
+            .push(value.into());
+        self
+    }
+}
+
 /// A service: a static spec (generated from the AWS model) plus the code that answers it.
 #[async_trait::async_trait]
 pub trait ServiceHandler: Send + Sync {
@@ -128,6 +159,18 @@ pub trait ServiceHandler: Send + Sync {
     /// refuses a successful result unless the authorizer allowed something during the request.
     fn authorizes_itself(&self) -> bool {
         false
+    }
+
+    /// What the dispatcher authorizes an operation of a handler that does not authorize itself
+    /// on: the resource ARN (and service condition keys) the operation acts on. The default is
+    /// `*` with no extra keys. Called before [`handle`](Self::handle), with the raw input.
+    async fn access_target(
+        &self,
+        _ctx: &RequestContext,
+        _operation: &'static OperationSpec,
+        _input: &OperationInput,
+    ) -> Result<AccessTarget, AwsError> {
+        Ok(AccessTarget::any())
     }
 
     /// Answers one operation listed by [`implemented`](Self::implemented).

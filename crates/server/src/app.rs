@@ -39,6 +39,8 @@ pub struct AppState {
     pub secure_transport: bool,
     pub signing_keys: sigv4::SigningKeyCache,
     pub metrics: Metrics,
+    /// KMS itself, for the usage report of the operator API.
+    pub kms: Option<Arc<citadel_svc_kms::Kms>>,
 }
 
 impl AppState {
@@ -72,6 +74,7 @@ impl AppState {
             store,
             signing_keys: sigv4::SigningKeyCache::default(),
             metrics: Metrics::new(),
+            kms: None,
             config,
         }
     }
@@ -310,18 +313,23 @@ pub async fn aws_api(
         let handler = state.handler_for(service.name, operation.name);
         let self_authorizing = handler.is_some_and(|h| h.authorizes_itself());
         if !self_authorizing {
-            // IAM and STS actions (and every operation without a handler) are authorized here,
-            // on no particular resource.
+            // Handlers that do not authorize themselves (IAM, STS, …) name the resource the
+            // operation acts on; operations without a handler are authorized on `*`.
+            let target = match handler {
+                Some(h) => h.access_target(&ctx, operation, &route.input).await?,
+                None => citadel_api::AccessTarget::any(),
+            };
             let action = format!("{}:{}", service.name, operation.name);
             let flavour = match (service.protocol, service.name) {
                 (Protocol::AwsQuery, "sts") => ErrorFlavour::Sts,
                 (Protocol::AwsQuery, _) => ErrorFlavour::Iam,
                 _ => ErrorFlavour::Kms,
             };
-            state
-                .authorizer
-                .authorize(&ctx, &AccessRequest::new(&action, "*", flavour))
-                .await?;
+            let request = AccessRequest {
+                conditions: &target.conditions,
+                ..AccessRequest::new(&action, &target.resource, flavour)
+            };
+            state.authorizer.authorize(&ctx, &request).await?;
         }
         match handler {
             Some(handler) => {

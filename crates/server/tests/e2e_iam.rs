@@ -760,3 +760,119 @@ fn users_keys_policies_roles_and_groups_with_the_aws_cli() {
         );
     }
 }
+
+/// IAM actions are authorized on the entity they act on (with its path), so the classic
+/// self-service policy — manage your own access keys, `arn:aws:iam::*:user/${aws:username}` —
+/// lets a user rotate their own keys and nobody else's; attachments carry `iam:PolicyARN`.
+#[test]
+fn iam_actions_are_authorized_on_the_entity_they_name() {
+    let server = production().start();
+    root_ok(
+        &server,
+        &[
+            "iam",
+            "create-user",
+            "--user-name",
+            "dev",
+            "--path",
+            "/eng/",
+        ],
+    );
+    root_ok(&server, &["iam", "create-user", "--user-name", "ops"]);
+    let self_service = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":["iam:CreateAccessKey","iam:ListAccessKeys","iam:DeleteAccessKey","iam:GetUser"],
+         "Resource":"arn:aws:iam::*:user/eng/${aws:username}"},
+        {"Effect":"Allow","Action":"iam:AttachUserPolicy","Resource":"arn:aws:iam::*:user/*",
+         "Condition":{"ArnEquals":{"iam:PolicyARN":"arn:aws:iam::000000000000:policy/allowed"}}}]}"#;
+    root_ok(
+        &server,
+        &[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            "dev",
+            "--policy-name",
+            "self",
+            "--policy-document",
+            self_service,
+        ],
+    );
+    let key = root_ok(&server, &["iam", "create-access-key", "--user-name", "dev"]);
+    let (id, secret) = (
+        key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned(),
+        key["AccessKey"]["SecretAccessKey"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    // Their own keys, named or implied.
+    let listed = ok(&server, &id, &secret, &["iam", "list-access-keys"]);
+    assert_eq!(listed["AccessKeyMetadata"].as_array().unwrap().len(), 1);
+    ok(
+        &server,
+        &id,
+        &secret,
+        &["iam", "list-access-keys", "--user-name", "dev"],
+    );
+    ok(
+        &server,
+        &id,
+        &secret,
+        &["iam", "get-user", "--user-name", "dev"],
+    );
+    // Someone else's: denied, naming the other user's ARN.
+    let err = fails(
+        &server,
+        &id,
+        &secret,
+        &["iam", "create-access-key", "--user-name", "ops"],
+        "AccessDenied",
+    );
+    assert!(
+        err.contains(
+            "User: arn:aws:iam::000000000000:user/eng/dev is not authorized to perform: iam:CreateAccessKey on resource: arn:aws:iam::000000000000:user/ops"
+        ),
+        "{err}"
+    );
+    // Attaching: only the policy the condition names.
+    for name in ["allowed", "other"] {
+        root_ok(
+            &server,
+            &[
+                "iam",
+                "create-policy",
+                "--policy-name",
+                name,
+                "--policy-document",
+                ENCRYPT_ONLY,
+            ],
+        );
+    }
+    ok(
+        &server,
+        &id,
+        &secret,
+        &[
+            "iam",
+            "attach-user-policy",
+            "--user-name",
+            "ops",
+            "--policy-arn",
+            "arn:aws:iam::000000000000:policy/allowed",
+        ],
+    );
+    fails(
+        &server,
+        &id,
+        &secret,
+        &[
+            "iam",
+            "attach-user-policy",
+            "--user-name",
+            "ops",
+            "--policy-arn",
+            "arn:aws:iam::000000000000:policy/other",
+        ],
+        "AccessDenied",
+    );
+}

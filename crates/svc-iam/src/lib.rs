@@ -6,6 +6,7 @@
 //! calls the repository, and renders the model's output shapes. Policy documents go out
 //! URL-encoded, as IAM returns them (clients decode them).
 
+mod access;
 mod simulate;
 #[cfg(test)]
 mod simulate_tests;
@@ -13,7 +14,7 @@ mod simulate_tests;
 use std::sync::Arc;
 
 use citadel_api::{
-    AwsError, OperationInput, OperationOutput, OperationSpec, PrincipalKind, RequestContext,
+    AccessTarget, AwsError, OperationInput, OperationOutput, OperationSpec, PrincipalKind, RequestContext,
     ServiceHandler, ServiceSpec, Support,
 };
 use citadel_iam::IdentityStore;
@@ -329,6 +330,15 @@ impl ServiceHandler for Iam {
 
     fn implemented(&self) -> &'static [(&'static str, Support)] {
         IMPLEMENTED
+    }
+
+    async fn access_target(
+        &self,
+        ctx: &RequestContext,
+        operation: &'static OperationSpec,
+        input: &OperationInput,
+    ) -> Result<AccessTarget, AwsError> {
+        Ok(access::target(&self.identities, ctx, operation.name, params(input)?).await)
     }
 
     async fn handle(
