@@ -27,6 +27,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Operate a running server: initialise, unseal, seal, status, rotate the keyring.
     Operator(OperatorArgs),
+    /// Usage and its AWS-equivalent cost (signed by an account root, from AWS_* variables).
+    Usage(UsageArgs),
     /// Print the version and exit.
     Version,
 }
@@ -117,6 +119,30 @@ pub struct OperatorCommon {
     /// PEM CA certificate to trust for the server (e.g. <data-dir>/tls/ca.pem).
     #[arg(long, global = true, env = "CITADEL_CA_CERT", value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,
+}
+
+/// `citadel usage …`.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    #[command(flatten)]
+    pub common: OperatorCommon,
+
+    #[command(subcommand)]
+    pub command: UsageCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum UsageCommand {
+    /// KMS keys and requests of a month, priced as AWS prices them. The management account's
+    /// root sees every account; any other root sees its own.
+    Report {
+        /// The month, as YYYY-MM (default: the current month, UTC).
+        #[arg(long, value_name = "YYYY-MM")]
+        month: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -26,7 +26,8 @@ fn render() -> String {
     )));
     let identities = std::sync::Arc::new(citadel_iam::IdentityStore::new(store.clone()));
     let authorizer = std::sync::Arc::new(citadel_iam::Authorizer::new(identities.clone()));
-    let handlers = crate::run::services(&store, &identities, &authorizer, "000000000000").handlers;
+    let handlers =
+        crate::run::services(&store, &identities, &authorizer, "000000000000", None).handlers;
     let support = |service: &str, op: &str| -> Option<Support> {
         handlers
             .iter()

@@ -126,6 +126,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub root_access_key_id: Option<String>,
     pub root_secret_access_key: Option<SecretString>,
+    /// `[secrets]`: Secrets Manager's rotators (TOML file only).
+    pub secrets: citadel_svc_secrets::SecretsConfig,
 }
 
 impl fmt::Debug for Config {
@@ -209,6 +211,7 @@ struct FileConfig {
     root_access_key_id_file: Option<PathBuf>,
     root_secret_access_key: Option<String>,
     root_secret_access_key_file: Option<PathBuf>,
+    secrets: Option<citadel_svc_secrets::SecretsConfig>,
 }
 
 /// Builds the configuration from flags, the environment (`env` is injected so tests need not
@@ -382,6 +385,7 @@ pub fn resolve(flags: &ServeArgs, env: &impl Fn(&str) -> Option<String>) -> anyh
         max_body_bytes,
         root_access_key_id,
         root_secret_access_key: root_secret_access_key.map(SecretString::from),
+        secrets: file.secrets.unwrap_or_default(),
     })
 }
 

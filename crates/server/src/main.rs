@@ -38,6 +38,7 @@ fn main() -> std::process::ExitCode {
                 run::serve(config).await
             }
             Command::Operator(args) => operator::run(args).await,
+            Command::Usage(args) => operator::usage(args).await,
             Command::Version => {
                 println!("citadel {}", env!("CARGO_PKG_VERSION"));
                 Ok(())

@@ -9,7 +9,7 @@ use citadel_sigv4 as sigv4;
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 
-use crate::cli::{OperatorArgs, OperatorCommand};
+use crate::cli::{OperatorArgs, OperatorCommand, UsageArgs, UsageCommand};
 use crate::sys::{InitResponse, SIGNING_NAME};
 
 struct Client {
@@ -288,5 +288,83 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
             print_status(&body);
             Ok(())
         }
+    }
+}
+
+/// `citadel usage report`.
+pub async fn usage(args: UsageArgs) -> anyhow::Result<()> {
+    let client = Client::new(&args.common.address, args.common.ca_cert.as_deref())?;
+    let UsageCommand::Report { month, json } = args.command;
+    let (status, body) = client
+        .call(
+            http::Method::POST,
+            "/_citadel/usage",
+            serde_json::json!({ "month": month }),
+            true,
+        )
+        .await?;
+    check(status, &body)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    } else {
+        print_usage(&body);
+    }
+    Ok(())
+}
+
+fn print_usage(report: &Value) {
+    let month = report["Month"].as_str().unwrap_or_default();
+    println!(
+        "KMS usage for {month}, at AWS list prices ($1 per key-month, $0.03 per 10,000 requests)"
+    );
+    let accounts = report["Accounts"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if accounts.is_empty() {
+        println!("No keys and no requests.");
+    }
+    for a in accounts {
+        println!();
+        println!("Account {}", a["Account"].as_str().unwrap_or_default());
+        println!(
+            "  {:<38} {:<14} {:<8} {:>6} {:>10}",
+            "KEY", "REGION", "MANAGER", "HOURS", "COST"
+        );
+        for k in a["Keys"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            let destroyed = if k["Destroyed"] == true {
+                " (destroyed)"
+            } else {
+                ""
+            };
+            println!(
+                "  {:<38} {:<14} {:<8} {:>6} {:>10}{destroyed}",
+                k["KeyId"].as_str().unwrap_or_default(),
+                k["Region"].as_str().unwrap_or_default(),
+                k["KeyManager"].as_str().unwrap_or_default(),
+                k["Hours"],
+                format!("${:.4}", k["CostUsd"].as_f64().unwrap_or_default()),
+            );
+        }
+        let mut by_operation: std::collections::BTreeMap<String, u64> = Default::default();
+        for r in a["Requests"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            *by_operation
+                .entry(r["Operation"].as_str().unwrap_or_default().to_owned())
+                .or_default() += r["Count"].as_u64().unwrap_or_default();
+        }
+        for (op, n) in by_operation {
+            println!("  {op:<38} {n:>10} requests");
+        }
+        println!(
+            "  keys ${:.4} + {} billable requests ${:.4} = ${:.4}",
+            a["KeyCostUsd"].as_f64().unwrap_or_default(),
+            a["BillableRequests"],
+            a["RequestCostUsd"].as_f64().unwrap_or_default(),
+            a["TotalUsd"].as_f64().unwrap_or_default(),
+        );
     }
 }

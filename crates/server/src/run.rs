@@ -53,6 +53,12 @@ fn create_data_dir(path: &std::path::Path) -> anyhow::Result<()> {
 pub struct Services {
     pub handlers: Vec<Arc<dyn ServiceHandler>>,
     pub scheduled: Vec<Arc<dyn ScheduledWork>>,
+    /// Secrets Manager, for installing its rotators once the listen address is known.
+    pub secrets: Arc<citadel_svc_secrets::SecretsManager>,
+    /// KMS itself, for the operator API's usage report.
+    pub kms: Arc<citadel_svc_kms::Kms>,
+    /// The event bus, whose delivery loop the server runs.
+    pub bus: Arc<citadel_svc_events::Bus>,
 }
 
 /// Every service the server has, in one place (the dispatcher, the scheduler and the docs
@@ -62,8 +68,27 @@ pub fn services(
     identities: &Arc<IdentityStore>,
     authorizer: &Arc<Authorizer>,
     management_account: &str,
+    event_files: Option<std::path::PathBuf>,
 ) -> Services {
+    let bus = Arc::new(citadel_svc_events::Bus::new(
+        store.clone(),
+        citadel_svc_events::BusConfig {
+            file_target_dir: event_files,
+            ..Default::default()
+        },
+    ));
     let kms = Arc::new(citadel_svc_kms::Kms::new(store.clone(), authorizer.clone()));
+    kms.set_events(bus.clone());
+    let secrets = Arc::new(citadel_svc_secrets::SecretsManager::new(
+        store.clone(),
+        authorizer.clone(),
+        kms.clone() as Arc<dyn citadel_api::KeyService>,
+    ));
+    let ssm = Arc::new(citadel_svc_ssm::Ssm::new(
+        store.clone(),
+        authorizer.clone(),
+        kms.clone() as Arc<dyn citadel_api::KeyService>,
+    ));
     let sts = Arc::new(citadel_svc_sts::Sts::new(
         identities.clone(),
         authorizer.clone(),
@@ -73,14 +98,43 @@ pub fn services(
             sts.clone(),
             Arc::new(citadel_svc_iam::Iam::new(identities.clone())),
             kms.clone(),
+            secrets.clone(),
+            ssm.clone(),
+            Arc::new(citadel_svc_events::Events::new(bus.clone())),
             Arc::new(citadel_svc_organizations::Organizations::new(
                 store.clone(),
                 identities.clone(),
                 management_account,
             )),
         ],
-        scheduled: vec![kms, sts],
+        scheduled: vec![kms.clone(), sts, secrets.clone(), ssm],
+        secrets,
+        kms,
+        bus,
     }
+}
+
+/// Secrets Manager's rotators from `[secrets]`, calling back this server (its actual address:
+/// `--listen` may name port 0) unless `rotation_endpoint` says otherwise.
+fn secrets_rotation(
+    config: &Config,
+    scheme: &str,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<citadel_svc_secrets::RotationSettings> {
+    let mut local = addr;
+    if local.ip().is_unspecified() {
+        local.set_ip(match local.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let endpoint = config
+        .secrets
+        .rotation_endpoint
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{local}"));
+    citadel_svc_secrets::RotationSettings::from_config(&config.secrets.rotators, Some(endpoint))
+        .map_err(|e| anyhow::anyhow!("secrets rotators: {e}"))
 }
 
 pub fn router(state: Arc<AppState>) -> axum::Router {
@@ -91,6 +145,7 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .route("/_citadel/sys/unseal", post(sys::unseal))
         .route("/_citadel/sys/seal", post(sys::seal))
         .route("/_citadel/sys/rotate", post(sys::rotate))
+        .route("/_citadel/usage", post(sys::usage))
         .route("/metrics", get(sys::metrics))
         .fallback(app::aws_api)
         .with_state(state)
@@ -164,15 +219,28 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let mode = if config.dev { "dev" } else { "production" };
     let identities = Arc::new(IdentityStore::new(store.clone()));
     let authorizer = Arc::new(Authorizer::new(identities.clone()));
-    let services = services(&store, &identities, &authorizer, &config.default_account);
+    let services = services(
+        &store,
+        &identities,
+        &authorizer,
+        &config.default_account,
+        Some(config.data_dir.join("events")),
+    );
+    // One delivery loop per server (with several nodes, only the scheduler's leader should run
+    // it; see the multi-node issue). It stops with the process: deliveries are at least once.
+    tokio::spawn(
+        services
+            .bus
+            .clone()
+            .run_delivery(std::future::pending::<()>()),
+    );
+    services
+        .secrets
+        .set_rotation(secrets_rotation(&config, scheme, addr)?);
     Scheduler::new(store.clone(), services.scheduled).spawn(SCHEDULER_INTERVAL);
-    let state = Arc::new(AppState::new(
-        config,
-        store,
-        identities,
-        authorizer,
-        services.handlers,
-    ));
+    let mut state = AppState::new(config, store, identities, authorizer, services.handlers);
+    state.kms = Some(services.kms);
+    let state = Arc::new(state);
     if !state.store.is_sealed() {
         sys::after_unseal(&state).await.map_err(|_| {
             anyhow::anyhow!("applying the root credentials from the environment failed")

@@ -308,8 +308,12 @@ pub async fn after_unseal(state: &AppState) -> Result<(), Response> {
     create_root_credentials(state).await.map(|_| ())
 }
 
-/// Signed operator calls (seal, rotate) must come from an account root.
-async fn require_root(state: &AppState, request: Request<Body>) -> Result<(), Response> {
+/// Signed operator calls (seal, rotate, usage) must come from an account root; answers the
+/// root and the request body.
+async fn require_root(
+    state: &AppState,
+    request: Request<Body>,
+) -> Result<(citadel_api::Principal, bytes::Bytes), Response> {
     let (parts, body) = request.into_parts();
     let bytes = read_body(body, &parts.headers, 64 * 1024)
         .await
@@ -333,12 +337,12 @@ async fn require_root(state: &AppState, request: Request<Body>) -> Result<(), Re
             403,
             "AccessDeniedException",
             format!(
-                "{} may not operate the seal: only an account root may.",
+                "{} may not use the operator API: only an account root may.",
                 principal.arn
             ),
         )));
     }
-    Ok(())
+    Ok((principal, bytes))
 }
 
 pub async fn seal(State(state): State<Arc<AppState>>, request: Request<Body>) -> Response {
@@ -368,6 +372,46 @@ pub async fn rotate(State(state): State<Arc<AppState>>, request: Request<Body>) 
             tracing::info!(term, "barrier keyring rotated");
             status(State(state)).await
         }
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct UsageRequest {
+    /// `YYYY-MM`; the current month when absent.
+    month: Option<String>,
+}
+
+/// `POST /_citadel/usage`: KMS usage and its AWS-equivalent cost for a month. An account's root
+/// sees its account; the management account's root sees every account.
+pub async fn usage(State(state): State<Arc<AppState>>, request: Request<Body>) -> Response {
+    let (principal, body) = match require_root(&state, request).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let req: UsageRequest = if body.is_empty() {
+        UsageRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return bad_request(format!("Invalid request body: {e}")),
+        }
+    };
+    let month = req.month.unwrap_or_else(|| {
+        citadel_svc_kms::metering::month_of(
+            (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
+        )
+    });
+    let Some(kms) = &state.kms else {
+        return internal("the KMS service is not configured");
+    };
+    let account =
+        (principal.account_id != state.config.default_account).then_some(principal.account_id);
+    match kms.usage_report(account.as_deref(), &month).await {
+        Ok(Some(report)) => Json(report).into_response(),
+        Ok(None) => bad_request(format!(
+            "Invalid month {month}: expected YYYY-MM, e.g. 2026-11."
+        )),
         Err(e) => internal(e),
     }
 }

@@ -656,3 +656,58 @@ fn keys_and_ciphertexts_survive_kill_9() {
     let rotations = cli.ok(&["list-key-rotations", "--key-id", &key]);
     assert_eq!(rotations["Rotations"].as_array().unwrap().len(), 1);
 }
+
+/// Metering: `citadel usage report` shows the account's keys and requests at AWS's prices; an
+/// account root sees only its own account.
+#[test]
+fn usage_report_counts_requests_and_key_hours() {
+    let server = Server::dev().start();
+    let cli = Cli { server: &server };
+    let key = cli.ok(&["create-key"])["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..4 {
+        cli.ok(&["encrypt", "--key-id", &key, "--plaintext", "eA=="]);
+    }
+    cli.ok(&["generate-random", "--number-of-bytes", "8"]);
+
+    let out = server.usage(&["report", "--json"], (ACCOUNT, SECRET));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = json(&out);
+    let accounts = report["Accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 1, "{report}");
+    let a = &accounts[0];
+    assert_eq!(a["Account"], ACCOUNT);
+    let encrypts: u64 = a["Requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["KeyId"] == key.as_str() && r["Operation"] == "Encrypt")
+        .map(|r| r["Count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(encrypts, 4);
+    // CreateKey is free: 4 Encrypt + 1 GenerateRandom.
+    assert_eq!(a["BillableRequests"], 5);
+    let k = a["Keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["KeyId"] == key.as_str())
+        .unwrap();
+    assert_eq!(k["KeyManager"], "CUSTOMER");
+    assert_eq!(k["Hours"], 1);
+    assert!(a["TotalUsd"].as_f64().unwrap() > 0.0);
+
+    // The text form, and another account's root seeing nothing of this one.
+    let out = server.usage(&["report"], (ACCOUNT, SECRET));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains(&key) && text.contains("Encrypt"), "{text}");
+    let out = server.usage(&["report", "--json"], ("444455556666", SECRET));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(ACCOUNT));
+    // A malformed month is refused.
+    let out = server.usage(&["report", "--month", "2026-13"], (ACCOUNT, SECRET));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("Invalid month"), "{}", stderr(&out));
+}

@@ -14,8 +14,8 @@ mod simulate_tests;
 use std::sync::Arc;
 
 use citadel_api::{
-    AccessTarget, AwsError, OperationInput, OperationOutput, OperationSpec, PrincipalKind, RequestContext,
-    ServiceHandler, ServiceSpec, Support,
+    AccessTarget, AwsError, OperationInput, OperationOutput, OperationSpec, PrincipalKind,
+    RequestContext, ServiceHandler, ServiceSpec, Support,
 };
 use citadel_iam::IdentityStore;
 use citadel_iam::identity::{

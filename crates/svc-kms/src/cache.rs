@@ -64,6 +64,9 @@ pub struct KeyCache {
     keys: RwLock<HashMap<String, Arc<LoadedKey>>>,
     /// By storage path of the alias record.
     aliases: RwLock<HashMap<String, Arc<LoadedAlias>>>,
+    /// The owning account by owner-index path (`record::owner_path`). A key's owner never
+    /// changes, so entries need no invalidation; a destroyed key's entry just finds no key.
+    owners: RwLock<HashMap<String, String>>,
 }
 
 impl fmt::Debug for KeyCache {
@@ -145,9 +148,28 @@ impl KeyCache {
             .retain(|_, a| a.record.target != key_id);
     }
 
+    pub fn owner(&self, path: &str) -> Option<String> {
+        self.owners
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .cloned()
+    }
+
+    pub fn install_owner(&self, path: &str, account: &str) {
+        self.owners
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(path.to_owned(), account.to_owned());
+    }
+
     pub fn clear(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.write_keys().clear();
         self.write_aliases().clear();
+        self.owners
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 }

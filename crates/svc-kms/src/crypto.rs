@@ -134,9 +134,19 @@ impl Kms {
                 Ok(r)
             }
             None => {
-                let path = record::key_path(&ctx.principal.account_id, &ctx.region, &id);
+                // The caller's own key, already in memory (the hot path), or else the key's
+                // owner from the index: another account, whose key policy decides next. Keys
+                // made before the owner index existed are the caller's.
+                let own = record::key_path(&ctx.principal.account_id, &ctx.region, &id);
+                if let Some(key) = self.cache.key(&own) {
+                    return Ok(Resolved { key, alias: None });
+                }
+                let account = self
+                    .owner_of(&ctx.region, &id)
+                    .await?
+                    .unwrap_or_else(|| ctx.principal.account_id.clone());
                 let key = self
-                    .key_at(&path)
+                    .key_at(&record::key_path(&account, &ctx.region, &id))
                     .await?
                     .ok_or_else(errors::invalid_ciphertext)?;
                 Ok(Resolved { key, alias: None })

@@ -120,6 +120,10 @@ impl Kms {
                             Expect::Any,
                         )
                     }));
+                    extra.push(Op::delete(
+                        record::owner_path(&rec.region, &rec.id),
+                        Expect::Any,
+                    ));
                     extra.push(crate::metering::destroyed_op(rec, now_ms)?);
                     let r = self.commit(&key_path, Some(&key), None, extra).await;
                     for name in &rec.aliases {
@@ -129,10 +133,16 @@ impl Kms {
                             name,
                         ));
                     }
-                    r.map(|()| {
+                    if r.is_ok() {
                         tracing::info!(key = %rec.arn(), "KMS key deleted: its deletion date passed");
-                        Outcome::Deleted(rec.arn())
-                    })
+                        self.emit(citadel_events::shapes::kms_cmk_deletion(
+                            &rec.account,
+                            &rec.region,
+                            &rec.id,
+                        ))
+                        .await;
+                    }
+                    r.map(|()| Outcome::Deleted(rec.arn()))
                 }
                 DueKind::Rotation => {
                     if rec.state != KeyState::Enabled {
@@ -152,12 +162,19 @@ impl Kms {
                         due = now_ms.saturating_add(period_ms);
                     }
                     next.rotation.next_ms = Some(due);
-                    self.commit(&key_path, Some(&key), Some(&next), vec![op])
-                        .await
-                        .map(|()| {
-                            tracing::info!(key = %rec.arn(), "KMS key rotated automatically");
-                            Outcome::Rotated(rec.arn())
-                        })
+                    let r = self
+                        .commit(&key_path, Some(&key), Some(&next), vec![op])
+                        .await;
+                    if r.is_ok() {
+                        tracing::info!(key = %rec.arn(), "KMS key rotated automatically");
+                        self.emit(citadel_events::shapes::kms_cmk_rotation(
+                            &rec.account,
+                            &rec.region,
+                            &rec.id,
+                        ))
+                        .await;
+                    }
+                    r.map(|()| Outcome::Rotated(rec.arn()))
                 }
             };
             match result {

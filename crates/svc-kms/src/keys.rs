@@ -173,7 +173,7 @@ impl Kms {
             &rec.path(),
             None,
             Some(&rec),
-            vec![material_op(&rec, &material)],
+            vec![material_op(&rec, &material), record::owner_op(&rec)],
         )
         .await
         .map_err(errors::store)?;

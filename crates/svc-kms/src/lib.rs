@@ -119,6 +119,8 @@ pub struct Kms {
     grant_limit: usize,
     /// Request counts not yet in the usage ledger.
     meter: metering::Meter,
+    /// Where rotation and deletion events go (the event bus), once the server connects it.
+    events: std::sync::OnceLock<Arc<dyn citadel_events::Publisher>>,
 }
 
 tokio::task_local! {
@@ -168,6 +170,7 @@ impl Kms {
             cache: KeyCache::default(),
             grant_limit: grants::MAX_GRANTS_PER_KEY,
             meter: metering::Meter::default(),
+            events: std::sync::OnceLock::new(),
         }
     }
 
@@ -176,6 +179,28 @@ impl Kms {
     /// through this instance invalidate by themselves.
     pub fn invalidate(&self, key_id: &str) {
         self.cache.invalidate_key_id(key_id);
+    }
+
+    /// Connects the event bus: automatic rotations and deletions then emit AWS's "KMS CMK
+    /// Rotation" and "KMS CMK Deletion" events. A second call is ignored.
+    pub fn set_events(&self, publisher: Arc<dyn citadel_events::Publisher>) {
+        let _ = self.events.set(publisher);
+    }
+
+    /// Emits a service event, if a bus is connected. The change it reports is already
+    /// committed: a failure is logged, never undoes it.
+    async fn emit(&self, event: Result<citadel_events::Event, citadel_events::EventError>) {
+        let Some(bus) = self.events.get() else {
+            return;
+        };
+        match event {
+            Ok(e) => {
+                if let Err(error) = bus.publish(&e).await {
+                    tracing::error!(%error, detail_type = %e.detail_type, "emitting a KMS event failed");
+                }
+            }
+            Err(error) => tracing::error!(%error, "building a KMS event failed"),
+        }
     }
 
     /// Forgets the whole cache (after a restore, or when the store was sealed and unsealed).

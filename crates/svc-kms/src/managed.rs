@@ -190,7 +190,7 @@ impl Kms {
                 &rec.path(),
                 None,
                 Some(&rec),
-                vec![material_op(&rec, &material), alias],
+                vec![material_op(&rec, &material), record::owner_op(&rec), alias],
             )
             .await;
         self.cache.invalidate_alias(&alias_path);

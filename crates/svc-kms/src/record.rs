@@ -66,6 +66,21 @@ pub fn grant_path(account: &str, region: &str, key_id: &str, grant_id: &str) -> 
     format!("kms/{account}/{region}/grant/{key_id}/{grant_id}")
 }
 
+/// Which account owns key `id` in `region` (key ids are UUIDs, unique everywhere): how Decrypt
+/// without a KeyId finds another account's key from the id in the ciphertext header.
+pub fn owner_path(region: &str, id: &str) -> String {
+    format!("kms/owner/{region}/{id}")
+}
+
+/// The index write that records `rec`'s owner (in the batch creating the key).
+pub fn owner_op(rec: &KeyRecord) -> citadel_store::Op {
+    citadel_store::Op::put(
+        owner_path(&rec.region, &rec.id),
+        rec.account.as_bytes().to_vec(),
+        citadel_store::Expect::Absent,
+    )
+}
+
 pub const DUE_PREFIX: &str = "kms/due/";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -165,6 +165,24 @@ impl Kms {
         }))
     }
 
+    /// The account owning key `id` in `region`, through the cache.
+    pub(crate) async fn owner_of(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<String>, AwsError> {
+        let path = record::owner_path(region, id);
+        if let Some(account) = self.cache.owner(&path) {
+            return Ok(Some(account));
+        }
+        let Some(entry) = self.store.get(&path).await.map_err(errors::store)? else {
+            return Ok(None);
+        };
+        let account = String::from_utf8_lossy(&entry.value).into_owned();
+        self.cache.install_owner(&path, &account);
+        Ok(Some(account))
+    }
+
     /// An alias through the cache.
     pub(crate) async fn alias_at(&self, path: &str) -> Result<Option<Arc<LoadedAlias>>, AwsError> {
         if let Some(a) = self.cache.alias(path) {

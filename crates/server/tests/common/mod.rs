@@ -184,11 +184,24 @@ impl Server {
         stdin: Option<&str>,
         creds: Option<(&str, &str)>,
     ) -> Output {
+        self.client_command("operator", args, stdin, creds)
+    }
+
+    /// Runs `citadel usage …` against this server.
+    pub fn usage(&self, args: &[&str], creds: (&str, &str)) -> Output {
+        self.client_command("usage", args, None, Some(creds))
+    }
+
+    /// Runs a client subcommand of the binary (`operator`, `usage`) against this server.
+    fn client_command(
+        &self,
+        command: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+        creds: Option<(&str, &str)>,
+    ) -> Output {
         let mut cmd = Command::new(BIN);
-        cmd.arg("operator")
-            .args(args)
-            .arg("--address")
-            .arg(&self.url);
+        cmd.arg(command).args(args).arg("--address").arg(&self.url);
         cmd.env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY");
         if let Some((id, secret)) = creds {

@@ -1,0 +1,301 @@
+//! AWS Systems Manager Parameter Store: hierarchical String / StringList / SecureString
+//! parameters with versions, labels, tags, tiers, parameter policies and the throughput quota.
+//!
+//! Parameters live per (account, region) in the sealed store (layout in [`record`]); a
+//! hierarchy is one ordered key range, so path reads page without scanning. SecureString values
+//! are encrypted by KMS through [`KeyService`] on the caller's behalf (`kms:ViaService =
+//! ssm.<region>.amazonaws.com`, encryption context `PARAMETER_ARN`), so reading a plaintext
+//! needs `kms:Decrypt` as well as `ssm:GetParameter*`.
+//!
+//! Wiring: `Ssm::new(store, authorizer, keys)` is the [`ServiceHandler`] and the scheduler's
+//! [`citadel_api::ScheduledWork`] (Expiration policies); register the same `Arc<Ssm>` with both.
+
+mod authz;
+mod clock;
+mod due;
+mod errors;
+mod filters;
+pub mod names;
+mod params;
+pub mod policies;
+pub mod record;
+mod secure;
+mod settings;
+mod tags;
+mod throttle;
+
+use std::fmt;
+use std::sync::Arc;
+
+use citadel_api::{
+    AwsError, KeyService, OperationInput, OperationOutput, OperationSpec, RequestContext,
+    ServiceHandler, ServiceSpec, Support,
+};
+use citadel_iam::Authorizer;
+use citadel_model::ssm;
+use citadel_store::SealedStore;
+use serde::Serialize;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use errors::SsmError;
+
+/// The Parameter Store operations this crate implements. The rest of SSM (Run Command,
+/// Automation, documents, …) is answered `UnsupportedOperationException` by the dispatcher.
+pub const IMPLEMENTED: &[(&str, Support)] = &[
+    (
+        "AddTagsToResource",
+        Support::Partial("ResourceType Parameter only"),
+    ),
+    ("DeleteParameter", Support::Full),
+    ("DeleteParameters", Support::Full),
+    (
+        "DescribeParameters",
+        Support::Partial("Shared=true lists nothing: parameters are not shared through AWS RAM"),
+    ),
+    (
+        "GetParameter",
+        Support::Partial(
+            "/aws/reference/secretsmanager/ references and /aws/service/ public parameters are not available; other accounts' parameters (by ARN) are refused: resource policies are not implemented",
+        ),
+    ),
+    ("GetParameterHistory", Support::Full),
+    (
+        "GetParameters",
+        Support::Partial(
+            "/aws/reference/secretsmanager/ references and /aws/service/ public parameters are not available; other accounts' parameters (by ARN) are refused",
+        ),
+    ),
+    ("GetParametersByPath", Support::Full),
+    (
+        "GetServiceSetting",
+        Support::Partial(
+            "the Parameter Store settings (high-throughput-enabled, default-parameter-tier) only",
+        ),
+    ),
+    ("LabelParameterVersion", Support::Full),
+    (
+        "ListTagsForResource",
+        Support::Partial("ResourceType Parameter only"),
+    ),
+    (
+        "PutParameter",
+        Support::Partial(
+            "DataType aws:ssm:integration is refused and aws:ec2:image checks the AMI id's format only; notification policies are validated and stored but emit no events yet (no event bus)",
+        ),
+    ),
+    (
+        "RemoveTagsFromResource",
+        Support::Partial("ResourceType Parameter only"),
+    ),
+    (
+        "ResetServiceSetting",
+        Support::Partial(
+            "the Parameter Store settings (high-throughput-enabled, default-parameter-tier) only",
+        ),
+    ),
+    ("UnlabelParameterVersion", Support::Full),
+    (
+        "UpdateServiceSetting",
+        Support::Partial(
+            "the Parameter Store settings (high-throughput-enabled, default-parameter-tier) only",
+        ),
+    ),
+];
+
+/// Quotas. AWS's by default; self-hosters may raise them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Standard-tier parameters per account and region.
+    pub standard_parameters: u64,
+    /// Advanced-tier parameters per account and region.
+    pub advanced_parameters: u64,
+    /// GetParameter/GetParameters/GetParametersByPath/PutParameter requests per second per
+    /// account and region (standard throughput). 0 disables the quota.
+    pub standard_tps: u32,
+    /// The same with `/ssm/parameter-store/high-throughput-enabled` set to `true`.
+    pub high_throughput_tps: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            standard_parameters: 10_000,
+            advanced_parameters: 100_000,
+            standard_tps: 40,
+            high_throughput_tps: 3_000,
+        }
+    }
+}
+
+/// The Parameter Store service handler. Share it as `Arc<Ssm>` between the dispatcher and the
+/// scheduler.
+pub struct Ssm {
+    store: Arc<SealedStore>,
+    authorizer: Arc<Authorizer>,
+    keys: Arc<dyn KeyService>,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+    throttle: throttle::Throttle,
+    settings: settings::SettingsCache,
+}
+
+impl fmt::Debug for Ssm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ssm")
+            .field("store", &self.store)
+            .field("clock", &self.clock)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ssm {
+    /// Parameter Store over `store`, on the system clock, with AWS's quotas; SecureStrings go
+    /// through `keys` (Citadel's KMS). Reads nothing until the first request.
+    pub fn new(
+        store: Arc<SealedStore>,
+        authorizer: Arc<Authorizer>,
+        keys: Arc<dyn KeyService>,
+    ) -> Self {
+        Self::with_clock(store, authorizer, keys, Arc::new(SystemClock))
+    }
+
+    /// Parameter Store with an injected clock (tests move time to reach expirations).
+    pub fn with_clock(
+        store: Arc<SealedStore>,
+        authorizer: Arc<Authorizer>,
+        keys: Arc<dyn KeyService>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Ssm {
+            store,
+            authorizer,
+            keys,
+            clock,
+            limits: Limits::default(),
+            throttle: throttle::Throttle::default(),
+            settings: settings::SettingsCache::default(),
+        }
+    }
+
+    /// Replaces the quotas.
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
+    fn now_ms(&self) -> i64 {
+        clock::to_millis(self.clock.now())
+    }
+}
+
+/// The body of operations without output: an empty JSON object.
+#[derive(Debug, Serialize)]
+struct Empty {}
+
+fn json_output<T: Serialize>(value: &T) -> Result<OperationOutput, AwsError> {
+    serde_json::to_value(value)
+        .map(OperationOutput::Json)
+        .map_err(|e| {
+            tracing::error!(error = %e, "serializing a Parameter Store response failed");
+            errors::internal()
+        })
+}
+
+macro_rules! dispatch {
+    ($self:ident, $ctx:ident, $body:ident, $name:expr, { $($op:literal => $req:ty => $method:ident,)* }) => {
+        match $name {
+            $(
+                $op => {
+                    let req: $req = citadel_api::json::decode(&$body)?;
+                    req.validate()?;
+                    json_output(&$self.$method($ctx, req).await?)
+                }
+            )*
+            other => Err(AwsError::unsupported_operation("ssm", other)),
+        }
+    };
+}
+
+#[async_trait::async_trait]
+impl ServiceHandler for Ssm {
+    fn spec(&self) -> &'static ServiceSpec {
+        &ssm::SPEC
+    }
+
+    fn implemented(&self) -> &'static [(&'static str, Support)] {
+        IMPLEMENTED
+    }
+
+    fn on_seal(&self) {
+        self.settings.clear();
+    }
+
+    /// Every operation authorizes with the parameter's ARN and its tags.
+    fn authorizes_itself(&self) -> bool {
+        true
+    }
+
+    async fn handle(
+        &self,
+        ctx: &RequestContext,
+        operation: &'static OperationSpec,
+        input: OperationInput,
+    ) -> Result<OperationOutput, AwsError> {
+        if self.store.is_sealed() {
+            self.settings.clear();
+            return Err(AwsError::sealed());
+        }
+        let OperationInput::Json(body) = input else {
+            tracing::error!(
+                operation = operation.name,
+                "SSM received a non-JSON input; the router should not allow that"
+            );
+            return Err(errors::internal());
+        };
+        dispatch!(self, ctx, body, operation.name, {
+            "AddTagsToResource" => ssm::AddTagsToResourceRequest => add_tags_to_resource,
+            "DeleteParameter" => ssm::DeleteParameterRequest => delete_parameter,
+            "DeleteParameters" => ssm::DeleteParametersRequest => delete_parameters,
+            "DescribeParameters" => ssm::DescribeParametersRequest => describe_parameters,
+            "GetParameter" => ssm::GetParameterRequest => get_parameter,
+            "GetParameterHistory" => ssm::GetParameterHistoryRequest => get_parameter_history,
+            "GetParameters" => ssm::GetParametersRequest => get_parameters,
+            "GetParametersByPath" => ssm::GetParametersByPathRequest => get_parameters_by_path,
+            "GetServiceSetting" => ssm::GetServiceSettingRequest => get_service_setting,
+            "LabelParameterVersion" => ssm::LabelParameterVersionRequest => label_parameter_version,
+            "ListTagsForResource" => ssm::ListTagsForResourceRequest => list_tags_for_resource,
+            "PutParameter" => ssm::PutParameterRequest => put_parameter,
+            "RemoveTagsFromResource" => ssm::RemoveTagsFromResourceRequest => remove_tags_from_resource,
+            "ResetServiceSetting" => ssm::ResetServiceSettingRequest => reset_service_setting,
+            "UnlabelParameterVersion" => ssm::UnlabelParameterVersionRequest => unlabel_parameter_version,
+            "UpdateServiceSetting" => ssm::UpdateServiceSettingRequest => update_service_setting,
+        })
+    }
+}
+
+/// The scheduler's entry point: carries out the Expiration policies that fell due.
+#[async_trait::async_trait]
+impl citadel_api::ScheduledWork for Ssm {
+    fn name(&self) -> &'static str {
+        "ssm"
+    }
+
+    async fn run_due(&self, now_unix: i64) -> Result<(), String> {
+        let deleted = Ssm::run_due(self, now_unix.saturating_mul(1000))
+            .await
+            .map_err(|e| e.to_string())?;
+        if deleted > 0 {
+            tracing::info!(deleted, "Parameter Store expirations carried out");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
