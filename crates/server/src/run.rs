@@ -89,6 +89,7 @@ pub fn services(
         authorizer.clone(),
         kms.clone() as Arc<dyn citadel_api::KeyService>,
     ));
+    ssm.set_events(bus.clone());
     let sts = Arc::new(citadel_svc_sts::Sts::new(
         identities.clone(),
         authorizer.clone(),

@@ -94,6 +94,24 @@ impl Ssm {
                     parameter = %due.name,
                     "parameter deleted by its Expiration policy"
                 );
+                let latest = &current.value.latest;
+                let policy = latest
+                    .policies
+                    .iter()
+                    .find(|p| p.policy_type == "Expiration")
+                    .map(|p| p.text.as_str())
+                    .unwrap_or_default();
+                self.emit(citadel_events::shapes::parameter_store_policy_action(
+                    &due.account,
+                    &due.region,
+                    &due.name,
+                    &latest.param_type,
+                    "Expiration",
+                    policy,
+                    "Finished",
+                    "",
+                ))
+                .await;
                 Ok(true)
             }
             Ok(Attempt::Conflict) => Ok(false),

@@ -14,6 +14,7 @@ mod authz;
 mod clock;
 mod due;
 mod errors;
+mod events;
 mod filters;
 pub mod names;
 mod params;
@@ -137,6 +138,8 @@ pub struct Ssm {
     limits: Limits,
     throttle: throttle::Throttle,
     settings: settings::SettingsCache,
+    /// Where "Parameter Store Change" and "Policy Action" events go, once connected.
+    events: std::sync::OnceLock<Arc<dyn citadel_events::Publisher>>,
 }
 
 impl fmt::Debug for Ssm {
@@ -175,6 +178,7 @@ impl Ssm {
             limits: Limits::default(),
             throttle: throttle::Throttle::default(),
             settings: settings::SettingsCache::default(),
+            events: std::sync::OnceLock::new(),
         }
     }
 
@@ -258,6 +262,37 @@ impl ServiceHandler for Ssm {
             );
             return Err(errors::internal());
         };
+        // Writes report what they changed on the event bus (after they are committed).
+        let change = match operation.name {
+            "PutParameter"
+            | "DeleteParameter"
+            | "DeleteParameters"
+            | "LabelParameterVersion"
+            | "UnlabelParameterVersion" => Some(events::names_in(&body)),
+            _ => None,
+        };
+        let before = match (&change, operation.name) {
+            (Some(names), "DeleteParameter" | "DeleteParameters") => {
+                self.types_of(ctx, names).await
+            }
+            _ => Vec::new(),
+        };
+        let output = self.dispatch(ctx, operation, body).await?;
+        if let Some(names) = change {
+            self.emit_changes(ctx, operation.name, &names, before, &output)
+                .await;
+        }
+        Ok(output)
+    }
+}
+
+impl Ssm {
+    async fn dispatch(
+        &self,
+        ctx: &RequestContext,
+        operation: &'static OperationSpec,
+        body: bytes::Bytes,
+    ) -> Result<OperationOutput, AwsError> {
         dispatch!(self, ctx, body, operation.name, {
             "AddTagsToResource" => ssm::AddTagsToResourceRequest => add_tags_to_resource,
             "DeleteParameter" => ssm::DeleteParameterRequest => delete_parameter,

@@ -1486,3 +1486,118 @@ async fn unimplemented_references_say_so() {
     assert_eq!(e.code, "ParameterNotFound");
     assert!(e.message.unwrap().contains("Secrets Manager"));
 }
+
+// ----- events ---------------------------------------------------------------------------------
+
+/// Writes emit "Parameter Store Change" and an expiration "Parameter Store Policy Action" (a
+/// collecting publisher stands in for the bus, which citadel-svc-events tests itself).
+#[tokio::test]
+async fn writes_and_expirations_emit_parameter_store_events() {
+    #[derive(Default)]
+    struct Collect(std::sync::Mutex<Vec<citadel_events::Event>>);
+    #[async_trait::async_trait]
+    impl citadel_events::Publisher for Collect {
+        async fn publish(&self, event: &citadel_events::Event) -> Result<(), String> {
+            self.0.lock().unwrap().push(event.clone());
+            Ok(())
+        }
+    }
+    let h = harness().await;
+    let events = Arc::new(Collect::default());
+    h.ssm.set_events(events.clone());
+    h.ok(
+        "PutParameter",
+        json!({"Name": "/ev/a", "Value": "1", "Type": "SecureString", "Description": "d"}),
+    )
+    .await;
+    h.ok(
+        "PutParameter",
+        json!({"Name": "/ev/a", "Value": "2", "Overwrite": true}),
+    )
+    .await;
+    h.ok(
+        "LabelParameterVersion",
+        json!({"Name": "/ev/a", "ParameterVersion": 1, "Labels": ["old"]}),
+    )
+    .await;
+    // A failed write emits nothing.
+    h.call(
+        "PutParameter",
+        json!({"Name": "/ev/a", "Value": "3", "Type": "SecureString"}),
+    )
+    .await
+    .unwrap_err();
+    h.ok(
+        "PutParameter",
+        json!({"Name": "/ev/b", "Value": "x", "Type": "String"}),
+    )
+    .await;
+    h.ok(
+        "DeleteParameters",
+        json!({"Names": ["/ev/a", "/ev/b", "/ev/none"]}),
+    )
+    .await;
+    let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    let at = now + Duration::hours(2);
+    let ts = at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let policies =
+        json!([{"Type": "Expiration", "Version": "1.0", "Attributes": {"Timestamp": ts}}])
+            .to_string();
+    h.ok(
+        "PutParameter",
+        json!({"Name": "/ev/c", "Value": "v", "Type": "String", "Tier": "Advanced", "Policies": policies}),
+    )
+    .await;
+    h.clock.set(at + Duration::seconds(1));
+    h.ssm
+        .run_due(crate::clock::to_millis(at + Duration::seconds(1)))
+        .await
+        .unwrap();
+
+    let seen = events.0.lock().unwrap().clone();
+    let summary: Vec<(String, String, String)> = seen
+        .iter()
+        .map(|e| {
+            let d = &e.detail;
+            let name = d["name"].as_str().or(d["parameter-name"].as_str()).unwrap();
+            let what = d["operation"]
+                .as_str()
+                .or(d["policy-type"].as_str())
+                .unwrap();
+            (e.detail_type.clone(), name.to_owned(), what.to_owned())
+        })
+        .collect();
+    let change = |n: &str, op: &str| {
+        (
+            "Parameter Store Change".to_owned(),
+            n.to_owned(),
+            op.to_owned(),
+        )
+    };
+    assert_eq!(
+        summary,
+        vec![
+            change("/ev/a", "Create"),
+            change("/ev/a", "Update"),
+            change("/ev/a", "LabelParameterVersion"),
+            change("/ev/b", "Create"),
+            change("/ev/a", "Delete"),
+            change("/ev/b", "Delete"),
+            change("/ev/c", "Create"),
+            (
+                "Parameter Store Policy Action".to_owned(),
+                "/ev/c".to_owned(),
+                "Expiration".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(seen[0].source, "aws.ssm");
+    assert_eq!(seen[0].detail["type"], "SecureString");
+    assert_eq!(seen[0].detail["description"], "d");
+    assert_eq!(
+        seen[0].resources,
+        vec![format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/ev/a")]
+    );
+}
