@@ -7,7 +7,9 @@ use std::sync::Arc;
 use citadel_api::{AwsError, PrincipalKind};
 use citadel_barrier::RootKey;
 use citadel_iam::IdentityStore;
-use citadel_iam::identity::{EntityKind, NewPolicy, NewRole, PageRequest, PolicySource, Tag};
+use citadel_iam::identity::{
+    DetailFilter, EntityKind, NewPolicy, NewRole, PageRequest, PolicySource, PolicyUsage, Tag,
+};
 use citadel_iam::policy::{ActionElement, Policy};
 use citadel_store::{SealedStore, SqliteBackend};
 use secrecy::ExposeSecret;
@@ -1039,4 +1041,564 @@ async fn concurrent_writers_never_lose_changes() {
         .await
         .unwrap();
     assert_eq!(names.items.len(), ok);
+}
+
+fn new_role(name: &str) -> NewRole {
+    NewRole {
+        name: name.into(),
+        assume_role_policy: TRUST.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn instance_profiles_hold_one_role_and_block_its_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = IdentityStore::new(open(dir.path()).await);
+    let tags = [Tag {
+        key: "app".into(),
+        value: "web".into(),
+    }];
+    let web = ids
+        .create_instance_profile(ACCT, "web", Some("/app/"), &tags)
+        .await
+        .unwrap();
+    assert_eq!(
+        web.arn,
+        "arn:aws:iam::111122223333:instance-profile/app/web"
+    );
+    assert!(
+        web.id.starts_with("AIPA") && web.id.len() == 21,
+        "{}",
+        web.id
+    );
+    assert!(web.roles.is_empty());
+    assert_eq!(web.tags, tags);
+    assert_eq!(
+        code(ids.create_instance_profile(ACCT, "WEB", None, &[]).await),
+        (
+            "EntityAlreadyExists".into(),
+            409,
+            "Instance Profile WEB already exists.".into()
+        )
+    );
+    assert_eq!(
+        code(ids.get_instance_profile(ACCT, "nope").await),
+        (
+            "NoSuchEntity".into(),
+            404,
+            "Instance Profile nope cannot be found.".into()
+        )
+    );
+    let (c, _, _) = code(
+        ids.create_instance_profile(ACCT, "bad name", None, &[])
+            .await,
+    );
+    assert_eq!(c, "ValidationError");
+
+    ids.create_role(ACCT, &new_role("app")).await.unwrap();
+    ids.create_role(ACCT, &new_role("other")).await.unwrap();
+    assert_eq!(
+        code(ids.add_role_to_instance_profile(ACCT, "web", "ghost").await).2,
+        "The role with name ghost cannot be found."
+    );
+    ids.add_role_to_instance_profile(ACCT, "Web", "APP")
+        .await
+        .unwrap();
+    let got = ids.get_instance_profile(ACCT, "web").await.unwrap();
+    assert_eq!(got.roles.len(), 1);
+    assert_eq!(got.roles[0].name, "app");
+    // One role per profile, the same one included.
+    for role in ["other", "app"] {
+        assert_eq!(
+            code(ids.add_role_to_instance_profile(ACCT, "web", role).await),
+            (
+                "LimitExceeded".into(),
+                409,
+                "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1".into()
+            )
+        );
+    }
+    // A role may be in several profiles.
+    ids.create_instance_profile(ACCT, "batch", None, &[])
+        .await
+        .unwrap();
+    ids.add_role_to_instance_profile(ACCT, "batch", "app")
+        .await
+        .unwrap();
+    let for_role = ids
+        .list_instance_profiles_for_role(ACCT, "app", &all())
+        .await
+        .unwrap();
+    assert_eq!(
+        for_role
+            .items
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["batch", "web"]
+    );
+    assert!(
+        ids.list_instance_profiles_for_role(ACCT, "other", &all())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    let conflict = (
+        "DeleteConflict".into(),
+        409,
+        "Cannot delete entity, must remove roles from instance profile first.".into(),
+    );
+    assert_eq!(code(ids.delete_role(ACCT, "app").await), conflict);
+    assert_eq!(
+        code(ids.delete_instance_profile(ACCT, "web").await),
+        conflict
+    );
+
+    let listed = ids
+        .list_instance_profiles(
+            ACCT,
+            None,
+            &PageRequest {
+                marker: None,
+                max_items: Some(1),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.items[0].name, "batch");
+    assert!(listed.is_truncated());
+    let only_app = ids
+        .list_instance_profiles(ACCT, Some("/app/"), &all())
+        .await
+        .unwrap();
+    assert_eq!(only_app.items.len(), 1);
+    assert_eq!(only_app.items[0].roles[0].name, "app");
+
+    // Tags.
+    ids.tag_instance_profile(
+        ACCT,
+        "web",
+        &[Tag {
+            key: "env".into(),
+            value: "prod".into(),
+        }],
+    )
+    .await
+    .unwrap();
+    ids.untag_instance_profile(ACCT, "web", &["APP".into()])
+        .await
+        .unwrap();
+    let tags = ids
+        .list_instance_profile_tags(ACCT, "web", &all())
+        .await
+        .unwrap();
+    assert_eq!(
+        tags.items,
+        [Tag {
+            key: "env".into(),
+            value: "prod".into()
+        }]
+    );
+
+    // Out again, then everything can go.
+    assert_eq!(
+        code(
+            ids.remove_role_from_instance_profile(ACCT, "web", "other")
+                .await
+        )
+        .0,
+        "NoSuchEntity"
+    );
+    for profile in ["web", "batch"] {
+        ids.remove_role_from_instance_profile(ACCT, profile, "app")
+            .await
+            .unwrap();
+    }
+    assert!(
+        ids.get_instance_profile(ACCT, "web")
+            .await
+            .unwrap()
+            .roles
+            .is_empty()
+    );
+    ids.delete_role(ACCT, "app").await.unwrap();
+    ids.delete_instance_profile(ACCT, "web").await.unwrap();
+    ids.delete_instance_profile(ACCT, "batch").await.unwrap();
+    assert!(
+        ids.list_instance_profiles(ACCT, None, &all())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn renamed_groups_keep_members_and_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = IdentityStore::new(open(dir.path()).await);
+    ids.create_user(ACCT, "alice", None, None, &[])
+        .await
+        .unwrap();
+    ids.create_user(ACCT, "bob", None, None, &[]).await.unwrap();
+    let g = ids.create_group(ACCT, "devs", None).await.unwrap();
+    ids.create_group(ACCT, "ops", None).await.unwrap();
+    let managed = ids
+        .create_policy(
+            ACCT,
+            &NewPolicy {
+                name: "Managed".into(),
+                document: DOC.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    ids.attach_policy(ACCT, EntityKind::Group, "devs", &managed.arn)
+        .await
+        .unwrap();
+    ids.put_inline_policy(ACCT, EntityKind::Group, "devs", "inline", DOC)
+        .await
+        .unwrap();
+    for u in ["alice", "bob"] {
+        ids.add_user_to_group(ACCT, "devs", u).await.unwrap();
+    }
+    let key = ids.create_access_key(ACCT, "alice").await.unwrap();
+    let principal = ids
+        .lookup(&key.access_key_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .principal
+        .clone();
+    assert_eq!(ids.identity_policies(&principal).await.unwrap().len(), 2);
+
+    assert_eq!(
+        code(ids.update_group(ACCT, "devs", None, Some("OPS")).await),
+        (
+            "EntityAlreadyExists".into(),
+            409,
+            "Group with name OPS already exists.".into()
+        )
+    );
+    assert_eq!(
+        code(ids.update_group(ACCT, "nope", None, Some("x")).await).2,
+        "The group with name nope cannot be found."
+    );
+    assert_eq!(
+        code(ids.update_group(ACCT, "devs", Some("bad"), None).await).0,
+        "ValidationError"
+    );
+
+    ids.update_group(ACCT, "devs", Some("/eng/"), Some("engineers"))
+        .await
+        .unwrap();
+    assert!(ids.get_group(ACCT, "devs", &all()).await.is_err());
+    let (group, members) = ids.get_group(ACCT, "engineers", &all()).await.unwrap();
+    assert_eq!(group.id, g.id);
+    assert_eq!(group.arn, "arn:aws:iam::111122223333:group/eng/engineers");
+    assert_eq!(
+        members
+            .items
+            .iter()
+            .map(|u| u.name.as_str())
+            .collect::<Vec<_>>(),
+        ["alice", "bob"]
+    );
+    let groups = ids.list_groups_for_user(ACCT, "bob", &all()).await.unwrap();
+    assert_eq!(groups.items[0].name, "engineers");
+    let attached = ids
+        .list_attached_policies(ACCT, EntityKind::Group, "engineers", None, &all())
+        .await
+        .unwrap();
+    assert_eq!(attached.items[0].arn, managed.arn);
+    ids.get_inline_policy(ACCT, EntityKind::Group, "engineers", "inline")
+        .await
+        .unwrap();
+    // The members' permissions follow at once.
+    let got = ids.principal_policies(&principal).await.unwrap();
+    assert_eq!(got.identity.len(), 2);
+    assert!(got.sources.iter().all(|s| matches!(
+        s,
+        PolicySource::Inline { owner_arn, .. } if owner_arn.ends_with("group/eng/engineers")
+    ) || matches!(
+        s,
+        PolicySource::Managed { attached_to_arn, .. } if attached_to_arn.ends_with("group/eng/engineers")
+    )));
+
+    // Case-only renames change the spelling; membership changes still work.
+    ids.update_group(ACCT, "engineers", None, Some("Engineers"))
+        .await
+        .unwrap();
+    ids.remove_user_from_group(ACCT, "Engineers", "alice")
+        .await
+        .unwrap();
+    let (group, members) = ids.get_group(ACCT, "engineers", &all()).await.unwrap();
+    assert_eq!(group.name, "Engineers");
+    assert_eq!(members.items.len(), 1);
+    assert!(
+        ids.list_groups_for_user(ACCT, "alice", &all())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn entities_for_policy_authorization_details_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = IdentityStore::new(open(dir.path()).await);
+    let policy = ids
+        .create_policy(
+            ACCT,
+            &NewPolicy {
+                name: "Shared".into(),
+                document: DOC.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    ids.create_policy_version(ACCT, &policy.arn, &DOC.replace("Encrypt", "Decrypt"), true)
+        .await
+        .unwrap();
+    ids.create_user(ACCT, "alice", None, None, &[])
+        .await
+        .unwrap();
+    ids.create_user(ACCT, "bob", Some("/eng/"), Some(&policy.arn), &[])
+        .await
+        .unwrap();
+    ids.create_group(ACCT, "devs", None).await.unwrap();
+    ids.add_user_to_group(ACCT, "devs", "alice").await.unwrap();
+    ids.create_role(ACCT, &new_role("app")).await.unwrap();
+    ids.create_instance_profile(ACCT, "app", None, &[])
+        .await
+        .unwrap();
+    ids.add_role_to_instance_profile(ACCT, "app", "app")
+        .await
+        .unwrap();
+    for (kind, name) in [
+        (EntityKind::User, "alice"),
+        (EntityKind::Group, "devs"),
+        (EntityKind::Role, "app"),
+    ] {
+        ids.attach_policy(ACCT, kind, name, &policy.arn)
+            .await
+            .unwrap();
+    }
+    ids.put_inline_policy(ACCT, EntityKind::Role, "app", "own", DOC)
+        .await
+        .unwrap();
+
+    // ------------------------------------------------ ListEntitiesForPolicy
+    let kinds = [EntityKind::Group, EntityKind::User, EntityKind::Role];
+    let names = |p: &citadel_iam::identity::Page<citadel_iam::identity::PolicyEntity>| {
+        p.items
+            .iter()
+            .map(|e| (e.kind, e.name.clone()))
+            .collect::<Vec<_>>()
+    };
+    let every = ids
+        .list_entities_for_policy(ACCT, &policy.arn, &kinds, None, PolicyUsage::Any, &all())
+        .await
+        .unwrap();
+    assert_eq!(
+        names(&every),
+        [
+            (EntityKind::Group, "devs".to_owned()),
+            (EntityKind::User, "alice".to_owned()),
+            (EntityKind::User, "bob".to_owned()),
+            (EntityKind::Role, "app".to_owned()),
+        ]
+    );
+    let policies_only = ids
+        .list_entities_for_policy(
+            ACCT,
+            &policy.arn,
+            &kinds,
+            None,
+            PolicyUsage::PermissionsPolicy,
+            &all(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(policies_only.items.len(), 3);
+    let boundaries = ids
+        .list_entities_for_policy(
+            ACCT,
+            &policy.arn,
+            &kinds,
+            None,
+            PolicyUsage::PermissionsBoundary,
+            &all(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(&boundaries), [(EntityKind::User, "bob".to_owned())]);
+    let eng = ids
+        .list_entities_for_policy(
+            ACCT,
+            &policy.arn,
+            &kinds,
+            Some("/eng/"),
+            PolicyUsage::Any,
+            &all(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(&eng), [(EntityKind::User, "bob".to_owned())]);
+    let roles = ids
+        .list_entities_for_policy(
+            ACCT,
+            &policy.arn,
+            &[EntityKind::Role],
+            None,
+            PolicyUsage::Any,
+            &all(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(&roles), [(EntityKind::Role, "app".to_owned())]);
+    // Pages of one.
+    let mut seen = Vec::new();
+    let mut marker = None;
+    loop {
+        let p = ids
+            .list_entities_for_policy(
+                ACCT,
+                &policy.arn,
+                &kinds,
+                None,
+                PolicyUsage::Any,
+                &PageRequest {
+                    marker: marker.clone(),
+                    max_items: Some(1),
+                },
+            )
+            .await
+            .unwrap();
+        seen.extend(names(&p));
+        marker = p.marker;
+        if marker.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, names(&every));
+    assert_eq!(
+        code(
+            ids.list_entities_for_policy(
+                ACCT,
+                "arn:aws:iam::111122223333:policy/Nope",
+                &kinds,
+                None,
+                PolicyUsage::Any,
+                &all(),
+            )
+            .await
+        ),
+        (
+            "NoSuchEntity".into(),
+            404,
+            "Policy arn:aws:iam::111122223333:policy/Nope does not exist or is not attachable."
+                .into()
+        )
+    );
+
+    // ------------------------------------------------ GetAccountAuthorizationDetails
+    let d = ids
+        .account_authorization_details(ACCT, DetailFilter::ALL, &all())
+        .await
+        .unwrap();
+    assert!(d.marker.is_none());
+    assert_eq!(d.users.len(), 2);
+    assert_eq!(d.users[0].user.name, "alice");
+    assert_eq!(d.users[0].groups, ["devs"]);
+    assert_eq!(d.users[0].attached[0].name, "Shared");
+    assert_eq!(
+        d.users[1].user.permissions_boundary.as_deref(),
+        Some(policy.arn.as_str())
+    );
+    assert_eq!(d.groups.len(), 1);
+    assert_eq!(d.groups[0].attached[0].arn, policy.arn);
+    assert_eq!(d.roles.len(), 1);
+    assert_eq!(d.roles[0].inline[0].name, "own");
+    assert_eq!(d.roles[0].inline[0].document, DOC);
+    assert_eq!(d.roles[0].instance_profiles[0].name, "app");
+    assert_eq!(d.roles[0].instance_profiles[0].roles[0].name, "app");
+    assert_eq!(d.policies.len(), 1);
+    let versions: Vec<(&str, bool)> = d.policies[0]
+        .versions
+        .iter()
+        .map(|v| (v.version_id.as_str(), v.is_default))
+        .collect();
+    assert_eq!(versions, [("v2", true), ("v1", false)]);
+    assert_eq!(d.policies[0].policy.attachment_count, 3);
+    assert_eq!(d.policies[0].policy.permissions_boundary_usage_count, 1);
+
+    let roles_only = ids
+        .account_authorization_details(
+            ACCT,
+            DetailFilter {
+                users: false,
+                groups: false,
+                roles: true,
+                local_policies: false,
+            },
+            &all(),
+        )
+        .await
+        .unwrap();
+    assert!(roles_only.users.is_empty() && roles_only.groups.is_empty());
+    assert!(roles_only.policies.is_empty());
+    assert_eq!(roles_only.roles.len(), 1);
+
+    let mut total = (0, 0, 0, 0);
+    let mut marker = None;
+    let mut pages = 0;
+    loop {
+        let p = ids
+            .account_authorization_details(
+                ACCT,
+                DetailFilter::ALL,
+                &PageRequest {
+                    marker: marker.clone(),
+                    max_items: Some(2),
+                },
+            )
+            .await
+            .unwrap();
+        pages += 1;
+        total.0 += p.users.len();
+        total.1 += p.groups.len();
+        total.2 += p.roles.len();
+        total.3 += p.policies.len();
+        marker = p.marker;
+        if marker.is_none() {
+            break;
+        }
+    }
+    assert_eq!((total, pages), ((2, 1, 1, 1), 3));
+
+    // ------------------------------------------------ GetAccountSummary
+    let s = ids.account_summary(ACCT).await.unwrap();
+    let at = |k: &str| *s.get(k).unwrap_or_else(|| panic!("{k} missing"));
+    assert_eq!(at("Users"), 2);
+    assert_eq!(at("Groups"), 1);
+    assert_eq!(at("Roles"), 1);
+    assert_eq!(at("Policies"), 1);
+    assert_eq!(at("InstanceProfiles"), 1);
+    assert_eq!(at("PolicyVersionsInUse"), 4);
+    assert_eq!(at("UsersQuota"), 5000);
+    assert_eq!(at("InstanceProfilesQuota"), 1000);
+    assert_eq!(at("AccessKeysPerUserQuota"), 2);
+    assert_eq!(at("PolicySizeQuota"), 6144);
+    assert_eq!(at("MFADevices"), 0);
+    assert_eq!(at("AccountAccessKeysPresent"), 0);
+    // Other accounts see none of it.
+    let other = ids.account_summary("444455556666").await.unwrap();
+    assert_eq!(other.get("Users"), Some(&0));
 }

@@ -1,13 +1,18 @@
 //! The resource each IAM operation is authorized on, as IAM's service authorization reference
 //! lists it: the user, group or role it names (with its path, which policies may match on), the
-//! managed policy it names, or `*` for listings of no particular entity. Attachment operations
+//! managed policy or instance profile it names, or `*` for listings of no particular entity
+//! (`GetAccountAuthorizationDetails`, `GetAccountSummary`, …). Attachment operations
 //! act on the entity and carry the policy as `iam:PolicyARN`; group membership changes act on
-//! the group. An entity that does not exist yet (or any more) is named with the path the request
+//! the group; putting a role into (or taking it out of) an instance profile acts on the profile.
+//! Listings of a user's credentials without `UserName` act on the calling user. An entity that
+//! does not exist yet (or any more) is named with the path the request
 //! gives, or `/`: the operation then fails with `NoSuchEntity` once it is allowed.
 
 use citadel_api::{AccessTarget, PrincipalKind, RequestContext};
 use citadel_iam::IdentityStore;
-use citadel_iam::identity::{EntityKind, PageRequest, entity_arn, policy_arn};
+use citadel_iam::identity::{
+    EntityKind, PageRequest, entity_arn, instance_profile_arn, policy_arn,
+};
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
@@ -43,6 +48,19 @@ async fn entity(
     existing.unwrap_or_else(|| entity_arn(account, kind, path.unwrap_or("/"), name))
 }
 
+/// Operations about the calling user's own credentials when they name no user.
+fn acts_on_caller(operation: &str) -> bool {
+    operation.contains("AccessKey")
+        || matches!(
+            operation,
+            "ListMFADevices"
+                | "ListSigningCertificates"
+                | "ListSSHPublicKeys"
+                | "ListServiceSpecificCredentials"
+                | "GetLoginProfile"
+        )
+}
+
 /// What `operation` with `params` is authorized on.
 pub async fn target(
     ids: &IdentityStore,
@@ -67,6 +85,17 @@ pub async fn target(
         return param(params, "PolicySourceArn")
             .map_or_else(AccessTarget::any, AccessTarget::resource);
     }
+    if let Some(profile) = param(params, "InstanceProfileName") {
+        let arn = match ids.get_instance_profile(account, profile).await {
+            Ok(p) => p.arn,
+            Err(_) => {
+                let creates = operation == "CreateInstanceProfile";
+                let at = if creates { path } else { None };
+                instance_profile_arn(account, at.unwrap_or("/"), profile)
+            }
+        };
+        return AccessTarget::resource(arn);
+    }
     // Group membership is a change to the group.
     let group_first = matches!(operation, "AddUserToGroup" | "RemoveUserFromGroup");
     let (kind, name) = match (
@@ -80,7 +109,7 @@ pub async fn target(
         (_, _, Some(r)) => (EntityKind::Role, r),
         _ => {
             // Access-key operations without UserName act on the calling user.
-            if operation.contains("AccessKey") && ctx.principal.kind == PrincipalKind::User {
+            if acts_on_caller(operation) && ctx.principal.kind == PrincipalKind::User {
                 return AccessTarget::resource(ctx.principal.arn.clone());
             }
             return match policy {

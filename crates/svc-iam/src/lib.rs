@@ -29,16 +29,33 @@ use secrecy::ExposeSecret;
 /// Why root's own access keys are not managed here.
 const ROOT_KEYS: &str = "without UserName, only IAM users' own keys: root's access keys are managed with `citadel operator`";
 
+/// Why some listings are always empty: Citadel keeps no such credentials, and the operations
+/// that would create them are not implemented, so none can exist.
+const NO_MFA: &str = "MFA devices are not supported, so there are none";
+const NO_SIGNING_CERTS: &str = "signing certificates are not supported, so there are none";
+const NO_SSH_KEYS: &str = "SSH public keys are not supported, so there are none";
+const NO_SERVICE_CREDS: &str = "service-specific credentials are not supported, so there are none";
+const NO_LOGIN_PROFILES: &str =
+    "console passwords (login profiles) are not supported, so there are none";
+
+/// Citadel has customer managed policies only.
+const LOCAL_POLICIES: &str = "customer managed policies only: Citadel has no AWS managed policies";
+
+/// What `GetAccountSummary` reports as zero.
+const SUMMARY: &str = "MFA devices, identity providers, server and signing certificates are not supported, so they count zero";
+
 /// What the policy simulator leaves out.
 const SIMULATE: &str = "no statement positions in MatchedStatements, no ResourceHandlingOption scenarios, no Organizations SCP details";
 
 const IMPLEMENTED: &[(&str, Support)] = &[
+    ("AddRoleToInstanceProfile", Support::Full),
     ("AddUserToGroup", Support::Full),
     ("AttachGroupPolicy", Support::Full),
     ("AttachRolePolicy", Support::Full),
     ("AttachUserPolicy", Support::Full),
     ("CreateAccessKey", Support::Partial(ROOT_KEYS)),
     ("CreateGroup", Support::Full),
+    ("CreateInstanceProfile", Support::Full),
     ("CreatePolicy", Support::Full),
     ("CreatePolicyVersion", Support::Full),
     ("CreateRole", Support::Full),
@@ -46,6 +63,7 @@ const IMPLEMENTED: &[(&str, Support)] = &[
     ("DeleteAccessKey", Support::Partial(ROOT_KEYS)),
     ("DeleteGroup", Support::Full),
     ("DeleteGroupPolicy", Support::Full),
+    ("DeleteInstanceProfile", Support::Full),
     ("DeletePolicy", Support::Full),
     ("DeletePolicyVersion", Support::Full),
     ("DeleteRole", Support::Full),
@@ -58,8 +76,15 @@ const IMPLEMENTED: &[(&str, Support)] = &[
     ("DetachRolePolicy", Support::Full),
     ("DetachUserPolicy", Support::Full),
     ("GetAccessKeyLastUsed", Support::Full),
+    (
+        "GetAccountAuthorizationDetails",
+        Support::Partial(LOCAL_POLICIES),
+    ),
+    ("GetAccountSummary", Support::Partial(SUMMARY)),
     ("GetGroup", Support::Full),
     ("GetGroupPolicy", Support::Full),
+    ("GetInstanceProfile", Support::Full),
+    ("GetLoginProfile", Support::Partial(NO_LOGIN_PROFILES)),
     ("GetPolicy", Support::Full),
     ("GetPolicyVersion", Support::Full),
     ("GetRole", Support::Full),
@@ -70,17 +95,28 @@ const IMPLEMENTED: &[(&str, Support)] = &[
     ("ListAttachedGroupPolicies", Support::Full),
     ("ListAttachedRolePolicies", Support::Full),
     ("ListAttachedUserPolicies", Support::Full),
+    ("ListEntitiesForPolicy", Support::Full),
     ("ListGroupPolicies", Support::Full),
     ("ListGroups", Support::Full),
     ("ListGroupsForUser", Support::Full),
-    (
-        "ListPolicies",
-        Support::Partial("customer managed policies only: Citadel has no AWS managed policies"),
-    ),
+    ("ListInstanceProfileTags", Support::Full),
+    ("ListInstanceProfiles", Support::Full),
+    ("ListInstanceProfilesForRole", Support::Full),
+    ("ListMFADevices", Support::Partial(NO_MFA)),
+    ("ListPolicies", Support::Partial(LOCAL_POLICIES)),
     ("ListPolicyVersions", Support::Full),
     ("ListRolePolicies", Support::Full),
     ("ListRoleTags", Support::Full),
     ("ListRoles", Support::Full),
+    ("ListSSHPublicKeys", Support::Partial(NO_SSH_KEYS)),
+    (
+        "ListServiceSpecificCredentials",
+        Support::Partial(NO_SERVICE_CREDS),
+    ),
+    (
+        "ListSigningCertificates",
+        Support::Partial(NO_SIGNING_CERTS),
+    ),
     ("ListUserPolicies", Support::Full),
     ("ListUserTags", Support::Full),
     ("ListUsers", Support::Full),
@@ -89,16 +125,20 @@ const IMPLEMENTED: &[(&str, Support)] = &[
     ("PutRolePolicy", Support::Full),
     ("PutUserPermissionsBoundary", Support::Full),
     ("PutUserPolicy", Support::Full),
+    ("RemoveRoleFromInstanceProfile", Support::Full),
     ("RemoveUserFromGroup", Support::Full),
     ("SetDefaultPolicyVersion", Support::Full),
     ("SimulateCustomPolicy", Support::Partial(SIMULATE)),
     ("SimulatePrincipalPolicy", Support::Partial(SIMULATE)),
+    ("TagInstanceProfile", Support::Full),
     ("TagRole", Support::Full),
     ("TagUser", Support::Full),
+    ("UntagInstanceProfile", Support::Full),
     ("UntagRole", Support::Full),
     ("UntagUser", Support::Full),
     ("UpdateAccessKey", Support::Partial(ROOT_KEYS)),
     ("UpdateAssumeRolePolicy", Support::Full),
+    ("UpdateGroup", Support::Full),
     ("UpdateRole", Support::Full),
     ("UpdateUser", Support::Full),
 ];
@@ -255,6 +295,154 @@ fn version_out(v: &id::PolicyVersionInfo) -> iam::PolicyVersion {
         version_id: Some(v.version_id.clone()),
         is_default_version: Some(v.is_default),
         create_date: ts(v.created),
+    }
+}
+
+/// An instance profile with its role; listings leave out the profile's tags.
+fn profile_out(p: &id::InstanceProfileInfo, full: bool) -> iam::InstanceProfile {
+    iam::InstanceProfile {
+        path: Some(p.path.clone()),
+        instance_profile_name: Some(p.name.clone()),
+        instance_profile_id: Some(p.id.clone()),
+        arn: Some(p.arn.clone()),
+        create_date: ts(p.created),
+        roles: Some(p.roles.iter().map(|r| role_out(r, false)).collect()),
+        tags: if full { tags_out(&p.tags) } else { None },
+    }
+}
+
+fn attached_list(attached: &[id::AttachedPolicyInfo]) -> Vec<iam::AttachedPolicy> {
+    attached
+        .iter()
+        .map(|a| iam::AttachedPolicy {
+            policy_name: Some(a.name.clone()),
+            policy_arn: Some(a.arn.clone()),
+        })
+        .collect()
+}
+
+fn inline_list(inline: &[id::NamedDocument]) -> Vec<iam::PolicyDetail> {
+    inline
+        .iter()
+        .map(|d| iam::PolicyDetail {
+            policy_name: Some(d.name.clone()),
+            policy_document: Some(encode_policy(&d.document)),
+        })
+        .collect()
+}
+
+fn details_out(d: &id::AuthorizationDetails) -> iam::GetAccountAuthorizationDetailsResponse {
+    iam::GetAccountAuthorizationDetailsResponse {
+        user_detail_list: Some(
+            d.users
+                .iter()
+                .map(|u| iam::UserDetail {
+                    path: Some(u.user.path.clone()),
+                    user_name: Some(u.user.name.clone()),
+                    user_id: Some(u.user.id.clone()),
+                    arn: Some(u.user.arn.clone()),
+                    create_date: ts(u.user.created),
+                    user_policy_list: Some(inline_list(&u.inline)),
+                    group_list: Some(u.groups.clone()),
+                    attached_managed_policies: Some(attached_list(&u.attached)),
+                    permissions_boundary: boundary_out(u.user.permissions_boundary.as_ref()),
+                    tags: tags_out(&u.user.tags),
+                })
+                .collect(),
+        ),
+        group_detail_list: Some(
+            d.groups
+                .iter()
+                .map(|g| iam::GroupDetail {
+                    path: Some(g.group.path.clone()),
+                    group_name: Some(g.group.name.clone()),
+                    group_id: Some(g.group.id.clone()),
+                    arn: Some(g.group.arn.clone()),
+                    create_date: ts(g.group.created),
+                    group_policy_list: Some(inline_list(&g.inline)),
+                    attached_managed_policies: Some(attached_list(&g.attached)),
+                })
+                .collect(),
+        ),
+        role_detail_list: Some(
+            d.roles
+                .iter()
+                .map(|r| {
+                    let full = role_out(&r.role, true);
+                    iam::RoleDetail {
+                        path: full.path,
+                        role_name: full.role_name,
+                        role_id: full.role_id,
+                        arn: full.arn,
+                        create_date: full.create_date,
+                        assume_role_policy_document: full.assume_role_policy_document,
+                        instance_profile_list: Some(
+                            r.instance_profiles
+                                .iter()
+                                .map(|p| profile_out(p, false))
+                                .collect(),
+                        ),
+                        role_policy_list: Some(inline_list(&r.inline)),
+                        attached_managed_policies: Some(attached_list(&r.attached)),
+                        permissions_boundary: full.permissions_boundary,
+                        tags: full.tags,
+                        role_last_used: full.role_last_used,
+                    }
+                })
+                .collect(),
+        ),
+        policies: Some(
+            d.policies
+                .iter()
+                .map(|p| {
+                    let full = policy_out(&p.policy, true);
+                    iam::ManagedPolicyDetail {
+                        policy_name: full.policy_name,
+                        policy_id: full.policy_id,
+                        arn: full.arn,
+                        path: full.path,
+                        default_version_id: full.default_version_id,
+                        attachment_count: full.attachment_count,
+                        permissions_boundary_usage_count: full.permissions_boundary_usage_count,
+                        is_attachable: full.is_attachable,
+                        description: full.description,
+                        create_date: full.create_date,
+                        update_date: full.update_date,
+                        policy_version_list: Some(p.versions.iter().map(version_out).collect()),
+                    }
+                })
+                .collect(),
+        ),
+        is_truncated: Some(d.marker.is_some()),
+        marker: d.marker.clone(),
+    }
+}
+
+/// What `GetAccountAuthorizationDetails`' `Filter` selects (everything without one).
+fn detail_filter(filter: Option<&[String]>) -> id::DetailFilter {
+    match filter {
+        None | Some([]) => id::DetailFilter::ALL,
+        Some(values) => {
+            let has = |v: &str| values.iter().any(|f| f == v);
+            id::DetailFilter {
+                users: has("User"),
+                groups: has("Group"),
+                roles: has("Role"),
+                local_policies: has("LocalManagedPolicy"),
+            }
+        }
+    }
+}
+
+/// The entity kinds `ListEntitiesForPolicy`'s `EntityFilter` selects: all three without one,
+/// none for the policy types (a policy is attached to no policy).
+fn entity_kinds(filter: Option<&str>) -> &'static [EntityKind] {
+    match filter {
+        None => &[EntityKind::Group, EntityKind::User, EntityKind::Role],
+        Some("User") => &[EntityKind::User],
+        Some("Group") => &[EntityKind::Group],
+        Some("Role") => &[EntityKind::Role],
+        Some(_) => &[],
     }
 }
 
@@ -500,6 +688,17 @@ impl ServiceHandler for Iam {
             "DeleteGroup" => {
                 let r = input!(iam::DeleteGroupRequest, p);
                 ids.delete_group(acct, &req(r.group_name)?).await?;
+                Ok(empty())
+            }
+            "UpdateGroup" => {
+                let r = input!(iam::UpdateGroupRequest, p);
+                ids.update_group(
+                    acct,
+                    &req(r.group_name)?,
+                    r.new_path.as_deref(),
+                    r.new_group_name.as_deref(),
+                )
+                .await?;
                 Ok(empty())
             }
             "AddUserToGroup" => {
@@ -1132,6 +1331,268 @@ impl ServiceHandler for Iam {
                     .await?;
                 Ok(empty())
             }
+            // ------------------------------------------------------------------ account views
+            "ListEntitiesForPolicy" => {
+                let r = input!(iam::ListEntitiesForPolicyRequest, p);
+                let pg = ids
+                    .list_entities_for_policy(
+                        acct,
+                        &req(r.policy_arn)?,
+                        entity_kinds(r.entity_filter.as_deref()),
+                        r.path_prefix.as_deref(),
+                        id::PolicyUsage::from_filter(r.policy_usage_filter.as_deref()),
+                        &page(r.marker, r.max_items),
+                    )
+                    .await?;
+                let of = |kind: EntityKind| pg.items.iter().filter(move |e| e.kind == kind);
+                Ok(xml(|o| {
+                    iam::ListEntitiesForPolicyResponse {
+                        policy_groups: Some(
+                            of(EntityKind::Group)
+                                .map(|e| iam::PolicyGroup {
+                                    group_name: Some(e.name.clone()),
+                                    group_id: Some(e.id.clone()),
+                                })
+                                .collect(),
+                        ),
+                        policy_users: Some(
+                            of(EntityKind::User)
+                                .map(|e| iam::PolicyUser {
+                                    user_name: Some(e.name.clone()),
+                                    user_id: Some(e.id.clone()),
+                                })
+                                .collect(),
+                        ),
+                        policy_roles: Some(
+                            of(EntityKind::Role)
+                                .map(|e| iam::PolicyRole {
+                                    role_name: Some(e.name.clone()),
+                                    role_id: Some(e.id.clone()),
+                                })
+                                .collect(),
+                        ),
+                        is_truncated: truncated(&pg),
+                        marker: pg.marker.clone(),
+                    }
+                    .to_query_xml(o);
+                }))
+            }
+            "GetAccountAuthorizationDetails" => {
+                let r = input!(iam::GetAccountAuthorizationDetailsRequest, p);
+                let details = ids
+                    .account_authorization_details(
+                        acct,
+                        detail_filter(r.filter.as_deref()),
+                        &page(r.marker, r.max_items),
+                    )
+                    .await?;
+                Ok(xml(|o| details_out(&details).to_query_xml(o)))
+            }
+            "GetAccountSummary" => {
+                let summary = ids.account_summary(acct).await?;
+                Ok(xml(|o| {
+                    iam::GetAccountSummaryResponse {
+                        summary_map: Some(summary),
+                    }
+                    .to_query_xml(o);
+                }))
+            }
+
+            // ------------------------------------------------------------------ instance profiles
+            "CreateInstanceProfile" => {
+                let r = input!(iam::CreateInstanceProfileRequest, p);
+                let profile = ids
+                    .create_instance_profile(
+                        acct,
+                        &req(r.instance_profile_name)?,
+                        r.path.as_deref(),
+                        &tags_in(r.tags),
+                    )
+                    .await?;
+                Ok(xml(|o| {
+                    iam::CreateInstanceProfileResponse {
+                        instance_profile: Some(profile_out(&profile, true)),
+                    }
+                    .to_query_xml(o);
+                }))
+            }
+            "GetInstanceProfile" => {
+                let r = input!(iam::GetInstanceProfileRequest, p);
+                let profile = ids
+                    .get_instance_profile(acct, &req(r.instance_profile_name)?)
+                    .await?;
+                Ok(xml(|o| {
+                    iam::GetInstanceProfileResponse {
+                        instance_profile: Some(profile_out(&profile, true)),
+                    }
+                    .to_query_xml(o);
+                }))
+            }
+            "ListInstanceProfiles" => {
+                let r = input!(iam::ListInstanceProfilesRequest, p);
+                let pg = ids
+                    .list_instance_profiles(
+                        acct,
+                        r.path_prefix.as_deref(),
+                        &page(r.marker, r.max_items),
+                    )
+                    .await?;
+                Ok(xml(|o| {
+                    iam::ListInstanceProfilesResponse {
+                        instance_profiles: Some(
+                            pg.items.iter().map(|i| profile_out(i, false)).collect(),
+                        ),
+                        is_truncated: truncated(&pg),
+                        marker: pg.marker.clone(),
+                    }
+                    .to_query_xml(o);
+                }))
+            }
+            "ListInstanceProfilesForRole" => {
+                let r = input!(iam::ListInstanceProfilesForRoleRequest, p);
+                let pg = ids
+                    .list_instance_profiles_for_role(
+                        acct,
+                        &req(r.role_name)?,
+                        &page(r.marker, r.max_items),
+                    )
+                    .await?;
+                Ok(xml(|o| {
+                    iam::ListInstanceProfilesForRoleResponse {
+                        instance_profiles: Some(
+                            pg.items.iter().map(|i| profile_out(i, false)).collect(),
+                        ),
+                        is_truncated: truncated(&pg),
+                        marker: pg.marker.clone(),
+                    }
+                    .to_query_xml(o);
+                }))
+            }
+            "DeleteInstanceProfile" => {
+                let r = input!(iam::DeleteInstanceProfileRequest, p);
+                ids.delete_instance_profile(acct, &req(r.instance_profile_name)?)
+                    .await?;
+                Ok(empty())
+            }
+            "AddRoleToInstanceProfile" => {
+                let r = input!(iam::AddRoleToInstanceProfileRequest, p);
+                ids.add_role_to_instance_profile(
+                    acct,
+                    &req(r.instance_profile_name)?,
+                    &req(r.role_name)?,
+                )
+                .await?;
+                Ok(empty())
+            }
+            "RemoveRoleFromInstanceProfile" => {
+                let r = input!(iam::RemoveRoleFromInstanceProfileRequest, p);
+                ids.remove_role_from_instance_profile(
+                    acct,
+                    &req(r.instance_profile_name)?,
+                    &req(r.role_name)?,
+                )
+                .await?;
+                Ok(empty())
+            }
+            "TagInstanceProfile" => {
+                let r = input!(iam::TagInstanceProfileRequest, p);
+                ids.tag_instance_profile(acct, &req(r.instance_profile_name)?, &tags_in(r.tags))
+                    .await?;
+                Ok(empty())
+            }
+            "UntagInstanceProfile" => {
+                let r = input!(iam::UntagInstanceProfileRequest, p);
+                ids.untag_instance_profile(
+                    acct,
+                    &req(r.instance_profile_name)?,
+                    &r.tag_keys.unwrap_or_default(),
+                )
+                .await?;
+                Ok(empty())
+            }
+            "ListInstanceProfileTags" => {
+                let r = input!(iam::ListInstanceProfileTagsRequest, p);
+                let pg = ids
+                    .list_instance_profile_tags(
+                        acct,
+                        &req(r.instance_profile_name)?,
+                        &page(r.marker, r.max_items),
+                    )
+                    .await?;
+                Ok(xml(|o| {
+                    iam::ListInstanceProfileTagsResponse {
+                        tags: Some(pg.items.iter().map(tag_out).collect()),
+                        is_truncated: truncated(&pg),
+                        marker: pg.marker.clone(),
+                    }
+                    .to_query_xml(o);
+                }))
+            }
+
+            // ------------------------------------------------------------------ credentials Citadel has none of
+            "ListMFADevices" => {
+                let r = input!(iam::ListMFADevicesRequest, p);
+                self.credential_owner(ctx, r.user_name).await?;
+                Ok(xml(|o| {
+                    iam::ListMFADevicesResponse {
+                        mfa_devices: Some(Vec::new()),
+                        is_truncated: Some(false),
+                        marker: None,
+                    }
+                    .to_query_xml(o);
+                }))
+            }
+            "ListSigningCertificates" => {
+                let r = input!(iam::ListSigningCertificatesRequest, p);
+                self.credential_owner(ctx, r.user_name).await?;
+                Ok(xml(|o| {
+                    iam::ListSigningCertificatesResponse {
+                        certificates: Some(Vec::new()),
+                        is_truncated: Some(false),
+                        marker: None,
+                    }
+                    .to_query_xml(o);
+                }))
+            }
+            "ListSSHPublicKeys" => {
+                let r = input!(iam::ListSSHPublicKeysRequest, p);
+                self.credential_owner(ctx, r.user_name).await?;
+                Ok(xml(|o| {
+                    iam::ListSSHPublicKeysResponse {
+                        ssh_public_keys: Some(Vec::new()),
+                        is_truncated: Some(false),
+                        marker: None,
+                    }
+                    .to_query_xml(o);
+                }))
+            }
+            "ListServiceSpecificCredentials" => {
+                let r = input!(iam::ListServiceSpecificCredentialsRequest, p);
+                if !r.all_users.unwrap_or(false) {
+                    self.credential_owner(ctx, r.user_name).await?;
+                }
+                Ok(xml(|o| {
+                    iam::ListServiceSpecificCredentialsResponse {
+                        service_specific_credentials: Some(Vec::new()),
+                        is_truncated: Some(false),
+                        marker: None,
+                    }
+                    .to_query_xml(o);
+                }))
+            }
+            "GetLoginProfile" => {
+                let r = input!(iam::GetLoginProfileRequest, p);
+                let owner = self
+                    .credential_owner(ctx, r.user_name)
+                    .await?
+                    .unwrap_or_else(|| "root".to_owned());
+                Err(AwsError::new(
+                    404,
+                    "NoSuchEntity",
+                    format!("Login Profile for User {owner} cannot be found."),
+                ))
+            }
+
             // ------------------------------------------------------------------ simulator
             "SimulateCustomPolicy" => {
                 let r = iam::SimulateCustomPolicyRequest::from_query(p)?;
@@ -1248,6 +1709,35 @@ impl Iam {
                 .await?;
         }
         Ok(empty())
+    }
+
+    /// The IAM user whose credentials a listing is about: `user` if given (it must exist),
+    /// else the calling user; `None` for the root user, whose own credentials these are.
+    async fn credential_owner(
+        &self,
+        ctx: &RequestContext,
+        user: Option<String>,
+    ) -> Result<Option<String>, AwsError> {
+        let principal = &ctx.principal;
+        let name = match (user, principal.kind) {
+            (Some(u), _) => u,
+            (None, PrincipalKind::User) => name_from_principal_arn(&principal.arn)
+                .unwrap_or_default()
+                .to_owned(),
+            (None, PrincipalKind::Root) => return Ok(None),
+            (None, PrincipalKind::AssumedRole) => {
+                return Err(AwsError::new(
+                    400,
+                    "ValidationError",
+                    "Must specify userName when calling with non-User credentials",
+                ));
+            }
+        };
+        let user = self
+            .identities
+            .get_user(&principal.account_id, &name)
+            .await?;
+        Ok(Some(user.name))
     }
 
     /// `GetUser` without a name: the calling user, or for the root user what IAM reports about

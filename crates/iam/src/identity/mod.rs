@@ -1,5 +1,5 @@
 //! IAM entities in the sealed store: users, groups, roles, managed policies (with versions),
-//! inline policies, attachments and user access keys, per account.
+//! inline policies, attachments, user access keys and instance profiles, per account.
 //!
 //! Everything here is a method of [`crate::IdentityStore`], which owns the caches the request
 //! path reads (credentials, and the policies of each principal) and invalidates them on every
@@ -11,15 +11,21 @@ use std::sync::Arc;
 
 use crate::policy::Policy;
 
+mod details;
 mod names;
+mod profiles;
 pub(crate) mod records;
 mod repo;
 
 pub use names::{
     MANAGED_POLICY_MAX, PolicyArn, PolicyDocumentKind, TRUST_POLICY_MAX, entity_arn,
     inline_aggregate_max, is_name_char, max_name_len, name_from_principal_arn, name_key,
-    parse_policy_arn, policy_arn, policy_size, validate_entity_name, validate_path,
-    validate_policy_document, validate_policy_name, validate_policy_path, validate_tags,
+    parse_policy_arn, policy_arn, policy_size, validate_entity_name,
+    validate_instance_profile_name, validate_path, validate_policy_document, validate_policy_name,
+    validate_policy_path, validate_tags,
+};
+pub use profiles::{
+    INSTANCE_PROFILES_PER_ACCOUNT, ROLES_PER_INSTANCE_PROFILE, instance_profile_arn,
 };
 pub use repo::{
     ACCESS_KEYS_PER_USER, GROUPS_PER_USER, LAST_USED_WRITE_INTERVAL, MAX_POLICY_VERSIONS,
@@ -270,4 +276,113 @@ pub struct KeyLastUsed {
 pub struct AccessKeyUsage {
     pub user_name: Option<String>,
     pub last_used: Option<KeyLastUsed>,
+}
+
+/// An instance profile and the role in it (AWS allows at most one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceProfileInfo {
+    pub name: String,
+    pub id: String,
+    pub path: String,
+    pub arn: String,
+    pub created: i64,
+    pub tags: Vec<Tag>,
+    pub roles: Vec<RoleInfo>,
+}
+
+/// How `ListEntitiesForPolicy` and `ListPolicies` narrow a policy's uses (`PolicyUsageFilter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PolicyUsage {
+    /// Attached as a permissions policy or set as a permissions boundary.
+    #[default]
+    Any,
+    PermissionsPolicy,
+    PermissionsBoundary,
+}
+
+impl PolicyUsage {
+    /// The model's `PolicyUsageType` value, or `Any` without one.
+    pub fn from_filter(filter: Option<&str>) -> Self {
+        match filter {
+            Some("PermissionsPolicy") => PolicyUsage::PermissionsPolicy,
+            Some("PermissionsBoundary") => PolicyUsage::PermissionsBoundary,
+            _ => PolicyUsage::Any,
+        }
+    }
+}
+
+/// A user, group or role that uses a managed policy (`ListEntitiesForPolicy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyEntity {
+    pub kind: EntityKind,
+    pub name: String,
+    pub id: String,
+}
+
+/// What `GetAccountAuthorizationDetails` reports (its `Filter`; without one, everything).
+/// Citadel has no AWS managed policies, so `AWSManagedPolicy` adds nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DetailFilter {
+    pub users: bool,
+    pub groups: bool,
+    pub roles: bool,
+    pub local_policies: bool,
+}
+
+impl DetailFilter {
+    pub const ALL: DetailFilter = DetailFilter {
+        users: true,
+        groups: true,
+        roles: true,
+        local_policies: true,
+    };
+}
+
+/// An inline policy of an entity: its name and the document as submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedDocument {
+    pub name: String,
+    pub document: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserDetail {
+    pub user: UserInfo,
+    pub inline: Vec<NamedDocument>,
+    /// The names of the user's groups.
+    pub groups: Vec<String>,
+    pub attached: Vec<AttachedPolicyInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDetail {
+    pub group: GroupInfo,
+    pub inline: Vec<NamedDocument>,
+    pub attached: Vec<AttachedPolicyInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleDetail {
+    pub role: RoleInfo,
+    pub inline: Vec<NamedDocument>,
+    pub attached: Vec<AttachedPolicyInfo>,
+    pub instance_profiles: Vec<InstanceProfileInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyDetail {
+    pub policy: ManagedPolicyInfo,
+    /// Every version with its document, newest first.
+    pub versions: Vec<PolicyVersionInfo>,
+}
+
+/// One page of `GetAccountAuthorizationDetails`: users, then groups, then roles, then
+/// policies, continued by `marker`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthorizationDetails {
+    pub users: Vec<UserDetail>,
+    pub groups: Vec<GroupDetail>,
+    pub roles: Vec<RoleDetail>,
+    pub policies: Vec<PolicyDetail>,
+    pub marker: Option<String>,
 }

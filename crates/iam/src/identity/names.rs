@@ -151,6 +151,13 @@ pub fn validate_policy_name(member: &str, name: &str) -> Result<(), AwsError> {
     validation(errs)
 }
 
+/// Checks an instance profile name (the same characters as other IAM names, at most 128).
+pub fn validate_instance_profile_name(member: &str, name: &str) -> Result<(), AwsError> {
+    let mut errs = ValidationErrors::new();
+    check_name(&mut errs, member, name, 128);
+    validation(errs)
+}
+
 /// Checks a user, group or role path: `/` or `/…/` of printable ASCII, at most 512 characters.
 pub fn validate_path(member: &str, path: &str) -> Result<(), AwsError> {
     let mut errs = ValidationErrors::new();

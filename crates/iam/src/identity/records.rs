@@ -10,6 +10,8 @@
 //! iam/account/{acct}/group-member/{g}/{u}     MemberRecord (GetGroup lists these)
 //! iam/account/{acct}/role/{r}                 RoleRecord
 //! iam/account/{acct}/policy/{p}               PolicyRecord (all versions embedded)
+//! iam/account/{acct}/instance-profile/{i}     InstanceProfileRecord (its role embedded; the
+//!                                              role lists its profiles in turn)
 //! iam/access-key/{AKID}                       the access key (credentials.rs)
 //! iam/access-key-last-used/{AKID}             LastUsedRecord (written lazily)
 //! ```
@@ -38,6 +40,14 @@ pub(crate) fn policy_prefix(account_id: &str) -> String {
 
 pub(crate) fn policy_path(account_id: &str, name_key: &str) -> String {
     format!("iam/account/{account_id}/policy/{name_key}")
+}
+
+pub(crate) fn instance_profile_prefix(account_id: &str) -> String {
+    format!("iam/account/{account_id}/instance-profile/")
+}
+
+pub(crate) fn instance_profile_path(account_id: &str, name_key: &str) -> String {
+    format!("iam/account/{account_id}/instance-profile/{name_key}")
 }
 
 pub(crate) fn member_prefix(account_id: &str, group_key: &str) -> String {
@@ -106,6 +116,22 @@ pub(crate) struct RoleRecord {
     pub boundary: Option<String>,
     #[serde(default)]
     pub last_used: Option<(i64, String)>,
+    /// Lower-cased names of the instance profiles the role is in.
+    #[serde(default)]
+    pub instance_profiles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct InstanceProfileRecord {
+    pub name: String,
+    pub id: String,
+    pub path: String,
+    pub created: i64,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// Lower-cased names of the roles in the profile (AWS allows one).
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

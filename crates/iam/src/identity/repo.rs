@@ -45,11 +45,11 @@ pub const POLICIES_PER_ENTITY: usize = 10;
 /// Versions one managed policy may have.
 pub const MAX_POLICY_VERSIONS: usize = 5;
 /// Tags on one user, role or policy.
-const TAGS_PER_RESOURCE: usize = 50;
-const USERS_PER_ACCOUNT: usize = 5000;
-const GROUPS_PER_ACCOUNT: usize = 300;
-const ROLES_PER_ACCOUNT: usize = 1000;
-const POLICIES_PER_ACCOUNT: usize = 1500;
+pub(super) const TAGS_PER_RESOURCE: usize = 50;
+pub(super) const USERS_PER_ACCOUNT: usize = 5000;
+pub(super) const GROUPS_PER_ACCOUNT: usize = 300;
+pub(super) const ROLES_PER_ACCOUNT: usize = 1000;
+pub(super) const POLICIES_PER_ACCOUNT: usize = 1500;
 /// A key's last use is persisted at most this often (per key and node).
 pub const LAST_USED_WRITE_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -61,7 +61,7 @@ const LIST_CHUNK: usize = 500;
 // ------------------------------------------------------------------------------ errors
 
 /// Why one attempt of an operation did not complete.
-enum TxError {
+pub(super) enum TxError {
     /// A compare-and-swap failed: re-run from fresh reads.
     Conflict,
     Fail(AwsError),
@@ -112,22 +112,22 @@ fn store_failure(e: StoreError) -> AwsError {
     }
 }
 
-fn no_such_entity(message: impl Into<String>) -> AwsError {
+pub(super) fn no_such_entity(message: impl Into<String>) -> AwsError {
     AwsError::new(404, "NoSuchEntity", message)
 }
 
-fn entity_not_found(kind: EntityKind, name: &str) -> AwsError {
+pub(super) fn entity_not_found(kind: EntityKind, name: &str) -> AwsError {
     no_such_entity(format!(
         "The {} with name {name} cannot be found.",
         kind.noun()
     ))
 }
 
-fn delete_conflict(message: impl Into<String>) -> AwsError {
+pub(super) fn delete_conflict(message: impl Into<String>) -> AwsError {
     AwsError::new(409, "DeleteConflict", message)
 }
 
-fn policy_not_attachable(arn: &str) -> AwsError {
+pub(super) fn policy_not_attachable(arn: &str) -> AwsError {
     no_such_entity(format!("Policy {arn} does not exist or is not attachable."))
 }
 
@@ -144,7 +144,7 @@ fn access_key_not_found(access_key_id: &str) -> AwsError {
 }
 
 /// A fresh unique id (`AIDA…`, `AGPA…`, `AROA…`, `ANPA…`: the prefix and 17 characters).
-fn unique_id(prefix: &str) -> Result<String, AwsError> {
+pub(super) fn unique_id(prefix: &str) -> Result<String, AwsError> {
     random_id(prefix, 17).map_err(|e| {
         tracing::error!(error = %e, "no secure randomness for a unique id");
         service_failure()
@@ -157,7 +157,7 @@ fn validation_error(message: impl Into<String>) -> AwsError {
 
 /// Runs one attempt after another until it completes or fails for a reason other than a
 /// concurrent change.
-async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, AwsError>
+pub(super) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, AwsError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, TxError>>,
@@ -177,7 +177,7 @@ where
 }
 
 /// Reads that never conflict still go through the same error mapping.
-async fn reading<T>(f: impl Future<Output = Result<T, TxError>>) -> Result<T, AwsError> {
+pub(super) async fn reading<T>(f: impl Future<Output = Result<T, TxError>>) -> Result<T, AwsError> {
     match f.await {
         Ok(v) => Ok(v),
         Err(TxError::Fail(e)) => Err(e),
@@ -187,7 +187,7 @@ async fn reading<T>(f: impl Future<Output = Result<T, TxError>>) -> Result<T, Aw
 
 // ------------------------------------------------------------------------------ helpers
 
-fn paginate<T>(mut items: Vec<(String, T)>, page: &PageRequest) -> Page<T> {
+pub(super) fn paginate<T>(mut items: Vec<(String, T)>, page: &PageRequest) -> Page<T> {
     items.sort_by(|a, b| a.0.cmp(&b.0));
     let max = usize::try_from(page.max_items.unwrap_or(100).clamp(1, 1000)).unwrap_or(100);
     let start = match &page.marker {
@@ -201,11 +201,11 @@ fn paginate<T>(mut items: Vec<(String, T)>, page: &PageRequest) -> Page<T> {
 }
 
 /// Sort keys that list the newest version first.
-fn version_sort_key(number: u32) -> String {
+pub(super) fn version_sort_key(number: u32) -> String {
     format!("{:010}", u32::MAX - number)
 }
 
-fn version_id(number: u32) -> String {
+pub(super) fn version_id(number: u32) -> String {
     format!("v{number}")
 }
 
@@ -213,7 +213,7 @@ fn parse_version_id(id: &str) -> Option<u32> {
     id.strip_prefix('v')?.parse().ok().filter(|n| *n > 0)
 }
 
-fn sorted_tags(tags: &[Tag]) -> Vec<(String, Tag)> {
+pub(super) fn sorted_tags(tags: &[Tag]) -> Vec<(String, Tag)> {
     let mut sorted: Vec<Tag> = tags.to_vec();
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
     sorted
@@ -224,7 +224,11 @@ fn sorted_tags(tags: &[Tag]) -> Vec<(String, Tag)> {
 }
 
 /// Adds or replaces tags (keys compare case-insensitively, as IAM's do).
-fn merge_tags(existing: &mut Vec<Tag>, new: &[Tag], quota: &str) -> Result<(), AwsError> {
+pub(super) fn merge_tags(
+    existing: &mut Vec<Tag>,
+    new: &[Tag],
+    quota: &str,
+) -> Result<(), AwsError> {
     validate_tags(new)?;
     for tag in new {
         let lower = tag.key.to_lowercase();
@@ -241,7 +245,7 @@ fn merge_tags(existing: &mut Vec<Tag>, new: &[Tag], quota: &str) -> Result<(), A
     Ok(())
 }
 
-fn remove_tags(existing: &mut Vec<Tag>, keys: &[String]) {
+pub(super) fn remove_tags(existing: &mut Vec<Tag>, keys: &[String]) {
     let lower: Vec<String> = keys.iter().map(|k| k.to_lowercase()).collect();
     existing.retain(|t| !lower.contains(&t.key.to_lowercase()));
 }
@@ -271,7 +275,7 @@ fn check_max_session(value: i32) -> Result<(), AwsError> {
     Ok(())
 }
 
-fn user_info(account_id: &str, u: &UserRecord) -> UserInfo {
+pub(super) fn user_info(account_id: &str, u: &UserRecord) -> UserInfo {
     UserInfo {
         name: u.core.name.clone(),
         id: u.core.id.clone(),
@@ -283,7 +287,7 @@ fn user_info(account_id: &str, u: &UserRecord) -> UserInfo {
     }
 }
 
-fn group_info(account_id: &str, g: &GroupRecord) -> GroupInfo {
+pub(super) fn group_info(account_id: &str, g: &GroupRecord) -> GroupInfo {
     GroupInfo {
         name: g.core.name.clone(),
         id: g.core.id.clone(),
@@ -293,7 +297,7 @@ fn group_info(account_id: &str, g: &GroupRecord) -> GroupInfo {
     }
 }
 
-fn role_info(account_id: &str, r: &RoleRecord) -> RoleInfo {
+pub(super) fn role_info(account_id: &str, r: &RoleRecord) -> RoleInfo {
     RoleInfo {
         name: r.core.name.clone(),
         id: r.core.id.clone(),
@@ -315,7 +319,7 @@ fn role_info(account_id: &str, r: &RoleRecord) -> RoleInfo {
     }
 }
 
-fn policy_info(account_id: &str, p: &PolicyRecord) -> ManagedPolicyInfo {
+pub(super) fn policy_info(account_id: &str, p: &PolicyRecord) -> ManagedPolicyInfo {
     ManagedPolicyInfo {
         name: p.name.clone(),
         id: p.id.clone(),
@@ -365,10 +369,10 @@ impl AnyEntity {
 }
 
 /// A managed policy found by ARN: its record, version and storage key.
-struct FoundPolicy {
-    record: PolicyRecord,
-    version: u64,
-    key: String,
+pub(super) struct FoundPolicy {
+    pub(super) record: PolicyRecord,
+    pub(super) version: u64,
+    pub(super) key: String,
 }
 
 /// A policy that allows no action (`NotAction: *`): what a permissions boundary that no longer
@@ -406,14 +410,14 @@ fn parse_stored(source: &PolicySource, document: &str, kind: PolicyKind) -> Opti
 impl IdentityStore {
     // -------------------------------------------------------------------------- store access
 
-    async fn get_versioned<T: DeserializeOwned>(
+    pub(super) async fn get_versioned<T: DeserializeOwned>(
         &self,
         key: &str,
     ) -> Result<Option<Versioned<T>>, TxError> {
         Ok(self.store.get_json_versioned::<T>(key).await?)
     }
 
-    async fn list_values<T: DeserializeOwned>(
+    pub(super) async fn list_values<T: DeserializeOwned>(
         &self,
         prefix: &str,
     ) -> Result<Vec<(String, T)>, TxError> {
@@ -442,16 +446,16 @@ impl IdentityStore {
         }
     }
 
-    async fn count_under(&self, prefix: &str, limit: usize) -> Result<usize, TxError> {
+    pub(super) async fn count_under(&self, prefix: &str, limit: usize) -> Result<usize, TxError> {
         Ok(self.store.list(prefix, None, limit).await?.len())
     }
 
-    async fn commit(&self, ops: Vec<Op>) -> Result<(), TxError> {
+    pub(super) async fn commit(&self, ops: Vec<Op>) -> Result<(), TxError> {
         self.store.batch(ops).await?;
         Ok(())
     }
 
-    async fn load_user(
+    pub(super) async fn load_user(
         &self,
         account_id: &str,
         name: &str,
@@ -463,7 +467,7 @@ impl IdentityStore {
         }
     }
 
-    async fn load_group(
+    pub(super) async fn load_group(
         &self,
         account_id: &str,
         name: &str,
@@ -475,7 +479,7 @@ impl IdentityStore {
         }
     }
 
-    async fn load_role(
+    pub(super) async fn load_role(
         &self,
         account_id: &str,
         name: &str,
@@ -511,7 +515,7 @@ impl IdentityStore {
 
     /// Finds a customer managed policy of `account_id` by ARN; `not_found` builds the error for
     /// an ARN that names nothing attachable (AWS words it differently per operation).
-    async fn find_policy(
+    pub(super) async fn find_policy(
         &self,
         account_id: &str,
         arn: &str,
@@ -1017,6 +1021,89 @@ impl IdentityStore {
         .await
     }
 
+    /// Renames and/or moves a group. Its members and its policies follow it: every member's
+    /// record and membership entry moves in the same batch as the group itself.
+    pub async fn update_group(
+        &self,
+        account_id: &str,
+        name: &str,
+        new_path: Option<&str>,
+        new_name: Option<&str>,
+    ) -> Result<(), AwsError> {
+        if let Some(p) = new_path {
+            validate_path("newPath", p)?;
+        }
+        if let Some(n) = new_name {
+            validate_entity_name(EntityKind::Group, "newGroupName", n)?;
+        }
+        retrying(|| self.try_update_group(account_id, name, new_path, new_name)).await?;
+        self.invalidate_keys(&[]);
+        Ok(())
+    }
+
+    async fn try_update_group(
+        &self,
+        account_id: &str,
+        name: &str,
+        new_path: Option<&str>,
+        new_name: Option<&str>,
+    ) -> Result<(), TxError> {
+        let (v, old_key) = self.load_group(account_id, name).await?;
+        let mut group = v.value;
+        if let Some(p) = new_path {
+            p.clone_into(&mut group.core.path);
+        }
+        let mut ops = Vec::new();
+        match new_name {
+            Some(n) if name_key(n) != name_key(&group.core.name) => {
+                let new_key = entity_path(account_id, EntityKind::Group, &name_key(n));
+                if self.store.get(&new_key).await?.is_some() {
+                    return Err(AwsError::new(
+                        409,
+                        "EntityAlreadyExists",
+                        format!("Group with name {n} already exists."),
+                    )
+                    .into());
+                }
+                let old_group_key = name_key(&group.core.name);
+                let new_group_key = name_key(n);
+                n.clone_into(&mut group.core.name);
+                ops.push(Op::delete(old_key, Expect::Version(v.version)));
+                ops.push(put_json_op(new_key, &group, Expect::Absent)?);
+                let members = self
+                    .list_values::<MemberRecord>(&member_prefix(account_id, &old_group_key))
+                    .await?;
+                for (_, m) in members {
+                    ops.push(Op::delete(
+                        member_path(account_id, &old_group_key, &m.user),
+                        Expect::Any,
+                    ));
+                    ops.push(put_json_op(
+                        member_path(account_id, &new_group_key, &m.user),
+                        &m,
+                        Expect::Any,
+                    )?);
+                    let user_key = entity_path(account_id, EntityKind::User, &m.user);
+                    if let Some(mut u) = self.get_versioned::<UserRecord>(&user_key).await? {
+                        for g in &mut u.value.groups {
+                            if *g == old_group_key {
+                                g.clone_from(&new_group_key);
+                            }
+                        }
+                        ops.push(put_json_op(user_key, &u.value, Expect::Version(u.version))?);
+                    }
+                }
+            }
+            Some(n) => {
+                // Same name up to case: only its spelling changes.
+                n.clone_into(&mut group.core.name);
+                ops.push(put_json_op(old_key, &group, Expect::Version(v.version))?);
+            }
+            None => ops.push(put_json_op(old_key, &group, Expect::Version(v.version))?),
+        }
+        self.commit(ops).await
+    }
+
     pub async fn delete_group(&self, account_id: &str, name: &str) -> Result<(), AwsError> {
         retrying(|| async move {
             let (v, key) = self.load_group(account_id, name).await?;
@@ -1199,6 +1286,7 @@ impl IdentityStore {
                 tags: new.tags.clone(),
                 boundary: new.permissions_boundary.clone(),
                 last_used: None,
+                instance_profiles: Vec::new(),
             };
             ops.push(put_json_op(key, &record, Expect::Absent)?);
             self.commit(ops).await?;
@@ -1285,11 +1373,17 @@ impl IdentityStore {
         Ok(())
     }
 
-    /// Deletes a role that has no policies left.
+    /// Deletes a role that is in no instance profile and has no policies left.
     pub async fn delete_role(&self, account_id: &str, name: &str) -> Result<(), AwsError> {
         retrying(|| async move {
             let (v, key) = self.load_role(account_id, name).await?;
             let role = v.value;
+            if !role.instance_profiles.is_empty() {
+                return Err(delete_conflict(
+                    "Cannot delete entity, must remove roles from instance profile first.",
+                )
+                .into());
+            }
             if !role.core.inline.is_empty() {
                 return Err(
                     delete_conflict("Cannot delete entity, must delete policies first.").into(),
