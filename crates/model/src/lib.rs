@@ -16,6 +16,7 @@
 //! - `check_input(operation, input)`: decode and validate the input of any of its operations by
 //!   name (see [`check_input`]).
 
+pub mod audit_shape;
 mod rtypes;
 mod timestamp;
 
@@ -24,6 +25,7 @@ pub mod rt;
 
 pub mod generated;
 
+pub use audit_shape::AuditShape;
 pub use generated::{
     acm, acm_pca, cloudtrail, events, iam, kms, organizations, secretsmanager, ssm, sts, wafv2,
 };

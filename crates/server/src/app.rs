@@ -41,6 +41,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// KMS itself, for the usage report of the operator API.
     pub kms: Option<Arc<citadel_svc_kms::Kms>>,
+    /// The audit writer: every routed call is recorded before its response is sent.
+    pub audit: Option<Arc<citadel_audit::AuditLog>>,
 }
 
 impl AppState {
@@ -75,6 +77,7 @@ impl AppState {
             signing_keys: sigv4::SigningKeyCache::default(),
             metrics: Metrics::new(),
             kms: None,
+            audit: None,
             config,
         }
     }
@@ -272,8 +275,19 @@ pub async fn aws_api(
     };
     let service = route.service;
     let operation = route.operation;
+    // For the audit record: the input (the handler consumes it), who signed, and whether the
+    // call was refused because the store is sealed (not recorded: nothing can be written).
+    let audit_input = route.input.clone();
+    let audit_key_id = signature.as_ref().ok().map(|s| s.access_key_id.clone());
+    let audit_region = signature
+        .as_ref()
+        .map(|s| s.region.clone())
+        .unwrap_or_default();
+    let mut audit_principal: Option<Principal> = None;
+    let mut refused_sealed = false;
     let result = async {
         if state.store.is_sealed() {
+            refused_sealed = true;
             return Err(AwsError::sealed());
         }
         let query_protocol = service.protocol == Protocol::AwsQuery;
@@ -289,6 +303,7 @@ pub async fn aws_api(
             query_protocol,
         )
         .await?;
+        audit_principal = Some(principal.clone());
         if !state.config.dev {
             // In memory; persisted off the request path at most once a minute per key.
             state
@@ -353,6 +368,26 @@ pub async fn aws_api(
         }
     }
     .await;
+    let result = if refused_sealed {
+        result
+    } else {
+        crate::audit::record(
+            &state,
+            crate::audit::Audited {
+                service,
+                operation,
+                request_id: &request_id,
+                region: &audit_region,
+                principal: audit_principal.as_ref(),
+                access_key_id: audit_key_id.as_deref(),
+                source_ip,
+                headers: &parts.headers,
+                input: &audit_input,
+            },
+            result,
+        )
+        .await
+    };
 
     let response = match result {
         Ok(output) => render_success(service, operation, output, &request_id),

@@ -29,8 +29,35 @@ pub enum Command {
     Operator(OperatorArgs),
     /// Usage and its AWS-equivalent cost (signed by an account root, from AWS_* variables).
     Usage(UsageArgs),
+    /// The audit trail: verify the log files and their signed digest chain.
+    Audit(AuditArgs),
     /// Print the version and exit.
     Version,
+}
+
+/// `citadel audit …`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuditCommand {
+    /// Check every log file and digest (hashes, hash chain, SHA256withRSA signatures), like
+    /// `aws cloudtrail validate-logs`, offline: no server and no unsealing needed. Exits 1 and
+    /// names each modified, deleted or inserted file when the trail was tampered with.
+    Verify {
+        /// The server's data directory [default: ./citadel-data, env: CITADEL_DATA_DIR].
+        #[arg(long, env = "CITADEL_DATA_DIR", value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Start of the period, RFC 3339 (e.g. 2024-05-01T00:00:00Z) [default: the beginning].
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// End of the period, RFC 3339 [default: now].
+        #[arg(long, value_name = "TIME")]
+        to: Option<String>,
+    },
 }
 
 /// `citadel serve` options. Every option is optional so that `config::resolve` can tell "not
@@ -96,6 +123,15 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes [default: 1048576].
     #[arg(long, value_name = "N")]
     pub max_body_bytes: Option<usize>,
+
+    /// Serve API calls even when their audit record cannot be written (logged loudly and
+    /// counted in citadel_audit_write_failures_total) [default: fail closed with a 500].
+    #[arg(long)]
+    pub audit_fail_open: bool,
+
+    /// Days `cloudtrail lookup-events` finds records for [default: 90].
+    #[arg(long, value_name = "DAYS")]
+    pub audit_retention_days: Option<u32>,
 }
 
 /// `citadel operator …`: a client of a running server's operator API.

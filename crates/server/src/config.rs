@@ -128,6 +128,10 @@ pub struct Config {
     pub root_secret_access_key: Option<SecretString>,
     /// `[secrets]`: Secrets Manager's rotators (TOML file only).
     pub secrets: citadel_svc_secrets::SecretsConfig,
+    /// Serve calls whose audit record cannot be written (default: fail closed).
+    pub audit_fail_open: bool,
+    /// Days LookupEvents keeps records.
+    pub audit_retention_days: u32,
 }
 
 impl fmt::Debug for Config {
@@ -145,6 +149,8 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("log_level", &self.log_level)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("audit_fail_open", &self.audit_fail_open)
+            .field("audit_retention_days", &self.audit_retention_days)
             .field("root_access_key_id", &self.root_access_key_id)
             .field(
                 "root_secret_access_key",
@@ -212,6 +218,8 @@ struct FileConfig {
     root_secret_access_key: Option<String>,
     root_secret_access_key_file: Option<PathBuf>,
     secrets: Option<citadel_svc_secrets::SecretsConfig>,
+    audit_fail_open: Option<bool>,
+    audit_retention_days: Option<u32>,
 }
 
 /// Builds the configuration from flags, the environment (`env` is injected so tests need not
@@ -370,6 +378,26 @@ pub fn resolve(flags: &ServeArgs, env: &impl Fn(&str) -> Option<String>) -> anyh
         bail!("root_access_key_id and root_secret_access_key must be given together");
     }
 
+    let audit_fail_open = if flags.audit_fail_open {
+        true
+    } else if let Some(v) = env("CITADEL_AUDIT_FAIL_OPEN") {
+        parse_bool("CITADEL_AUDIT_FAIL_OPEN", &v)?
+    } else {
+        file.audit_fail_open.unwrap_or(false)
+    };
+    let audit_retention_days = match flags.audit_retention_days {
+        Some(v) => v,
+        None => match env("CITADEL_AUDIT_RETENTION_DAYS") {
+            Some(v) => parse_env("CITADEL_AUDIT_RETENTION_DAYS", &v)?,
+            None => file
+                .audit_retention_days
+                .unwrap_or(citadel_audit::DEFAULT_RETENTION_DAYS),
+        },
+    };
+    if audit_retention_days == 0 {
+        bail!("audit_retention_days must be at least 1");
+    }
+
     Ok(Config {
         config_file,
         dev,
@@ -386,6 +414,8 @@ pub fn resolve(flags: &ServeArgs, env: &impl Fn(&str) -> Option<String>) -> anyh
         root_access_key_id,
         root_secret_access_key: root_secret_access_key.map(SecretString::from),
         secrets: file.secrets.unwrap_or_default(),
+        audit_fail_open,
+        audit_retention_days,
     })
 }
 

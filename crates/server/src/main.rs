@@ -1,6 +1,7 @@
 //! The `citadel` binary.
 
 mod app;
+mod audit;
 mod cli;
 #[cfg(test)]
 mod compat;
@@ -39,6 +40,7 @@ fn main() -> std::process::ExitCode {
             }
             Command::Operator(args) => operator::run(args).await,
             Command::Usage(args) => operator::usage(args).await,
+            Command::Audit(args) => audit::run(&args),
             Command::Version => {
                 println!("citadel {}", env!("CARGO_PKG_VERSION"));
                 Ok(())

@@ -49,6 +49,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     durations: Family<DurationLabels, Histogram, fn() -> Histogram>,
     sealed: Gauge<i64, AtomicI64>,
+    audit_failures: Counter,
 }
 
 impl fmt::Debug for Metrics {
@@ -72,6 +73,12 @@ impl Metrics {
                 new_duration_histogram,
             );
         let sealed = Gauge::<i64, AtomicI64>::default();
+        let audit_failures = Counter::default();
+        registry.register(
+            "citadel_audit_write_failures",
+            "API calls whose audit record could not be written (failed closed, or served with --audit-fail-open)",
+            audit_failures.clone(),
+        );
         // The counter suffix `_total` and the unit suffix `_seconds` are appended by the library.
         registry.register(
             "citadel_requests",
@@ -94,7 +101,13 @@ impl Metrics {
             requests,
             durations,
             sealed,
+            audit_failures,
         }
+    }
+
+    /// Counts one API call whose audit record could not be written.
+    pub fn audit_write_failed(&self) {
+        self.audit_failures.inc();
     }
 
     /// Records one finished API request. Called on the hot path: a label lookup under a read

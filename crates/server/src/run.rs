@@ -90,6 +90,7 @@ pub fn services(
         kms.clone() as Arc<dyn citadel_api::KeyService>,
     ));
     ssm.set_events(bus.clone());
+    secrets.set_events(bus.clone());
     let sts = Arc::new(citadel_svc_sts::Sts::new(
         identities.clone(),
         authorizer.clone(),
@@ -102,6 +103,7 @@ pub fn services(
             secrets.clone(),
             ssm.clone(),
             Arc::new(citadel_svc_events::Events::new(bus.clone())),
+            Arc::new(citadel_svc_cloudtrail::CloudTrail::new(store.clone())),
             Arc::new(citadel_svc_organizations::Organizations::new(
                 store.clone(),
                 identities.clone(),
@@ -241,6 +243,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Scheduler::new(store.clone(), services.scheduled).spawn(SCHEDULER_INTERVAL);
     let mut state = AppState::new(config, store, identities, authorizer, services.handlers);
     state.kms = Some(services.kms);
+    state.audit = Some(crate::audit::start(&state.config, &state.store)?);
     let state = Arc::new(state);
     if !state.store.is_sealed() {
         sys::after_unseal(&state).await.map_err(|_| {
@@ -261,5 +264,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!("no root credentials yet: run `citadel operator init` now");
     }
     tracing::info!(mode, "citadel ready");
-    listener::serve(listener, tls, router(state), shutdown_signal()).await
+    let audit = state.audit.clone();
+    let served = listener::serve(listener, tls, router(state), shutdown_signal()).await;
+    if let Some(audit) = audit {
+        crate::audit::close(&audit).await;
+    }
+    served
 }

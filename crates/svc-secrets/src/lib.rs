@@ -145,6 +145,8 @@ pub(crate) struct Inner {
     running: Mutex<HashSet<String>>,
     /// Signalled whenever a rotation task ends (tests wait on it).
     settled: tokio::sync::Notify,
+    /// Where rotation results go (the event bus), once connected.
+    events: std::sync::OnceLock<Arc<dyn citadel_events::Publisher>>,
 }
 
 impl fmt::Debug for SecretsManager {
@@ -183,6 +185,7 @@ impl SecretsManager {
                 rotation: std::sync::RwLock::new(RotationSettings::default()),
                 running: Mutex::new(HashSet::new()),
                 settled: tokio::sync::Notify::new(),
+                events: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -191,6 +194,12 @@ impl SecretsManager {
     pub fn with_rotation(self, settings: RotationSettings) -> Self {
         self.set_rotation(settings);
         self
+    }
+
+    /// Connects the event bus: rotation results (`RotationSucceeded`, `RotationFailed`) are
+    /// emitted as AWS's Secrets Manager service events. A second call is ignored.
+    pub fn set_events(&self, publisher: Arc<dyn citadel_events::Publisher>) {
+        let _ = self.inner.events.set(publisher);
     }
 
     /// Replaces the rotation settings (rotations already running keep theirs).

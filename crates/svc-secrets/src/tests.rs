@@ -1234,7 +1234,18 @@ async fn rotation_runs_the_four_steps_and_moves_labels() {
 
 #[tokio::test]
 async fn a_failed_rotation_keeps_awscurrent_and_records_the_failure() {
+    #[derive(Default)]
+    struct Collect(std::sync::Mutex<Vec<citadel_events::Event>>);
+    #[async_trait::async_trait]
+    impl citadel_events::Publisher for Collect {
+        async fn publish(&self, event: &citadel_events::Event) -> Result<(), String> {
+            self.0.lock().unwrap().push(event.clone());
+            Ok(())
+        }
+    }
     let h = harness().await;
+    let events = Arc::new(Collect::default());
+    h.sm.set_events(events.clone());
     let rotator = with_rotator(&h);
     h.create("db", "initial", 1).await;
     *rotator.fail_step.lock().unwrap() = Some("setSecret".into());
@@ -1293,6 +1304,22 @@ async fn a_failed_rotation_keeps_awscurrent_and_records_the_failure() {
     assert_eq!(
         h.value("db").await,
         pending["SecretString"].as_str().unwrap()
+    );
+    // Each outcome reached the event bus as Secrets Manager's service event.
+    let seen = events.0.lock().unwrap().clone();
+    let names: Vec<&str> = seen
+        .iter()
+        .map(|e| e.detail["eventName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["RotationFailed", "RotationSucceeded", "RotationFailed"]
+    );
+    assert_eq!(seen[0].source, "aws.secretsmanager");
+    assert_eq!(seen[0].detail_type, "AWS Service Event via CloudTrail");
+    assert_eq!(
+        seen[0].detail["additionalEventData"]["SecretId"],
+        d["ARN"].as_str().unwrap()
     );
 }
 

@@ -105,6 +105,7 @@ pub fn generate(id: &str, version_dir: &str, botocore_version: &str, m: &Model) 
     g.emit_enums(&mut body)?;
     g.emit_structs(&mut body)?;
     g.emit_rules(&mut body)?;
+    g.emit_audit_shapes(&mut body)?;
 
     let mut code = String::new();
     writeln!(
@@ -1250,6 +1251,62 @@ impl<'a> Gen<'a> {
             }
             _ => writeln!(out, "crate::rt::xml_value(out, \"{elem}\", {v});")?,
         }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- audit shape table
+
+    /// `AUDIT_SHAPES`: every structure, list and map shape reachable from an operation's input
+    /// or output, and every shape the model marks `sensitive`, sorted by shape name. The audit
+    /// trail walks it to redact request parameters and response elements (a sensitive shape's
+    /// whole value is hidden) and to tell structure members from map keys. A shape absent from
+    /// the table is a scalar that is not sensitive.
+    fn emit_audit_shapes(&self, out: &mut String) -> Result<()> {
+        let reachable: BTreeSet<&String> = self.input.union(&self.output).collect();
+        writeln!(
+            out,
+            "/// The shapes the audit trail walks, sorted by name (see [`crate::AuditShape`]).\n\
+             /// A shape not listed is a scalar that holds nothing sensitive."
+        )?;
+        writeln!(
+            out,
+            "pub static AUDIT_SHAPES: &[(&str, crate::AuditShape)] = &["
+        )?;
+        for n in reachable {
+            let s = self.shape(n)?;
+            let entry = if s.sensitive {
+                "crate::AuditShape::Sensitive".to_owned()
+            } else {
+                match s.kind.as_str() {
+                    "structure" => {
+                        let members: Vec<String> = s
+                            .members
+                            .0
+                            .iter()
+                            .map(|(mn, m)| format!("({}, {})", lit(mn), lit(&m.shape)))
+                            .collect();
+                        format!("crate::AuditShape::Structure(&[{}])", members.join(", "))
+                    }
+                    "list" => {
+                        let m = s
+                            .member
+                            .as_ref()
+                            .ok_or_else(|| anyhow!("list {n} has no member"))?;
+                        format!("crate::AuditShape::List({})", lit(&m.shape))
+                    }
+                    "map" => {
+                        let v = s
+                            .value
+                            .as_ref()
+                            .ok_or_else(|| anyhow!("map {n} has no value"))?;
+                        format!("crate::AuditShape::Map({})", lit(&v.shape))
+                    }
+                    _ => continue,
+                }
+            };
+            writeln!(out, "({}, {entry}),", lit(n))?;
+        }
+        writeln!(out, "];\n")?;
         Ok(())
     }
 

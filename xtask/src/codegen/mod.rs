@@ -262,6 +262,15 @@ pub fn generate_all(data: &Path, root: &Path) -> Result<Vec<(String, String)>> {
         ));
     }
     m.push_str("_ => Ok(()),\n}\n}\n");
+    m.push_str(
+        "\n/// The `AUDIT_SHAPES` table of the service whose `SPEC.name` is `service`; empty for a\n\
+         /// service that is not generated.\n\
+         pub fn audit_shapes(service: &str) -> &'static [(&'static str, crate::AuditShape)] {\nmatch service {\n",
+    );
+    for (module, name) in &modules {
+        m.push_str(&format!("{name:?} => {module}::AUDIT_SHAPES,\n"));
+    }
+    m.push_str("_ => &[],\n}\n}\n");
     files.push(("mod.rs".to_owned(), rustfmt(root, &m)?));
     Ok(files)
 }

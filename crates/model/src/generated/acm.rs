@@ -3400,3 +3400,516 @@ static RULE_VALIDATION_METHOD: crate::rt::StrRule = crate::rt::StrRule {
     values: Some(ValidationMethod::VALUES),
     enum_constraint: "Member must satisfy enum value set: [EMAIL, DNS, HTTP]",
 };
+/// The shapes the audit trail walks, sorted by name (see [`crate::AuditShape`]).
+/// A shape not listed is a scalar that holds nothing sensitive.
+pub static AUDIT_SHAPES: &[(&str, crate::AuditShape)] = &[
+    (
+        "AcmCertificateMetadata",
+        crate::AuditShape::Structure(&[
+            ("CreatedAt", "TStamp"),
+            ("Exported", "NullableBoolean"),
+            ("ImportedAt", "TStamp"),
+            ("InUse", "NullableBoolean"),
+            ("IssuedAt", "TStamp"),
+            ("RenewalEligibility", "RenewalEligibility"),
+            ("RevokedAt", "TStamp"),
+            ("Status", "CertificateStatus"),
+            ("RenewalStatus", "RenewalStatus"),
+            ("Type", "CertificateType"),
+            ("ExportOption", "CertificateExport"),
+            ("ManagedBy", "CertificateManagedBy"),
+            ("ValidationMethod", "ValidationMethod"),
+        ]),
+    ),
+    (
+        "AcmCertificateMetadataFilter",
+        crate::AuditShape::Structure(&[
+            ("Status", "CertificateStatus"),
+            ("RenewalStatus", "RenewalStatus"),
+            ("Type", "CertificateType"),
+            ("InUse", "NullableBoolean"),
+            ("Exported", "NullableBoolean"),
+            ("ExportOption", "CertificateExport"),
+            ("ManagedBy", "CertificateManagedBy"),
+            ("ValidationMethod", "ValidationMethod"),
+        ]),
+    ),
+    (
+        "AddTagsToCertificateRequest",
+        crate::AuditShape::Structure(&[("CertificateArn", "Arn"), ("Tags", "TagList")]),
+    ),
+    (
+        "CertificateDetail",
+        crate::AuditShape::Structure(&[
+            ("CertificateArn", "Arn"),
+            ("DomainName", "DomainNameString"),
+            ("SubjectAlternativeNames", "DomainList"),
+            ("ManagedBy", "CertificateManagedBy"),
+            ("DomainValidationOptions", "DomainValidationList"),
+            ("Serial", "String"),
+            ("Subject", "String"),
+            ("Issuer", "String"),
+            ("CreatedAt", "TStamp"),
+            ("IssuedAt", "TStamp"),
+            ("ImportedAt", "TStamp"),
+            ("Status", "CertificateStatus"),
+            ("RevokedAt", "TStamp"),
+            ("RevocationReason", "RevocationReason"),
+            ("NotBefore", "TStamp"),
+            ("NotAfter", "TStamp"),
+            ("KeyAlgorithm", "KeyAlgorithm"),
+            ("SignatureAlgorithm", "String"),
+            ("InUseBy", "InUseList"),
+            ("FailureReason", "FailureReason"),
+            ("Type", "CertificateType"),
+            ("RenewalSummary", "RenewalSummary"),
+            ("KeyUsages", "KeyUsageList"),
+            ("ExtendedKeyUsages", "ExtendedKeyUsageList"),
+            ("CertificateAuthorityArn", "Arn"),
+            ("RenewalEligibility", "RenewalEligibility"),
+            ("Options", "CertificateOptions"),
+        ]),
+    ),
+    (
+        "CertificateFilter",
+        crate::AuditShape::Structure(&[
+            ("CertificateArn", "Arn"),
+            ("X509AttributeFilter", "X509AttributeFilter"),
+            (
+                "AcmCertificateMetadataFilter",
+                "AcmCertificateMetadataFilter",
+            ),
+        ]),
+    ),
+    (
+        "CertificateFilterStatement",
+        crate::AuditShape::Structure(&[
+            ("And", "CertificateFilterStatementList"),
+            ("Or", "CertificateFilterStatementList"),
+            ("Not", "CertificateFilterStatement"),
+            ("Filter", "CertificateFilter"),
+        ]),
+    ),
+    (
+        "CertificateFilterStatementList",
+        crate::AuditShape::List("CertificateFilterStatement"),
+    ),
+    (
+        "CertificateMetadata",
+        crate::AuditShape::Structure(&[("AcmCertificateMetadata", "AcmCertificateMetadata")]),
+    ),
+    (
+        "CertificateOptions",
+        crate::AuditShape::Structure(&[
+            (
+                "CertificateTransparencyLoggingPreference",
+                "CertificateTransparencyLoggingPreference",
+            ),
+            ("Export", "CertificateExport"),
+        ]),
+    ),
+    (
+        "CertificateSearchResult",
+        crate::AuditShape::Structure(&[
+            ("CertificateArn", "Arn"),
+            ("X509Attributes", "X509Attributes"),
+            ("CertificateMetadata", "CertificateMetadata"),
+        ]),
+    ),
+    (
+        "CertificateSearchResultList",
+        crate::AuditShape::List("CertificateSearchResult"),
+    ),
+    (
+        "CertificateStatuses",
+        crate::AuditShape::List("CertificateStatus"),
+    ),
+    (
+        "CertificateSummary",
+        crate::AuditShape::Structure(&[
+            ("CertificateArn", "Arn"),
+            ("DomainName", "DomainNameString"),
+            ("SubjectAlternativeNameSummaries", "DomainList"),
+            ("HasAdditionalSubjectAlternativeNames", "NullableBoolean"),
+            ("Status", "CertificateStatus"),
+            ("Type", "CertificateType"),
+            ("KeyAlgorithm", "KeyAlgorithm"),
+            ("KeyUsages", "KeyUsageNames"),
+            ("ExtendedKeyUsages", "ExtendedKeyUsageNames"),
+            ("ExportOption", "CertificateExport"),
+            ("InUse", "NullableBoolean"),
+            ("Exported", "NullableBoolean"),
+            ("RenewalEligibility", "RenewalEligibility"),
+            ("NotBefore", "TStamp"),
+            ("NotAfter", "TStamp"),
+            ("CreatedAt", "TStamp"),
+            ("IssuedAt", "TStamp"),
+            ("ImportedAt", "TStamp"),
+            ("RevokedAt", "TStamp"),
+            ("ManagedBy", "CertificateManagedBy"),
+        ]),
+    ),
+    (
+        "CertificateSummaryList",
+        crate::AuditShape::List("CertificateSummary"),
+    ),
+    (
+        "CommonNameFilter",
+        crate::AuditShape::Structure(&[
+            ("Value", "FilterString"),
+            ("ComparisonOperator", "ComparisonOperator"),
+        ]),
+    ),
+    (
+        "CustomAttribute",
+        crate::AuditShape::Structure(&[("ObjectIdentifier", "String"), ("Value", "String")]),
+    ),
+    (
+        "CustomAttributeList",
+        crate::AuditShape::List("CustomAttribute"),
+    ),
+    (
+        "DeleteCertificateRequest",
+        crate::AuditShape::Structure(&[("CertificateArn", "Arn")]),
+    ),
+    (
+        "DescribeCertificateRequest",
+        crate::AuditShape::Structure(&[("CertificateArn", "Arn")]),
+    ),
+    (
+        "DescribeCertificateResponse",
+        crate::AuditShape::Structure(&[("Certificate", "CertificateDetail")]),
+    ),
+    (
+        "DistinguishedName",
+        crate::AuditShape::Structure(&[
+            ("CommonName", "String"),
+            ("DomainComponents", "DomainComponentList"),
+            ("Country", "String"),
+            ("CustomAttributes", "CustomAttributeList"),
+            ("DistinguishedNameQualifier", "String"),
+            ("GenerationQualifier", "String"),
+            ("GivenName", "String"),
+            ("Initials", "String"),
+            ("Locality", "String"),
+            ("Organization", "String"),
+            ("OrganizationalUnit", "String"),
+            ("Pseudonym", "String"),
+            ("SerialNumber", "String"),
+            ("State", "String"),
+            ("Surname", "String"),
+            ("Title", "String"),
+        ]),
+    ),
+    (
+        "DnsNameFilter",
+        crate::AuditShape::Structure(&[
+            ("Value", "FilterString"),
+            ("ComparisonOperator", "ComparisonOperator"),
+        ]),
+    ),
+    ("DomainComponentList", crate::AuditShape::List("String")),
+    ("DomainList", crate::AuditShape::List("DomainNameString")),
+    (
+        "DomainValidation",
+        crate::AuditShape::Structure(&[
+            ("DomainName", "DomainNameString"),
+            ("ValidationEmails", "ValidationEmailList"),
+            ("ValidationDomain", "DomainNameString"),
+            ("ValidationStatus", "DomainStatus"),
+            ("ResourceRecord", "ResourceRecord"),
+            ("HttpRedirect", "HttpRedirect"),
+            ("ValidationMethod", "ValidationMethod"),
+        ]),
+    ),
+    (
+        "DomainValidationList",
+        crate::AuditShape::List("DomainValidation"),
+    ),
+    (
+        "DomainValidationOption",
+        crate::AuditShape::Structure(&[
+            ("DomainName", "DomainNameString"),
+            ("ValidationDomain", "DomainNameString"),
+        ]),
+    ),
+    (
+        "DomainValidationOptionList",
+        crate::AuditShape::List("DomainValidationOption"),
+    ),
+    (
+        "ExpiryEventsConfiguration",
+        crate::AuditShape::Structure(&[("DaysBeforeExpiry", "PositiveInteger")]),
+    ),
+    (
+        "ExportCertificateRequest",
+        crate::AuditShape::Structure(&[
+            ("CertificateArn", "Arn"),
+            ("Passphrase", "PassphraseBlob"),
+        ]),
+    ),
+    (
+        "ExportCertificateResponse",
+        crate::AuditShape::Structure(&[
+            ("Certificate", "CertificateBody"),
+            ("CertificateChain", "CertificateChain"),
+            ("PrivateKey", "PrivateKey"),
+        ]),
+    ),
+    (
+        "ExtendedKeyUsage",
+        crate::AuditShape::Structure(&[("Name", "ExtendedKeyUsageName"), ("OID", "String")]),
+    ),
+    (
+        "ExtendedKeyUsageFilterList",
+        crate::AuditShape::List("ExtendedKeyUsageName"),
+    ),
+    (
+        "ExtendedKeyUsageList",
+        crate::AuditShape::List("ExtendedKeyUsage"),
+    ),
+    (
+        "ExtendedKeyUsageNames",
+        crate::AuditShape::List("ExtendedKeyUsageName"),
+    ),
+    (
+        "Filters",
+        crate::AuditShape::Structure(&[
+            ("extendedKeyUsage", "ExtendedKeyUsageFilterList"),
+            ("keyUsage", "KeyUsageFilterList"),
+            ("keyTypes", "KeyAlgorithmList"),
+            ("exportOption", "CertificateExport"),
+            ("managedBy", "CertificateManagedBy"),
+        ]),
+    ),
+    (
+        "GeneralName",
+        crate::AuditShape::Structure(&[
+            ("DirectoryName", "DistinguishedName"),
+            ("DnsName", "String"),
+            ("IpAddress", "String"),
+            ("OtherName", "OtherName"),
+            ("RegisteredId", "String"),
+            ("Rfc822Name", "String"),
+            ("UniformResourceIdentifier", "String"),
+        ]),
+    ),
+    ("GeneralNameList", crate::AuditShape::List("GeneralName")),
+    (
+        "GetAccountConfigurationResponse",
+        crate::AuditShape::Structure(&[("ExpiryEvents", "ExpiryEventsConfiguration")]),
+    ),
+    (
+        "GetCertificateRequest",
+        crate::AuditShape::Structure(&[("CertificateArn", "Arn")]),
+    ),
+    (
+        "GetCertificateResponse",
+        crate::AuditShape::Structure(&[
+            ("Certificate", "CertificateBody"),
+            ("CertificateChain", "CertificateChain"),
+        ]),
+    ),
+    (
+        "HttpRedirect",
+        crate::AuditShape::Structure(&[("RedirectFrom", "String"), ("RedirectTo", "String")]),
+    ),
+    (
+        "ImportCertificateRequest",
+        crate::AuditShape::Structure(&[
+            ("CertificateArn", "Arn"),
+            ("Certificate", "CertificateBodyBlob"),
+            ("PrivateKey", "PrivateKeyBlob"),
+            ("CertificateChain", "CertificateChainBlob"),
+            ("Tags", "TagList"),
+        ]),
+    ),
+    (
+        "ImportCertificateResponse",
+        crate::AuditShape::Structure(&[("CertificateArn", "Arn")]),
+    ),
+    ("InUseList", crate::AuditShape::List("String")),
+    ("KeyAlgorithmList", crate::AuditShape::List("KeyAlgorithm")),
+    (
+        "KeyUsage",
+        crate::AuditShape::Structure(&[("Name", "KeyUsageName")]),
+    ),
+    (
+        "KeyUsageFilterList",
+        crate::AuditShape::List("KeyUsageName"),
+    ),
+    ("KeyUsageList", crate::AuditShape::List("KeyUsage")),
+    ("KeyUsageNames", crate::AuditShape::List("KeyUsageName")),
+    (
+        "ListCertificatesRequest",
+        crate::AuditShape::Structure(&[
+            ("CertificateStatuses", "CertificateStatuses"),
+            ("Includes", "Filters"),
+            ("NextToken", "NextToken"),
+            ("MaxItems", "MaxItems"),
+            ("SortBy", "SortBy"),
+            ("SortOrder", "SortOrder"),
+        ]),
+    ),
+    (
+        "ListCertificatesResponse",
+        crate::AuditShape::Structure(&[
+            ("NextToken", "NextToken"),
+            ("CertificateSummaryList", "CertificateSummaryList"),
+        ]),
+    ),
+    (
+        "ListTagsForCertificateRequest",
+        crate::AuditShape::Structure(&[("CertificateArn", "Arn")]),
+    ),
+    (
+        "ListTagsForCertificateResponse",
+        crate::AuditShape::Structure(&[("Tags", "TagList")]),
+    ),
+    (
+        "OtherName",
+        crate::AuditShape::Structure(&[("ObjectIdentifier", "String"), ("Value", "String")]),
+    ),
+    ("PassphraseBlob", crate::AuditShape::Sensitive),
+    ("PrivateKey", crate::AuditShape::Sensitive),
+    ("PrivateKeyBlob", crate::AuditShape::Sensitive),
+    (
+        "PutAccountConfigurationRequest",
+        crate::AuditShape::Structure(&[
+            ("ExpiryEvents", "ExpiryEventsConfiguration"),
+            ("IdempotencyToken", "IdempotencyToken"),
+        ]),
+    ),
+    (
+        "RemoveTagsFromCertificateRequest",
+        crate::AuditShape::Structure(&[("CertificateArn", "Arn"), ("Tags", "TagList")]),
+    ),
+    (
+        "RenewCertificateRequest",
+        crate::AuditShape::Structure(&[("CertificateArn", "Arn")]),
+    ),
+    (
+        "RenewalSummary",
+        crate::AuditShape::Structure(&[
+            ("RenewalStatus", "RenewalStatus"),
+            ("DomainValidationOptions", "DomainValidationList"),
+            ("RenewalStatusReason", "FailureReason"),
+            ("UpdatedAt", "TStamp"),
+        ]),
+    ),
+    (
+        "RequestCertificateRequest",
+        crate::AuditShape::Structure(&[
+            ("DomainName", "DomainNameString"),
+            ("ValidationMethod", "ValidationMethod"),
+            ("SubjectAlternativeNames", "DomainList"),
+            ("IdempotencyToken", "IdempotencyToken"),
+            ("DomainValidationOptions", "DomainValidationOptionList"),
+            ("Options", "CertificateOptions"),
+            ("CertificateAuthorityArn", "PcaArn"),
+            ("Tags", "TagList"),
+            ("KeyAlgorithm", "KeyAlgorithm"),
+            ("ManagedBy", "CertificateManagedBy"),
+        ]),
+    ),
+    (
+        "RequestCertificateResponse",
+        crate::AuditShape::Structure(&[("CertificateArn", "Arn")]),
+    ),
+    (
+        "ResendValidationEmailRequest",
+        crate::AuditShape::Structure(&[
+            ("CertificateArn", "Arn"),
+            ("Domain", "DomainNameString"),
+            ("ValidationDomain", "DomainNameString"),
+        ]),
+    ),
+    (
+        "ResourceRecord",
+        crate::AuditShape::Structure(&[
+            ("Name", "String"),
+            ("Type", "RecordType"),
+            ("Value", "String"),
+        ]),
+    ),
+    (
+        "RevokeCertificateRequest",
+        crate::AuditShape::Structure(&[
+            ("CertificateArn", "Arn"),
+            ("RevocationReason", "RevocationReason"),
+        ]),
+    ),
+    (
+        "RevokeCertificateResponse",
+        crate::AuditShape::Structure(&[("CertificateArn", "Arn")]),
+    ),
+    (
+        "SearchCertificatesRequest",
+        crate::AuditShape::Structure(&[
+            ("FilterStatement", "CertificateFilterStatement"),
+            ("MaxResults", "SearchMaxResults"),
+            ("NextToken", "NextToken"),
+            ("SortBy", "SearchCertificatesSortBy"),
+            ("SortOrder", "SearchCertificatesSortOrder"),
+        ]),
+    ),
+    (
+        "SearchCertificatesResponse",
+        crate::AuditShape::Structure(&[
+            ("Results", "CertificateSearchResultList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "SubjectAlternativeNameFilter",
+        crate::AuditShape::Structure(&[("DnsName", "DnsNameFilter")]),
+    ),
+    (
+        "SubjectFilter",
+        crate::AuditShape::Structure(&[("CommonName", "CommonNameFilter")]),
+    ),
+    (
+        "Tag",
+        crate::AuditShape::Structure(&[("Key", "TagKey"), ("Value", "TagValue")]),
+    ),
+    ("TagList", crate::AuditShape::List("Tag")),
+    (
+        "TimestampRange",
+        crate::AuditShape::Structure(&[("Start", "TStamp"), ("End", "TStamp")]),
+    ),
+    (
+        "UpdateCertificateOptionsRequest",
+        crate::AuditShape::Structure(&[
+            ("CertificateArn", "Arn"),
+            ("Options", "CertificateOptions"),
+        ]),
+    ),
+    ("ValidationEmailList", crate::AuditShape::List("String")),
+    (
+        "X509AttributeFilter",
+        crate::AuditShape::Structure(&[
+            ("Subject", "SubjectFilter"),
+            ("SubjectAlternativeName", "SubjectAlternativeNameFilter"),
+            ("ExtendedKeyUsage", "ExtendedKeyUsageName"),
+            ("KeyUsage", "KeyUsageName"),
+            ("KeyAlgorithm", "KeyAlgorithm"),
+            ("SerialNumber", "SerialNumber"),
+            ("NotAfter", "TimestampRange"),
+            ("NotBefore", "TimestampRange"),
+        ]),
+    ),
+    (
+        "X509Attributes",
+        crate::AuditShape::Structure(&[
+            ("Issuer", "DistinguishedName"),
+            ("Subject", "DistinguishedName"),
+            ("SubjectAlternativeNames", "GeneralNameList"),
+            ("ExtendedKeyUsages", "ExtendedKeyUsageNames"),
+            ("KeyAlgorithm", "KeyAlgorithm"),
+            ("KeyUsages", "KeyUsageNames"),
+            ("SerialNumber", "SerialNumber"),
+            ("NotAfter", "TStamp"),
+            ("NotBefore", "TStamp"),
+        ]),
+    ),
+];

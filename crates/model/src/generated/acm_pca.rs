@@ -4125,3 +4125,477 @@ static RULE_VALIDITY_PERIOD_TYPE: crate::rt::StrRule = crate::rt::StrRule {
     values: Some(ValidityPeriodType::VALUES),
     enum_constraint: "Member must satisfy enum value set: [END_DATE, ABSOLUTE, DAYS, MONTHS, YEARS]",
 };
+/// The shapes the audit trail walks, sorted by name (see [`crate::AuditShape`]).
+/// A shape not listed is a scalar that holds nothing sensitive.
+pub static AUDIT_SHAPES: &[(&str, crate::AuditShape)] = &[
+    (
+        "ASN1Subject",
+        crate::AuditShape::Structure(&[
+            ("Country", "CountryCodeString"),
+            ("Organization", "String64"),
+            ("OrganizationalUnit", "String64"),
+            ("DistinguishedNameQualifier", "ASN1PrintableString64"),
+            ("State", "String128"),
+            ("CommonName", "String64"),
+            ("SerialNumber", "ASN1PrintableString64"),
+            ("Locality", "String128"),
+            ("Title", "String64"),
+            ("Surname", "String40"),
+            ("GivenName", "String16"),
+            ("Initials", "String5"),
+            ("Pseudonym", "String128"),
+            ("GenerationQualifier", "String3"),
+            ("CustomAttributes", "CustomAttributeList"),
+        ]),
+    ),
+    (
+        "AccessDescription",
+        crate::AuditShape::Structure(&[
+            ("AccessMethod", "AccessMethod"),
+            ("AccessLocation", "GeneralName"),
+        ]),
+    ),
+    (
+        "AccessDescriptionList",
+        crate::AuditShape::List("AccessDescription"),
+    ),
+    (
+        "AccessMethod",
+        crate::AuditShape::Structure(&[
+            ("CustomObjectIdentifier", "CustomObjectIdentifier"),
+            ("AccessMethodType", "AccessMethodType"),
+        ]),
+    ),
+    ("ActionList", crate::AuditShape::List("ActionType")),
+    (
+        "ApiPassthrough",
+        crate::AuditShape::Structure(&[("Extensions", "Extensions"), ("Subject", "ASN1Subject")]),
+    ),
+    (
+        "CertificateAuthorities",
+        crate::AuditShape::List("CertificateAuthority"),
+    ),
+    (
+        "CertificateAuthority",
+        crate::AuditShape::Structure(&[
+            ("Arn", "Arn"),
+            ("OwnerAccount", "AccountId"),
+            ("CreatedAt", "TStamp"),
+            ("LastStateChangeAt", "TStamp"),
+            ("Type", "CertificateAuthorityType"),
+            ("Serial", "String"),
+            ("Status", "CertificateAuthorityStatus"),
+            ("NotBefore", "TStamp"),
+            ("NotAfter", "TStamp"),
+            ("FailureReason", "FailureReason"),
+            (
+                "CertificateAuthorityConfiguration",
+                "CertificateAuthorityConfiguration",
+            ),
+            ("RevocationConfiguration", "RevocationConfiguration"),
+            ("RestorableUntil", "TStamp"),
+            ("KeyStorageSecurityStandard", "KeyStorageSecurityStandard"),
+            ("UsageMode", "CertificateAuthorityUsageMode"),
+        ]),
+    ),
+    (
+        "CertificateAuthorityConfiguration",
+        crate::AuditShape::Structure(&[
+            ("KeyAlgorithm", "KeyAlgorithm"),
+            ("SigningAlgorithm", "SigningAlgorithm"),
+            ("Subject", "ASN1Subject"),
+            ("CsrExtensions", "CsrExtensions"),
+        ]),
+    ),
+    (
+        "CertificatePolicyList",
+        crate::AuditShape::List("PolicyInformation"),
+    ),
+    (
+        "CreateCertificateAuthorityAuditReportRequest",
+        crate::AuditShape::Structure(&[
+            ("CertificateAuthorityArn", "Arn"),
+            ("S3BucketName", "S3BucketName"),
+            ("AuditReportResponseFormat", "AuditReportResponseFormat"),
+        ]),
+    ),
+    (
+        "CreateCertificateAuthorityAuditReportResponse",
+        crate::AuditShape::Structure(&[("AuditReportId", "AuditReportId"), ("S3Key", "S3Key")]),
+    ),
+    (
+        "CreateCertificateAuthorityRequest",
+        crate::AuditShape::Structure(&[
+            (
+                "CertificateAuthorityConfiguration",
+                "CertificateAuthorityConfiguration",
+            ),
+            ("RevocationConfiguration", "RevocationConfiguration"),
+            ("CertificateAuthorityType", "CertificateAuthorityType"),
+            ("IdempotencyToken", "IdempotencyToken"),
+            ("KeyStorageSecurityStandard", "KeyStorageSecurityStandard"),
+            ("Tags", "TagList"),
+            ("UsageMode", "CertificateAuthorityUsageMode"),
+        ]),
+    ),
+    (
+        "CreateCertificateAuthorityResponse",
+        crate::AuditShape::Structure(&[("CertificateAuthorityArn", "Arn")]),
+    ),
+    (
+        "CreatePermissionRequest",
+        crate::AuditShape::Structure(&[
+            ("CertificateAuthorityArn", "Arn"),
+            ("Principal", "Principal"),
+            ("SourceAccount", "AccountId"),
+            ("Actions", "ActionList"),
+        ]),
+    ),
+    (
+        "CrlConfiguration",
+        crate::AuditShape::Structure(&[
+            ("Enabled", "Boolean"),
+            ("ExpirationInDays", "Integer1To5000"),
+            ("CustomCname", "CnameString"),
+            ("S3BucketName", "S3BucketName3To255"),
+            ("S3ObjectAcl", "S3ObjectAcl"),
+            (
+                "CrlDistributionPointExtensionConfiguration",
+                "CrlDistributionPointExtensionConfiguration",
+            ),
+            ("CrlType", "CrlType"),
+            ("CustomPath", "CrlPathString"),
+        ]),
+    ),
+    (
+        "CrlDistributionPointExtensionConfiguration",
+        crate::AuditShape::Structure(&[("OmitExtension", "Boolean")]),
+    ),
+    (
+        "CsrExtensions",
+        crate::AuditShape::Structure(&[
+            ("KeyUsage", "KeyUsage"),
+            ("SubjectInformationAccess", "AccessDescriptionList"),
+        ]),
+    ),
+    (
+        "CustomAttribute",
+        crate::AuditShape::Structure(&[
+            ("ObjectIdentifier", "CustomObjectIdentifier"),
+            ("Value", "String1To256"),
+        ]),
+    ),
+    (
+        "CustomAttributeList",
+        crate::AuditShape::List("CustomAttribute"),
+    ),
+    (
+        "CustomExtension",
+        crate::AuditShape::Structure(&[
+            ("ObjectIdentifier", "CustomObjectIdentifier"),
+            ("Value", "Base64String1To4096"),
+            ("Critical", "Boolean"),
+        ]),
+    ),
+    (
+        "CustomExtensionList",
+        crate::AuditShape::List("CustomExtension"),
+    ),
+    (
+        "DeleteCertificateAuthorityRequest",
+        crate::AuditShape::Structure(&[
+            ("CertificateAuthorityArn", "Arn"),
+            ("PermanentDeletionTimeInDays", "PermanentDeletionTimeInDays"),
+        ]),
+    ),
+    (
+        "DeletePermissionRequest",
+        crate::AuditShape::Structure(&[
+            ("CertificateAuthorityArn", "Arn"),
+            ("Principal", "Principal"),
+            ("SourceAccount", "AccountId"),
+        ]),
+    ),
+    (
+        "DeletePolicyRequest",
+        crate::AuditShape::Structure(&[("ResourceArn", "Arn")]),
+    ),
+    (
+        "DescribeCertificateAuthorityAuditReportRequest",
+        crate::AuditShape::Structure(&[
+            ("CertificateAuthorityArn", "Arn"),
+            ("AuditReportId", "AuditReportId"),
+        ]),
+    ),
+    (
+        "DescribeCertificateAuthorityAuditReportResponse",
+        crate::AuditShape::Structure(&[
+            ("AuditReportStatus", "AuditReportStatus"),
+            ("S3BucketName", "S3BucketName"),
+            ("S3Key", "S3Key"),
+            ("CreatedAt", "TStamp"),
+        ]),
+    ),
+    (
+        "DescribeCertificateAuthorityRequest",
+        crate::AuditShape::Structure(&[("CertificateAuthorityArn", "Arn")]),
+    ),
+    (
+        "DescribeCertificateAuthorityResponse",
+        crate::AuditShape::Structure(&[("CertificateAuthority", "CertificateAuthority")]),
+    ),
+    (
+        "EdiPartyName",
+        crate::AuditShape::Structure(&[("PartyName", "String256"), ("NameAssigner", "String256")]),
+    ),
+    (
+        "ExtendedKeyUsage",
+        crate::AuditShape::Structure(&[
+            ("ExtendedKeyUsageType", "ExtendedKeyUsageType"),
+            ("ExtendedKeyUsageObjectIdentifier", "CustomObjectIdentifier"),
+        ]),
+    ),
+    (
+        "ExtendedKeyUsageList",
+        crate::AuditShape::List("ExtendedKeyUsage"),
+    ),
+    (
+        "Extensions",
+        crate::AuditShape::Structure(&[
+            ("CertificatePolicies", "CertificatePolicyList"),
+            ("ExtendedKeyUsage", "ExtendedKeyUsageList"),
+            ("KeyUsage", "KeyUsage"),
+            ("SubjectAlternativeNames", "GeneralNameList"),
+            ("CustomExtensions", "CustomExtensionList"),
+        ]),
+    ),
+    (
+        "GeneralName",
+        crate::AuditShape::Structure(&[
+            ("OtherName", "OtherName"),
+            ("Rfc822Name", "String256"),
+            ("DnsName", "String253"),
+            ("DirectoryName", "ASN1Subject"),
+            ("EdiPartyName", "EdiPartyName"),
+            ("UniformResourceIdentifier", "String253"),
+            ("IpAddress", "String39"),
+            ("RegisteredId", "CustomObjectIdentifier"),
+        ]),
+    ),
+    ("GeneralNameList", crate::AuditShape::List("GeneralName")),
+    (
+        "GetCertificateAuthorityCertificateRequest",
+        crate::AuditShape::Structure(&[("CertificateAuthorityArn", "Arn")]),
+    ),
+    (
+        "GetCertificateAuthorityCertificateResponse",
+        crate::AuditShape::Structure(&[
+            ("Certificate", "CertificateBody"),
+            ("CertificateChain", "CertificateChain"),
+        ]),
+    ),
+    (
+        "GetCertificateAuthorityCsrRequest",
+        crate::AuditShape::Structure(&[("CertificateAuthorityArn", "Arn")]),
+    ),
+    (
+        "GetCertificateAuthorityCsrResponse",
+        crate::AuditShape::Structure(&[("Csr", "CsrBody")]),
+    ),
+    (
+        "GetCertificateRequest",
+        crate::AuditShape::Structure(&[
+            ("CertificateAuthorityArn", "Arn"),
+            ("CertificateArn", "Arn"),
+        ]),
+    ),
+    (
+        "GetCertificateResponse",
+        crate::AuditShape::Structure(&[
+            ("Certificate", "CertificateBody"),
+            ("CertificateChain", "CertificateChain"),
+        ]),
+    ),
+    (
+        "GetPolicyRequest",
+        crate::AuditShape::Structure(&[("ResourceArn", "Arn")]),
+    ),
+    (
+        "GetPolicyResponse",
+        crate::AuditShape::Structure(&[("Policy", "AWSPolicy")]),
+    ),
+    (
+        "ImportCertificateAuthorityCertificateRequest",
+        crate::AuditShape::Structure(&[
+            ("CertificateAuthorityArn", "Arn"),
+            ("Certificate", "CertificateBodyBlob"),
+            ("CertificateChain", "CertificateChainBlob"),
+        ]),
+    ),
+    (
+        "IssueCertificateRequest",
+        crate::AuditShape::Structure(&[
+            ("ApiPassthrough", "ApiPassthrough"),
+            ("CertificateAuthorityArn", "Arn"),
+            ("Csr", "CsrBlob"),
+            ("SigningAlgorithm", "SigningAlgorithm"),
+            ("TemplateArn", "Arn"),
+            ("Validity", "Validity"),
+            ("ValidityNotBefore", "Validity"),
+            ("IdempotencyToken", "IdempotencyToken"),
+        ]),
+    ),
+    (
+        "IssueCertificateResponse",
+        crate::AuditShape::Structure(&[("CertificateArn", "Arn")]),
+    ),
+    (
+        "KeyUsage",
+        crate::AuditShape::Structure(&[
+            ("DigitalSignature", "Boolean"),
+            ("NonRepudiation", "Boolean"),
+            ("KeyEncipherment", "Boolean"),
+            ("DataEncipherment", "Boolean"),
+            ("KeyAgreement", "Boolean"),
+            ("KeyCertSign", "Boolean"),
+            ("CRLSign", "Boolean"),
+            ("EncipherOnly", "Boolean"),
+            ("DecipherOnly", "Boolean"),
+        ]),
+    ),
+    (
+        "ListCertificateAuthoritiesRequest",
+        crate::AuditShape::Structure(&[
+            ("MaxResults", "MaxResults"),
+            ("NextToken", "NextToken"),
+            ("ResourceOwner", "ResourceOwner"),
+        ]),
+    ),
+    (
+        "ListCertificateAuthoritiesResponse",
+        crate::AuditShape::Structure(&[
+            ("NextToken", "NextToken"),
+            ("CertificateAuthorities", "CertificateAuthorities"),
+        ]),
+    ),
+    (
+        "ListPermissionsRequest",
+        crate::AuditShape::Structure(&[
+            ("MaxResults", "MaxResults"),
+            ("NextToken", "NextToken"),
+            ("CertificateAuthorityArn", "Arn"),
+        ]),
+    ),
+    (
+        "ListPermissionsResponse",
+        crate::AuditShape::Structure(&[
+            ("NextToken", "NextToken"),
+            ("Permissions", "PermissionList"),
+        ]),
+    ),
+    (
+        "ListTagsRequest",
+        crate::AuditShape::Structure(&[
+            ("MaxResults", "MaxResults"),
+            ("NextToken", "NextToken"),
+            ("CertificateAuthorityArn", "Arn"),
+        ]),
+    ),
+    (
+        "ListTagsResponse",
+        crate::AuditShape::Structure(&[("NextToken", "NextToken"), ("Tags", "TagList")]),
+    ),
+    (
+        "OcspConfiguration",
+        crate::AuditShape::Structure(&[("Enabled", "Boolean"), ("OcspCustomCname", "CnameString")]),
+    ),
+    (
+        "OtherName",
+        crate::AuditShape::Structure(&[
+            ("TypeId", "CustomObjectIdentifier"),
+            ("Value", "String256"),
+        ]),
+    ),
+    (
+        "Permission",
+        crate::AuditShape::Structure(&[
+            ("CertificateAuthorityArn", "Arn"),
+            ("CreatedAt", "TStamp"),
+            ("Principal", "Principal"),
+            ("SourceAccount", "AccountId"),
+            ("Actions", "ActionList"),
+            ("Policy", "AWSPolicy"),
+        ]),
+    ),
+    ("PermissionList", crate::AuditShape::List("Permission")),
+    (
+        "PolicyInformation",
+        crate::AuditShape::Structure(&[
+            ("CertPolicyId", "CustomObjectIdentifier"),
+            ("PolicyQualifiers", "PolicyQualifierInfoList"),
+        ]),
+    ),
+    (
+        "PolicyQualifierInfo",
+        crate::AuditShape::Structure(&[
+            ("PolicyQualifierId", "PolicyQualifierId"),
+            ("Qualifier", "Qualifier"),
+        ]),
+    ),
+    (
+        "PolicyQualifierInfoList",
+        crate::AuditShape::List("PolicyQualifierInfo"),
+    ),
+    (
+        "PutPolicyRequest",
+        crate::AuditShape::Structure(&[("ResourceArn", "Arn"), ("Policy", "AWSPolicy")]),
+    ),
+    (
+        "Qualifier",
+        crate::AuditShape::Structure(&[("CpsUri", "String256")]),
+    ),
+    (
+        "RestoreCertificateAuthorityRequest",
+        crate::AuditShape::Structure(&[("CertificateAuthorityArn", "Arn")]),
+    ),
+    (
+        "RevocationConfiguration",
+        crate::AuditShape::Structure(&[
+            ("CrlConfiguration", "CrlConfiguration"),
+            ("OcspConfiguration", "OcspConfiguration"),
+        ]),
+    ),
+    (
+        "RevokeCertificateRequest",
+        crate::AuditShape::Structure(&[
+            ("CertificateAuthorityArn", "Arn"),
+            ("CertificateSerial", "String128"),
+            ("RevocationReason", "RevocationReason"),
+        ]),
+    ),
+    (
+        "Tag",
+        crate::AuditShape::Structure(&[("Key", "TagKey"), ("Value", "TagValue")]),
+    ),
+    (
+        "TagCertificateAuthorityRequest",
+        crate::AuditShape::Structure(&[("CertificateAuthorityArn", "Arn"), ("Tags", "TagList")]),
+    ),
+    ("TagList", crate::AuditShape::List("Tag")),
+    (
+        "UntagCertificateAuthorityRequest",
+        crate::AuditShape::Structure(&[("CertificateAuthorityArn", "Arn"), ("Tags", "TagList")]),
+    ),
+    (
+        "UpdateCertificateAuthorityRequest",
+        crate::AuditShape::Structure(&[
+            ("CertificateAuthorityArn", "Arn"),
+            ("RevocationConfiguration", "RevocationConfiguration"),
+            ("Status", "CertificateAuthorityStatus"),
+        ]),
+    ),
+    (
+        "Validity",
+        crate::AuditShape::Structure(&[("Value", "PositiveLong"), ("Type", "ValidityPeriodType")]),
+    ),
+];

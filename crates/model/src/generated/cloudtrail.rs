@@ -7979,3 +7979,1361 @@ static RULE_VIEW_PROPERTIES_VALUE: crate::rt::StrRule = crate::rt::StrRule {
     values: None,
     enum_constraint: "",
 };
+/// The shapes the audit trail walks, sorted by name (see [`crate::AuditShape`]).
+/// A shape not listed is a scalar that holds nothing sensitive.
+pub static AUDIT_SHAPES: &[(&str, crate::AuditShape)] = &[
+    (
+        "AddTagsRequest",
+        crate::AuditShape::Structure(&[("ResourceId", "String"), ("TagsList", "TagsList")]),
+    ),
+    ("AddTagsResponse", crate::AuditShape::Structure(&[])),
+    (
+        "AdvancedEventSelector",
+        crate::AuditShape::Structure(&[
+            ("Name", "SelectorName"),
+            ("FieldSelectors", "AdvancedFieldSelectors"),
+        ]),
+    ),
+    (
+        "AdvancedEventSelectors",
+        crate::AuditShape::List("AdvancedEventSelector"),
+    ),
+    (
+        "AdvancedFieldSelector",
+        crate::AuditShape::Structure(&[
+            ("Field", "SelectorField"),
+            ("Equals", "Operator"),
+            ("StartsWith", "Operator"),
+            ("EndsWith", "Operator"),
+            ("NotEquals", "Operator"),
+            ("NotStartsWith", "Operator"),
+            ("NotEndsWith", "Operator"),
+        ]),
+    ),
+    (
+        "AdvancedFieldSelectors",
+        crate::AuditShape::List("AdvancedFieldSelector"),
+    ),
+    (
+        "AggregationConfiguration",
+        crate::AuditShape::Structure(&[
+            ("Templates", "Templates"),
+            ("EventCategory", "EventCategoryAggregation"),
+        ]),
+    ),
+    (
+        "AggregationConfigurations",
+        crate::AuditShape::List("AggregationConfiguration"),
+    ),
+    (
+        "CancelQueryRequest",
+        crate::AuditShape::Structure(&[
+            ("EventDataStore", "EventDataStoreArn"),
+            ("QueryId", "UUID"),
+            ("EventDataStoreOwnerAccountId", "AccountId"),
+        ]),
+    ),
+    (
+        "CancelQueryResponse",
+        crate::AuditShape::Structure(&[
+            ("QueryId", "UUID"),
+            ("QueryStatus", "QueryStatus"),
+            ("EventDataStoreOwnerAccountId", "AccountId"),
+        ]),
+    ),
+    (
+        "Channel",
+        crate::AuditShape::Structure(&[("ChannelArn", "ChannelArn"), ("Name", "ChannelName")]),
+    ),
+    ("Channels", crate::AuditShape::List("Channel")),
+    (
+        "ContextKeySelector",
+        crate::AuditShape::Structure(&[("Type", "Type"), ("Equals", "OperatorTargetList")]),
+    ),
+    (
+        "ContextKeySelectors",
+        crate::AuditShape::List("ContextKeySelector"),
+    ),
+    (
+        "CreateChannelRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "ChannelName"),
+            ("Source", "Source"),
+            ("Destinations", "Destinations"),
+            ("Tags", "TagsList"),
+        ]),
+    ),
+    (
+        "CreateChannelResponse",
+        crate::AuditShape::Structure(&[
+            ("ChannelArn", "ChannelArn"),
+            ("Name", "ChannelName"),
+            ("Source", "Source"),
+            ("Destinations", "Destinations"),
+            ("Tags", "TagsList"),
+        ]),
+    ),
+    (
+        "CreateDashboardRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "DashboardName"),
+            ("RefreshSchedule", "RefreshSchedule"),
+            ("TagsList", "TagsList"),
+            (
+                "TerminationProtectionEnabled",
+                "TerminationProtectionEnabled",
+            ),
+            ("Widgets", "RequestWidgetList"),
+        ]),
+    ),
+    (
+        "CreateDashboardResponse",
+        crate::AuditShape::Structure(&[
+            ("DashboardArn", "DashboardArn"),
+            ("Name", "DashboardName"),
+            ("Type", "DashboardType"),
+            ("Widgets", "WidgetList"),
+            ("TagsList", "TagsList"),
+            ("RefreshSchedule", "RefreshSchedule"),
+            (
+                "TerminationProtectionEnabled",
+                "TerminationProtectionEnabled",
+            ),
+        ]),
+    ),
+    (
+        "CreateEventDataStoreRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EventDataStoreName"),
+            ("AdvancedEventSelectors", "AdvancedEventSelectors"),
+            ("MultiRegionEnabled", "Boolean"),
+            ("OrganizationEnabled", "Boolean"),
+            ("RetentionPeriod", "RetentionPeriod"),
+            (
+                "TerminationProtectionEnabled",
+                "TerminationProtectionEnabled",
+            ),
+            ("TagsList", "TagsList"),
+            ("KmsKeyId", "EventDataStoreKmsKeyId"),
+            ("StartIngestion", "Boolean"),
+            ("BillingMode", "BillingMode"),
+        ]),
+    ),
+    (
+        "CreateEventDataStoreResponse",
+        crate::AuditShape::Structure(&[
+            ("EventDataStoreArn", "EventDataStoreArn"),
+            ("Name", "EventDataStoreName"),
+            ("Status", "EventDataStoreStatus"),
+            ("AdvancedEventSelectors", "AdvancedEventSelectors"),
+            ("MultiRegionEnabled", "Boolean"),
+            ("OrganizationEnabled", "Boolean"),
+            ("RetentionPeriod", "RetentionPeriod"),
+            (
+                "TerminationProtectionEnabled",
+                "TerminationProtectionEnabled",
+            ),
+            ("TagsList", "TagsList"),
+            ("CreatedTimestamp", "Date"),
+            ("UpdatedTimestamp", "Date"),
+            ("KmsKeyId", "EventDataStoreKmsKeyId"),
+            ("BillingMode", "BillingMode"),
+        ]),
+    ),
+    (
+        "CreateTrailRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "String"),
+            ("S3BucketName", "String"),
+            ("S3KeyPrefix", "String"),
+            ("SnsTopicName", "String"),
+            ("IncludeGlobalServiceEvents", "Boolean"),
+            ("IsMultiRegionTrail", "Boolean"),
+            ("EnableLogFileValidation", "Boolean"),
+            ("CloudWatchLogsLogGroupArn", "String"),
+            ("CloudWatchLogsRoleArn", "String"),
+            ("KmsKeyId", "String"),
+            ("IsOrganizationTrail", "Boolean"),
+            ("TagsList", "TagsList"),
+        ]),
+    ),
+    (
+        "CreateTrailResponse",
+        crate::AuditShape::Structure(&[
+            ("Name", "String"),
+            ("S3BucketName", "String"),
+            ("S3KeyPrefix", "String"),
+            ("SnsTopicName", "String"),
+            ("SnsTopicARN", "String"),
+            ("IncludeGlobalServiceEvents", "Boolean"),
+            ("IsMultiRegionTrail", "Boolean"),
+            ("TrailARN", "String"),
+            ("LogFileValidationEnabled", "Boolean"),
+            ("CloudWatchLogsLogGroupArn", "String"),
+            ("CloudWatchLogsRoleArn", "String"),
+            ("KmsKeyId", "String"),
+            ("IsOrganizationTrail", "Boolean"),
+        ]),
+    ),
+    (
+        "DashboardDetail",
+        crate::AuditShape::Structure(&[
+            ("DashboardArn", "DashboardArn"),
+            ("Type", "DashboardType"),
+        ]),
+    ),
+    ("Dashboards", crate::AuditShape::List("DashboardDetail")),
+    (
+        "DataResource",
+        crate::AuditShape::Structure(&[("Type", "String"), ("Values", "DataResourceValues")]),
+    ),
+    ("DataResourceValues", crate::AuditShape::List("String")),
+    ("DataResources", crate::AuditShape::List("DataResource")),
+    (
+        "DeleteChannelRequest",
+        crate::AuditShape::Structure(&[("Channel", "ChannelArn")]),
+    ),
+    ("DeleteChannelResponse", crate::AuditShape::Structure(&[])),
+    (
+        "DeleteDashboardRequest",
+        crate::AuditShape::Structure(&[("DashboardId", "DashboardArn")]),
+    ),
+    ("DeleteDashboardResponse", crate::AuditShape::Structure(&[])),
+    (
+        "DeleteEventDataStoreRequest",
+        crate::AuditShape::Structure(&[("EventDataStore", "EventDataStoreArn")]),
+    ),
+    (
+        "DeleteEventDataStoreResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "DeleteResourcePolicyRequest",
+        crate::AuditShape::Structure(&[("ResourceArn", "ResourceArn")]),
+    ),
+    (
+        "DeleteResourcePolicyResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "DeleteTrailRequest",
+        crate::AuditShape::Structure(&[("Name", "String")]),
+    ),
+    ("DeleteTrailResponse", crate::AuditShape::Structure(&[])),
+    (
+        "DeregisterOrganizationDelegatedAdminRequest",
+        crate::AuditShape::Structure(&[("DelegatedAdminAccountId", "AccountId")]),
+    ),
+    (
+        "DeregisterOrganizationDelegatedAdminResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "DescribeQueryRequest",
+        crate::AuditShape::Structure(&[
+            ("EventDataStore", "EventDataStoreArn"),
+            ("QueryId", "UUID"),
+            ("QueryAlias", "QueryAlias"),
+            ("RefreshId", "RefreshId"),
+            ("EventDataStoreOwnerAccountId", "AccountId"),
+        ]),
+    ),
+    (
+        "DescribeQueryResponse",
+        crate::AuditShape::Structure(&[
+            ("QueryId", "UUID"),
+            ("QueryString", "QueryStatement"),
+            ("QueryStatus", "QueryStatus"),
+            ("QueryStatistics", "QueryStatisticsForDescribeQuery"),
+            ("ErrorMessage", "ErrorMessage"),
+            ("DeliveryS3Uri", "DeliveryS3Uri"),
+            ("DeliveryStatus", "DeliveryStatus"),
+            ("Prompt", "Prompt"),
+            ("EventDataStoreOwnerAccountId", "AccountId"),
+        ]),
+    ),
+    (
+        "DescribeTrailsRequest",
+        crate::AuditShape::Structure(&[
+            ("trailNameList", "TrailNameList"),
+            ("includeShadowTrails", "Boolean"),
+        ]),
+    ),
+    (
+        "DescribeTrailsResponse",
+        crate::AuditShape::Structure(&[("trailList", "TrailList")]),
+    ),
+    (
+        "Destination",
+        crate::AuditShape::Structure(&[("Type", "DestinationType"), ("Location", "Location")]),
+    ),
+    ("Destinations", crate::AuditShape::List("Destination")),
+    (
+        "DisableFederationRequest",
+        crate::AuditShape::Structure(&[("EventDataStore", "EventDataStoreArn")]),
+    ),
+    (
+        "DisableFederationResponse",
+        crate::AuditShape::Structure(&[
+            ("EventDataStoreArn", "EventDataStoreArn"),
+            ("FederationStatus", "FederationStatus"),
+        ]),
+    ),
+    (
+        "EnableFederationRequest",
+        crate::AuditShape::Structure(&[
+            ("EventDataStore", "EventDataStoreArn"),
+            ("FederationRoleArn", "FederationRoleArn"),
+        ]),
+    ),
+    (
+        "EnableFederationResponse",
+        crate::AuditShape::Structure(&[
+            ("EventDataStoreArn", "EventDataStoreArn"),
+            ("FederationStatus", "FederationStatus"),
+            ("FederationRoleArn", "FederationRoleArn"),
+        ]),
+    ),
+    (
+        "Event",
+        crate::AuditShape::Structure(&[
+            ("EventId", "String"),
+            ("EventName", "String"),
+            ("ReadOnly", "String"),
+            ("AccessKeyId", "String"),
+            ("EventTime", "Date"),
+            ("EventSource", "String"),
+            ("Username", "String"),
+            ("Resources", "ResourceList"),
+            ("CloudTrailEvent", "String"),
+        ]),
+    ),
+    (
+        "EventDataStore",
+        crate::AuditShape::Structure(&[
+            ("EventDataStoreArn", "EventDataStoreArn"),
+            ("Name", "EventDataStoreName"),
+            (
+                "TerminationProtectionEnabled",
+                "TerminationProtectionEnabled",
+            ),
+            ("Status", "EventDataStoreStatus"),
+            ("AdvancedEventSelectors", "AdvancedEventSelectors"),
+            ("MultiRegionEnabled", "Boolean"),
+            ("OrganizationEnabled", "Boolean"),
+            ("RetentionPeriod", "RetentionPeriod"),
+            ("CreatedTimestamp", "Date"),
+            ("UpdatedTimestamp", "Date"),
+        ]),
+    ),
+    (
+        "EventDataStoreList",
+        crate::AuditShape::List("EventDataStoreArn"),
+    ),
+    ("EventDataStores", crate::AuditShape::List("EventDataStore")),
+    (
+        "EventSelector",
+        crate::AuditShape::Structure(&[
+            ("ReadWriteType", "ReadWriteType"),
+            ("IncludeManagementEvents", "Boolean"),
+            ("DataResources", "DataResources"),
+            (
+                "ExcludeManagementEventSources",
+                "ExcludeManagementEventSources",
+            ),
+        ]),
+    ),
+    ("EventSelectors", crate::AuditShape::List("EventSelector")),
+    ("EventsList", crate::AuditShape::List("Event")),
+    (
+        "ExcludeManagementEventSources",
+        crate::AuditShape::List("String"),
+    ),
+    (
+        "GenerateQueryRequest",
+        crate::AuditShape::Structure(&[
+            ("EventDataStores", "EventDataStoreList"),
+            ("Prompt", "Prompt"),
+        ]),
+    ),
+    (
+        "GenerateQueryResponse",
+        crate::AuditShape::Structure(&[
+            ("QueryStatement", "QueryStatement"),
+            ("QueryAlias", "QueryAlias"),
+            ("EventDataStoreOwnerAccountId", "AccountId"),
+        ]),
+    ),
+    (
+        "GetChannelRequest",
+        crate::AuditShape::Structure(&[("Channel", "ChannelArn")]),
+    ),
+    (
+        "GetChannelResponse",
+        crate::AuditShape::Structure(&[
+            ("ChannelArn", "ChannelArn"),
+            ("Name", "ChannelName"),
+            ("Source", "Source"),
+            ("SourceConfig", "SourceConfig"),
+            ("Destinations", "Destinations"),
+            ("IngestionStatus", "IngestionStatus"),
+        ]),
+    ),
+    (
+        "GetDashboardRequest",
+        crate::AuditShape::Structure(&[("DashboardId", "DashboardArn")]),
+    ),
+    (
+        "GetDashboardResponse",
+        crate::AuditShape::Structure(&[
+            ("DashboardArn", "DashboardArn"),
+            ("Type", "DashboardType"),
+            ("Status", "DashboardStatus"),
+            ("Widgets", "WidgetList"),
+            ("RefreshSchedule", "RefreshSchedule"),
+            ("CreatedTimestamp", "Date"),
+            ("UpdatedTimestamp", "Date"),
+            ("LastRefreshId", "RefreshId"),
+            ("LastRefreshFailureReason", "ErrorMessage"),
+            (
+                "TerminationProtectionEnabled",
+                "TerminationProtectionEnabled",
+            ),
+        ]),
+    ),
+    (
+        "GetEventConfigurationRequest",
+        crate::AuditShape::Structure(&[("TrailName", "String"), ("EventDataStore", "String")]),
+    ),
+    (
+        "GetEventConfigurationResponse",
+        crate::AuditShape::Structure(&[
+            ("TrailARN", "String"),
+            ("EventDataStoreArn", "EventDataStoreArn"),
+            ("MaxEventSize", "MaxEventSize"),
+            ("ContextKeySelectors", "ContextKeySelectors"),
+            ("AggregationConfigurations", "AggregationConfigurations"),
+        ]),
+    ),
+    (
+        "GetEventDataStoreRequest",
+        crate::AuditShape::Structure(&[("EventDataStore", "EventDataStoreArn")]),
+    ),
+    (
+        "GetEventDataStoreResponse",
+        crate::AuditShape::Structure(&[
+            ("EventDataStoreArn", "EventDataStoreArn"),
+            ("Name", "EventDataStoreName"),
+            ("Status", "EventDataStoreStatus"),
+            ("AdvancedEventSelectors", "AdvancedEventSelectors"),
+            ("MultiRegionEnabled", "Boolean"),
+            ("OrganizationEnabled", "Boolean"),
+            ("RetentionPeriod", "RetentionPeriod"),
+            (
+                "TerminationProtectionEnabled",
+                "TerminationProtectionEnabled",
+            ),
+            ("CreatedTimestamp", "Date"),
+            ("UpdatedTimestamp", "Date"),
+            ("KmsKeyId", "EventDataStoreKmsKeyId"),
+            ("BillingMode", "BillingMode"),
+            ("FederationStatus", "FederationStatus"),
+            ("FederationRoleArn", "FederationRoleArn"),
+            ("PartitionKeys", "PartitionKeyList"),
+        ]),
+    ),
+    (
+        "GetEventSelectorsRequest",
+        crate::AuditShape::Structure(&[("TrailName", "String")]),
+    ),
+    (
+        "GetEventSelectorsResponse",
+        crate::AuditShape::Structure(&[
+            ("TrailARN", "String"),
+            ("EventSelectors", "EventSelectors"),
+            ("AdvancedEventSelectors", "AdvancedEventSelectors"),
+        ]),
+    ),
+    (
+        "GetImportRequest",
+        crate::AuditShape::Structure(&[("ImportId", "UUID")]),
+    ),
+    (
+        "GetImportResponse",
+        crate::AuditShape::Structure(&[
+            ("ImportId", "UUID"),
+            ("Destinations", "ImportDestinations"),
+            ("ImportSource", "ImportSource"),
+            ("StartEventTime", "Date"),
+            ("EndEventTime", "Date"),
+            ("ImportStatus", "ImportStatus"),
+            ("CreatedTimestamp", "Date"),
+            ("UpdatedTimestamp", "Date"),
+            ("ImportStatistics", "ImportStatistics"),
+        ]),
+    ),
+    (
+        "GetInsightSelectorsRequest",
+        crate::AuditShape::Structure(&[
+            ("TrailName", "String"),
+            ("EventDataStore", "EventDataStoreArn"),
+        ]),
+    ),
+    (
+        "GetInsightSelectorsResponse",
+        crate::AuditShape::Structure(&[
+            ("TrailARN", "String"),
+            ("InsightSelectors", "InsightSelectors"),
+            ("EventDataStoreArn", "EventDataStoreArn"),
+            ("InsightsDestination", "EventDataStoreArn"),
+        ]),
+    ),
+    (
+        "GetQueryResultsRequest",
+        crate::AuditShape::Structure(&[
+            ("EventDataStore", "EventDataStoreArn"),
+            ("QueryId", "UUID"),
+            ("NextToken", "PaginationToken"),
+            ("MaxQueryResults", "MaxQueryResults"),
+            ("EventDataStoreOwnerAccountId", "AccountId"),
+        ]),
+    ),
+    (
+        "GetQueryResultsResponse",
+        crate::AuditShape::Structure(&[
+            ("QueryStatus", "QueryStatus"),
+            ("QueryStatistics", "QueryStatistics"),
+            ("QueryResultRows", "QueryResultRows"),
+            ("NextToken", "PaginationToken"),
+            ("ErrorMessage", "ErrorMessage"),
+        ]),
+    ),
+    (
+        "GetResourcePolicyRequest",
+        crate::AuditShape::Structure(&[("ResourceArn", "ResourceArn")]),
+    ),
+    (
+        "GetResourcePolicyResponse",
+        crate::AuditShape::Structure(&[
+            ("ResourceArn", "ResourceArn"),
+            ("ResourcePolicy", "ResourcePolicy"),
+            ("DelegatedAdminResourcePolicy", "ResourcePolicy"),
+        ]),
+    ),
+    (
+        "GetTrailRequest",
+        crate::AuditShape::Structure(&[("Name", "String")]),
+    ),
+    (
+        "GetTrailResponse",
+        crate::AuditShape::Structure(&[("Trail", "Trail")]),
+    ),
+    (
+        "GetTrailStatusRequest",
+        crate::AuditShape::Structure(&[("Name", "String")]),
+    ),
+    (
+        "GetTrailStatusResponse",
+        crate::AuditShape::Structure(&[
+            ("IsLogging", "Boolean"),
+            ("LatestDeliveryError", "String"),
+            ("LatestNotificationError", "String"),
+            ("LatestDeliveryTime", "Date"),
+            ("LatestNotificationTime", "Date"),
+            ("StartLoggingTime", "Date"),
+            ("StopLoggingTime", "Date"),
+            ("LatestCloudWatchLogsDeliveryError", "String"),
+            ("LatestCloudWatchLogsDeliveryTime", "Date"),
+            ("LatestDigestDeliveryTime", "Date"),
+            ("LatestDigestDeliveryError", "String"),
+            ("LatestDeliveryAttemptTime", "String"),
+            ("LatestNotificationAttemptTime", "String"),
+            ("LatestNotificationAttemptSucceeded", "String"),
+            ("LatestDeliveryAttemptSucceeded", "String"),
+            ("TimeLoggingStarted", "String"),
+            ("TimeLoggingStopped", "String"),
+        ]),
+    ),
+    (
+        "ImportDestinations",
+        crate::AuditShape::List("EventDataStoreArn"),
+    ),
+    (
+        "ImportFailureList",
+        crate::AuditShape::List("ImportFailureListItem"),
+    ),
+    (
+        "ImportFailureListItem",
+        crate::AuditShape::Structure(&[
+            ("Location", "String"),
+            ("Status", "ImportFailureStatus"),
+            ("ErrorType", "String"),
+            ("ErrorMessage", "String"),
+            ("LastUpdatedTime", "Date"),
+        ]),
+    ),
+    (
+        "ImportSource",
+        crate::AuditShape::Structure(&[("S3", "S3ImportSource")]),
+    ),
+    (
+        "ImportStatistics",
+        crate::AuditShape::Structure(&[
+            ("PrefixesFound", "Long"),
+            ("PrefixesCompleted", "Long"),
+            ("FilesCompleted", "Long"),
+            ("EventsCompleted", "Long"),
+            ("FailedEntries", "Long"),
+        ]),
+    ),
+    ("ImportsList", crate::AuditShape::List("ImportsListItem")),
+    (
+        "ImportsListItem",
+        crate::AuditShape::Structure(&[
+            ("ImportId", "UUID"),
+            ("ImportStatus", "ImportStatus"),
+            ("Destinations", "ImportDestinations"),
+            ("CreatedTimestamp", "Date"),
+            ("UpdatedTimestamp", "Date"),
+        ]),
+    ),
+    (
+        "IngestionStatus",
+        crate::AuditShape::Structure(&[
+            ("LatestIngestionSuccessTime", "Date"),
+            ("LatestIngestionSuccessEventID", "UUID"),
+            ("LatestIngestionErrorCode", "ErrorMessage"),
+            ("LatestIngestionAttemptTime", "Date"),
+            ("LatestIngestionAttemptEventID", "UUID"),
+        ]),
+    ),
+    (
+        "InsightSelector",
+        crate::AuditShape::Structure(&[
+            ("InsightType", "InsightType"),
+            ("EventCategories", "SourceEventCategories"),
+        ]),
+    ),
+    (
+        "InsightSelectors",
+        crate::AuditShape::List("InsightSelector"),
+    ),
+    ("InsightsMetricValues", crate::AuditShape::List("Double")),
+    (
+        "ListChannelsRequest",
+        crate::AuditShape::Structure(&[
+            ("MaxResults", "ListChannelsMaxResultsCount"),
+            ("NextToken", "PaginationToken"),
+        ]),
+    ),
+    (
+        "ListChannelsResponse",
+        crate::AuditShape::Structure(&[("Channels", "Channels"), ("NextToken", "PaginationToken")]),
+    ),
+    (
+        "ListDashboardsRequest",
+        crate::AuditShape::Structure(&[
+            ("NamePrefix", "DashboardName"),
+            ("Type", "DashboardType"),
+            ("NextToken", "PaginationToken"),
+            ("MaxResults", "ListDashboardsMaxResultsCount"),
+        ]),
+    ),
+    (
+        "ListDashboardsResponse",
+        crate::AuditShape::Structure(&[
+            ("Dashboards", "Dashboards"),
+            ("NextToken", "PaginationToken"),
+        ]),
+    ),
+    (
+        "ListEventDataStoresRequest",
+        crate::AuditShape::Structure(&[
+            ("NextToken", "PaginationToken"),
+            ("MaxResults", "ListEventDataStoresMaxResultsCount"),
+        ]),
+    ),
+    (
+        "ListEventDataStoresResponse",
+        crate::AuditShape::Structure(&[
+            ("EventDataStores", "EventDataStores"),
+            ("NextToken", "PaginationToken"),
+        ]),
+    ),
+    (
+        "ListImportFailuresRequest",
+        crate::AuditShape::Structure(&[
+            ("ImportId", "UUID"),
+            ("MaxResults", "ListImportFailuresMaxResultsCount"),
+            ("NextToken", "PaginationToken"),
+        ]),
+    ),
+    (
+        "ListImportFailuresResponse",
+        crate::AuditShape::Structure(&[
+            ("Failures", "ImportFailureList"),
+            ("NextToken", "PaginationToken"),
+        ]),
+    ),
+    (
+        "ListImportsRequest",
+        crate::AuditShape::Structure(&[
+            ("MaxResults", "ListImportsMaxResultsCount"),
+            ("Destination", "EventDataStoreArn"),
+            ("ImportStatus", "ImportStatus"),
+            ("NextToken", "PaginationToken"),
+        ]),
+    ),
+    (
+        "ListImportsResponse",
+        crate::AuditShape::Structure(&[
+            ("Imports", "ImportsList"),
+            ("NextToken", "PaginationToken"),
+        ]),
+    ),
+    (
+        "ListInsightsDataDimensions",
+        crate::AuditShape::Map("ListInsightsDataDimensionValue"),
+    ),
+    (
+        "ListInsightsDataRequest",
+        crate::AuditShape::Structure(&[
+            ("InsightSource", "ResourceArn"),
+            ("DataType", "ListInsightsDataType"),
+            ("Dimensions", "ListInsightsDataDimensions"),
+            ("StartTime", "Date"),
+            ("EndTime", "Date"),
+            ("MaxResults", "ListInsightsDataMaxResultsCount"),
+            ("NextToken", "PaginationToken"),
+        ]),
+    ),
+    (
+        "ListInsightsDataResponse",
+        crate::AuditShape::Structure(&[("Events", "EventsList"), ("NextToken", "PaginationToken")]),
+    ),
+    (
+        "ListInsightsMetricDataRequest",
+        crate::AuditShape::Structure(&[
+            ("TrailName", "String"),
+            ("EventSource", "EventSource"),
+            ("EventName", "EventName"),
+            ("InsightType", "InsightType"),
+            ("ErrorCode", "ErrorCode"),
+            ("StartTime", "Date"),
+            ("EndTime", "Date"),
+            ("Period", "InsightsMetricPeriod"),
+            ("DataType", "InsightsMetricDataType"),
+            ("MaxResults", "InsightsMetricMaxResults"),
+            ("NextToken", "InsightsMetricNextToken"),
+        ]),
+    ),
+    (
+        "ListInsightsMetricDataResponse",
+        crate::AuditShape::Structure(&[
+            ("TrailARN", "String"),
+            ("EventSource", "EventSource"),
+            ("EventName", "EventName"),
+            ("InsightType", "InsightType"),
+            ("ErrorCode", "ErrorCode"),
+            ("Timestamps", "Timestamps"),
+            ("Values", "InsightsMetricValues"),
+            ("NextToken", "InsightsMetricNextToken"),
+        ]),
+    ),
+    (
+        "ListPublicKeysRequest",
+        crate::AuditShape::Structure(&[
+            ("StartTime", "Date"),
+            ("EndTime", "Date"),
+            ("NextToken", "String"),
+        ]),
+    ),
+    (
+        "ListPublicKeysResponse",
+        crate::AuditShape::Structure(&[
+            ("PublicKeyList", "PublicKeyList"),
+            ("NextToken", "String"),
+        ]),
+    ),
+    (
+        "ListQueriesRequest",
+        crate::AuditShape::Structure(&[
+            ("EventDataStore", "EventDataStoreArn"),
+            ("NextToken", "PaginationToken"),
+            ("MaxResults", "ListQueriesMaxResultsCount"),
+            ("StartTime", "Date"),
+            ("EndTime", "Date"),
+            ("QueryStatus", "QueryStatus"),
+        ]),
+    ),
+    (
+        "ListQueriesResponse",
+        crate::AuditShape::Structure(&[("Queries", "Queries"), ("NextToken", "PaginationToken")]),
+    ),
+    (
+        "ListTagsRequest",
+        crate::AuditShape::Structure(&[
+            ("ResourceIdList", "ResourceIdList"),
+            ("NextToken", "String"),
+        ]),
+    ),
+    (
+        "ListTagsResponse",
+        crate::AuditShape::Structure(&[
+            ("ResourceTagList", "ResourceTagList"),
+            ("NextToken", "String"),
+        ]),
+    ),
+    (
+        "ListTrailsRequest",
+        crate::AuditShape::Structure(&[("NextToken", "String")]),
+    ),
+    (
+        "ListTrailsResponse",
+        crate::AuditShape::Structure(&[("Trails", "Trails"), ("NextToken", "String")]),
+    ),
+    (
+        "LookupAttribute",
+        crate::AuditShape::Structure(&[
+            ("AttributeKey", "LookupAttributeKey"),
+            ("AttributeValue", "LookupAttributeValue"),
+        ]),
+    ),
+    (
+        "LookupAttributesList",
+        crate::AuditShape::List("LookupAttribute"),
+    ),
+    (
+        "LookupEventsRequest",
+        crate::AuditShape::Structure(&[
+            ("LookupAttributes", "LookupAttributesList"),
+            ("StartTime", "Date"),
+            ("EndTime", "Date"),
+            ("EventCategory", "EventCategory"),
+            ("MaxResults", "MaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "LookupEventsResponse",
+        crate::AuditShape::Structure(&[("Events", "EventsList"), ("NextToken", "NextToken")]),
+    ),
+    ("Operator", crate::AuditShape::List("OperatorValue")),
+    (
+        "OperatorTargetList",
+        crate::AuditShape::List("OperatorTargetListMember"),
+    ),
+    (
+        "PartitionKey",
+        crate::AuditShape::Structure(&[("Name", "PartitionKeyName"), ("Type", "PartitionKeyType")]),
+    ),
+    ("PartitionKeyList", crate::AuditShape::List("PartitionKey")),
+    (
+        "PublicKey",
+        crate::AuditShape::Structure(&[
+            ("Value", "ByteBuffer"),
+            ("ValidityStartTime", "Date"),
+            ("ValidityEndTime", "Date"),
+            ("Fingerprint", "String"),
+        ]),
+    ),
+    ("PublicKeyList", crate::AuditShape::List("PublicKey")),
+    (
+        "PutEventConfigurationRequest",
+        crate::AuditShape::Structure(&[
+            ("TrailName", "String"),
+            ("EventDataStore", "String"),
+            ("MaxEventSize", "MaxEventSize"),
+            ("ContextKeySelectors", "ContextKeySelectors"),
+            ("AggregationConfigurations", "AggregationConfigurations"),
+        ]),
+    ),
+    (
+        "PutEventConfigurationResponse",
+        crate::AuditShape::Structure(&[
+            ("TrailARN", "String"),
+            ("EventDataStoreArn", "EventDataStoreArn"),
+            ("MaxEventSize", "MaxEventSize"),
+            ("ContextKeySelectors", "ContextKeySelectors"),
+            ("AggregationConfigurations", "AggregationConfigurations"),
+        ]),
+    ),
+    (
+        "PutEventSelectorsRequest",
+        crate::AuditShape::Structure(&[
+            ("TrailName", "String"),
+            ("EventSelectors", "EventSelectors"),
+            ("AdvancedEventSelectors", "AdvancedEventSelectors"),
+        ]),
+    ),
+    (
+        "PutEventSelectorsResponse",
+        crate::AuditShape::Structure(&[
+            ("TrailARN", "String"),
+            ("EventSelectors", "EventSelectors"),
+            ("AdvancedEventSelectors", "AdvancedEventSelectors"),
+        ]),
+    ),
+    (
+        "PutInsightSelectorsRequest",
+        crate::AuditShape::Structure(&[
+            ("TrailName", "String"),
+            ("InsightSelectors", "InsightSelectors"),
+            ("EventDataStore", "EventDataStoreArn"),
+            ("InsightsDestination", "EventDataStoreArn"),
+        ]),
+    ),
+    (
+        "PutInsightSelectorsResponse",
+        crate::AuditShape::Structure(&[
+            ("TrailARN", "String"),
+            ("InsightSelectors", "InsightSelectors"),
+            ("EventDataStoreArn", "EventDataStoreArn"),
+            ("InsightsDestination", "EventDataStoreArn"),
+        ]),
+    ),
+    (
+        "PutResourcePolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("ResourceArn", "ResourceArn"),
+            ("ResourcePolicy", "ResourcePolicy"),
+        ]),
+    ),
+    (
+        "PutResourcePolicyResponse",
+        crate::AuditShape::Structure(&[
+            ("ResourceArn", "ResourceArn"),
+            ("ResourcePolicy", "ResourcePolicy"),
+            ("DelegatedAdminResourcePolicy", "ResourcePolicy"),
+        ]),
+    ),
+    ("Queries", crate::AuditShape::List("Query")),
+    (
+        "Query",
+        crate::AuditShape::Structure(&[
+            ("QueryId", "UUID"),
+            ("QueryStatus", "QueryStatus"),
+            ("CreationTime", "Date"),
+        ]),
+    ),
+    (
+        "QueryParameterValues",
+        crate::AuditShape::Map("QueryParameterValue"),
+    ),
+    ("QueryParameters", crate::AuditShape::List("QueryParameter")),
+    (
+        "QueryResultColumn",
+        crate::AuditShape::Map("QueryResultValue"),
+    ),
+    (
+        "QueryResultRow",
+        crate::AuditShape::List("QueryResultColumn"),
+    ),
+    ("QueryResultRows", crate::AuditShape::List("QueryResultRow")),
+    (
+        "QueryStatistics",
+        crate::AuditShape::Structure(&[
+            ("ResultsCount", "Integer"),
+            ("TotalResultsCount", "Integer"),
+            ("BytesScanned", "Long"),
+        ]),
+    ),
+    (
+        "QueryStatisticsForDescribeQuery",
+        crate::AuditShape::Structure(&[
+            ("EventsMatched", "Long"),
+            ("EventsScanned", "Long"),
+            ("BytesScanned", "Long"),
+            ("ExecutionTimeInMillis", "Integer"),
+            ("CreationTime", "Date"),
+        ]),
+    ),
+    (
+        "RefreshSchedule",
+        crate::AuditShape::Structure(&[
+            ("Frequency", "RefreshScheduleFrequency"),
+            ("Status", "RefreshScheduleStatus"),
+            ("TimeOfDay", "TimeOfDay"),
+        ]),
+    ),
+    (
+        "RefreshScheduleFrequency",
+        crate::AuditShape::Structure(&[
+            ("Unit", "RefreshScheduleFrequencyUnit"),
+            ("Value", "RefreshScheduleFrequencyValue"),
+        ]),
+    ),
+    (
+        "RegisterOrganizationDelegatedAdminRequest",
+        crate::AuditShape::Structure(&[("MemberAccountId", "AccountId")]),
+    ),
+    (
+        "RegisterOrganizationDelegatedAdminResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "RemoveTagsRequest",
+        crate::AuditShape::Structure(&[("ResourceId", "String"), ("TagsList", "TagsList")]),
+    ),
+    ("RemoveTagsResponse", crate::AuditShape::Structure(&[])),
+    (
+        "RequestWidget",
+        crate::AuditShape::Structure(&[
+            ("QueryStatement", "QueryStatement"),
+            ("QueryParameters", "QueryParameters"),
+            ("ViewProperties", "ViewPropertiesMap"),
+        ]),
+    ),
+    (
+        "RequestWidgetList",
+        crate::AuditShape::List("RequestWidget"),
+    ),
+    (
+        "Resource",
+        crate::AuditShape::Structure(&[("ResourceType", "String"), ("ResourceName", "String")]),
+    ),
+    ("ResourceIdList", crate::AuditShape::List("String")),
+    ("ResourceList", crate::AuditShape::List("Resource")),
+    (
+        "ResourceTag",
+        crate::AuditShape::Structure(&[("ResourceId", "String"), ("TagsList", "TagsList")]),
+    ),
+    ("ResourceTagList", crate::AuditShape::List("ResourceTag")),
+    (
+        "RestoreEventDataStoreRequest",
+        crate::AuditShape::Structure(&[("EventDataStore", "EventDataStoreArn")]),
+    ),
+    (
+        "RestoreEventDataStoreResponse",
+        crate::AuditShape::Structure(&[
+            ("EventDataStoreArn", "EventDataStoreArn"),
+            ("Name", "EventDataStoreName"),
+            ("Status", "EventDataStoreStatus"),
+            ("AdvancedEventSelectors", "AdvancedEventSelectors"),
+            ("MultiRegionEnabled", "Boolean"),
+            ("OrganizationEnabled", "Boolean"),
+            ("RetentionPeriod", "RetentionPeriod"),
+            (
+                "TerminationProtectionEnabled",
+                "TerminationProtectionEnabled",
+            ),
+            ("CreatedTimestamp", "Date"),
+            ("UpdatedTimestamp", "Date"),
+            ("KmsKeyId", "EventDataStoreKmsKeyId"),
+            ("BillingMode", "BillingMode"),
+        ]),
+    ),
+    (
+        "S3ImportSource",
+        crate::AuditShape::Structure(&[
+            ("S3LocationUri", "String"),
+            ("S3BucketRegion", "String"),
+            ("S3BucketAccessRoleArn", "String"),
+        ]),
+    ),
+    (
+        "SearchSampleQueriesRequest",
+        crate::AuditShape::Structure(&[
+            ("SearchPhrase", "SearchSampleQueriesSearchPhrase"),
+            ("MaxResults", "SearchSampleQueriesMaxResults"),
+            ("NextToken", "PaginationToken"),
+        ]),
+    ),
+    (
+        "SearchSampleQueriesResponse",
+        crate::AuditShape::Structure(&[
+            ("SearchResults", "SearchSampleQueriesSearchResults"),
+            ("NextToken", "PaginationToken"),
+        ]),
+    ),
+    (
+        "SearchSampleQueriesSearchResult",
+        crate::AuditShape::Structure(&[
+            ("Name", "SampleQueryName"),
+            ("Description", "SampleQueryDescription"),
+            ("SQL", "SampleQuerySQL"),
+            ("Relevance", "SampleQueryRelevance"),
+        ]),
+    ),
+    (
+        "SearchSampleQueriesSearchResults",
+        crate::AuditShape::List("SearchSampleQueriesSearchResult"),
+    ),
+    (
+        "SourceConfig",
+        crate::AuditShape::Structure(&[
+            ("ApplyToAllRegions", "Boolean"),
+            ("AdvancedEventSelectors", "AdvancedEventSelectors"),
+        ]),
+    ),
+    (
+        "SourceEventCategories",
+        crate::AuditShape::List("SourceEventCategory"),
+    ),
+    (
+        "StartDashboardRefreshRequest",
+        crate::AuditShape::Structure(&[
+            ("DashboardId", "DashboardArn"),
+            ("QueryParameterValues", "QueryParameterValues"),
+        ]),
+    ),
+    (
+        "StartDashboardRefreshResponse",
+        crate::AuditShape::Structure(&[("RefreshId", "RefreshId")]),
+    ),
+    (
+        "StartEventDataStoreIngestionRequest",
+        crate::AuditShape::Structure(&[("EventDataStore", "EventDataStoreArn")]),
+    ),
+    (
+        "StartEventDataStoreIngestionResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "StartImportRequest",
+        crate::AuditShape::Structure(&[
+            ("Destinations", "ImportDestinations"),
+            ("ImportSource", "ImportSource"),
+            ("StartEventTime", "Date"),
+            ("EndEventTime", "Date"),
+            ("ImportId", "UUID"),
+        ]),
+    ),
+    (
+        "StartImportResponse",
+        crate::AuditShape::Structure(&[
+            ("ImportId", "UUID"),
+            ("Destinations", "ImportDestinations"),
+            ("ImportSource", "ImportSource"),
+            ("StartEventTime", "Date"),
+            ("EndEventTime", "Date"),
+            ("ImportStatus", "ImportStatus"),
+            ("CreatedTimestamp", "Date"),
+            ("UpdatedTimestamp", "Date"),
+        ]),
+    ),
+    (
+        "StartLoggingRequest",
+        crate::AuditShape::Structure(&[("Name", "String")]),
+    ),
+    ("StartLoggingResponse", crate::AuditShape::Structure(&[])),
+    (
+        "StartQueryRequest",
+        crate::AuditShape::Structure(&[
+            ("QueryStatement", "QueryStatement"),
+            ("DeliveryS3Uri", "DeliveryS3Uri"),
+            ("QueryAlias", "QueryAlias"),
+            ("QueryParameters", "QueryParameters"),
+            ("EventDataStoreOwnerAccountId", "AccountId"),
+        ]),
+    ),
+    (
+        "StartQueryResponse",
+        crate::AuditShape::Structure(&[
+            ("QueryId", "UUID"),
+            ("EventDataStoreOwnerAccountId", "AccountId"),
+        ]),
+    ),
+    (
+        "StopEventDataStoreIngestionRequest",
+        crate::AuditShape::Structure(&[("EventDataStore", "EventDataStoreArn")]),
+    ),
+    (
+        "StopEventDataStoreIngestionResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "StopImportRequest",
+        crate::AuditShape::Structure(&[("ImportId", "UUID")]),
+    ),
+    (
+        "StopImportResponse",
+        crate::AuditShape::Structure(&[
+            ("ImportId", "UUID"),
+            ("ImportSource", "ImportSource"),
+            ("Destinations", "ImportDestinations"),
+            ("ImportStatus", "ImportStatus"),
+            ("CreatedTimestamp", "Date"),
+            ("UpdatedTimestamp", "Date"),
+            ("StartEventTime", "Date"),
+            ("EndEventTime", "Date"),
+            ("ImportStatistics", "ImportStatistics"),
+        ]),
+    ),
+    (
+        "StopLoggingRequest",
+        crate::AuditShape::Structure(&[("Name", "String")]),
+    ),
+    ("StopLoggingResponse", crate::AuditShape::Structure(&[])),
+    (
+        "Tag",
+        crate::AuditShape::Structure(&[("Key", "TagKey"), ("Value", "TagValue")]),
+    ),
+    ("TagsList", crate::AuditShape::List("Tag")),
+    ("Templates", crate::AuditShape::List("Template")),
+    ("Timestamps", crate::AuditShape::List("Date")),
+    (
+        "Trail",
+        crate::AuditShape::Structure(&[
+            ("Name", "String"),
+            ("S3BucketName", "String"),
+            ("S3KeyPrefix", "String"),
+            ("SnsTopicName", "String"),
+            ("SnsTopicARN", "String"),
+            ("IncludeGlobalServiceEvents", "Boolean"),
+            ("IsMultiRegionTrail", "Boolean"),
+            ("HomeRegion", "String"),
+            ("TrailARN", "String"),
+            ("LogFileValidationEnabled", "Boolean"),
+            ("CloudWatchLogsLogGroupArn", "String"),
+            ("CloudWatchLogsRoleArn", "String"),
+            ("KmsKeyId", "String"),
+            ("HasCustomEventSelectors", "Boolean"),
+            ("HasInsightSelectors", "Boolean"),
+            ("IsOrganizationTrail", "Boolean"),
+        ]),
+    ),
+    (
+        "TrailInfo",
+        crate::AuditShape::Structure(&[
+            ("TrailARN", "String"),
+            ("Name", "String"),
+            ("HomeRegion", "String"),
+        ]),
+    ),
+    ("TrailList", crate::AuditShape::List("Trail")),
+    ("TrailNameList", crate::AuditShape::List("String")),
+    ("Trails", crate::AuditShape::List("TrailInfo")),
+    (
+        "UpdateChannelRequest",
+        crate::AuditShape::Structure(&[
+            ("Channel", "ChannelArn"),
+            ("Destinations", "Destinations"),
+            ("Name", "ChannelName"),
+        ]),
+    ),
+    (
+        "UpdateChannelResponse",
+        crate::AuditShape::Structure(&[
+            ("ChannelArn", "ChannelArn"),
+            ("Name", "ChannelName"),
+            ("Source", "Source"),
+            ("Destinations", "Destinations"),
+        ]),
+    ),
+    (
+        "UpdateDashboardRequest",
+        crate::AuditShape::Structure(&[
+            ("DashboardId", "DashboardArn"),
+            ("Widgets", "RequestWidgetList"),
+            ("RefreshSchedule", "RefreshSchedule"),
+            (
+                "TerminationProtectionEnabled",
+                "TerminationProtectionEnabled",
+            ),
+        ]),
+    ),
+    (
+        "UpdateDashboardResponse",
+        crate::AuditShape::Structure(&[
+            ("DashboardArn", "DashboardArn"),
+            ("Name", "DashboardName"),
+            ("Type", "DashboardType"),
+            ("Widgets", "WidgetList"),
+            ("RefreshSchedule", "RefreshSchedule"),
+            (
+                "TerminationProtectionEnabled",
+                "TerminationProtectionEnabled",
+            ),
+            ("CreatedTimestamp", "Date"),
+            ("UpdatedTimestamp", "Date"),
+        ]),
+    ),
+    (
+        "UpdateEventDataStoreRequest",
+        crate::AuditShape::Structure(&[
+            ("EventDataStore", "EventDataStoreArn"),
+            ("Name", "EventDataStoreName"),
+            ("AdvancedEventSelectors", "AdvancedEventSelectors"),
+            ("MultiRegionEnabled", "Boolean"),
+            ("OrganizationEnabled", "Boolean"),
+            ("RetentionPeriod", "RetentionPeriod"),
+            (
+                "TerminationProtectionEnabled",
+                "TerminationProtectionEnabled",
+            ),
+            ("KmsKeyId", "EventDataStoreKmsKeyId"),
+            ("BillingMode", "BillingMode"),
+        ]),
+    ),
+    (
+        "UpdateEventDataStoreResponse",
+        crate::AuditShape::Structure(&[
+            ("EventDataStoreArn", "EventDataStoreArn"),
+            ("Name", "EventDataStoreName"),
+            ("Status", "EventDataStoreStatus"),
+            ("AdvancedEventSelectors", "AdvancedEventSelectors"),
+            ("MultiRegionEnabled", "Boolean"),
+            ("OrganizationEnabled", "Boolean"),
+            ("RetentionPeriod", "RetentionPeriod"),
+            (
+                "TerminationProtectionEnabled",
+                "TerminationProtectionEnabled",
+            ),
+            ("CreatedTimestamp", "Date"),
+            ("UpdatedTimestamp", "Date"),
+            ("KmsKeyId", "EventDataStoreKmsKeyId"),
+            ("BillingMode", "BillingMode"),
+            ("FederationStatus", "FederationStatus"),
+            ("FederationRoleArn", "FederationRoleArn"),
+        ]),
+    ),
+    (
+        "UpdateTrailRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "String"),
+            ("S3BucketName", "String"),
+            ("S3KeyPrefix", "String"),
+            ("SnsTopicName", "String"),
+            ("IncludeGlobalServiceEvents", "Boolean"),
+            ("IsMultiRegionTrail", "Boolean"),
+            ("EnableLogFileValidation", "Boolean"),
+            ("CloudWatchLogsLogGroupArn", "String"),
+            ("CloudWatchLogsRoleArn", "String"),
+            ("KmsKeyId", "String"),
+            ("IsOrganizationTrail", "Boolean"),
+        ]),
+    ),
+    (
+        "UpdateTrailResponse",
+        crate::AuditShape::Structure(&[
+            ("Name", "String"),
+            ("S3BucketName", "String"),
+            ("S3KeyPrefix", "String"),
+            ("SnsTopicName", "String"),
+            ("SnsTopicARN", "String"),
+            ("IncludeGlobalServiceEvents", "Boolean"),
+            ("IsMultiRegionTrail", "Boolean"),
+            ("TrailARN", "String"),
+            ("LogFileValidationEnabled", "Boolean"),
+            ("CloudWatchLogsLogGroupArn", "String"),
+            ("CloudWatchLogsRoleArn", "String"),
+            ("KmsKeyId", "String"),
+            ("IsOrganizationTrail", "Boolean"),
+        ]),
+    ),
+    (
+        "ViewPropertiesMap",
+        crate::AuditShape::Map("ViewPropertiesValue"),
+    ),
+    (
+        "Widget",
+        crate::AuditShape::Structure(&[
+            ("QueryAlias", "QueryAlias"),
+            ("QueryStatement", "QueryStatement"),
+            ("QueryParameters", "QueryParameters"),
+            ("ViewProperties", "ViewPropertiesMap"),
+        ]),
+    ),
+    ("WidgetList", crate::AuditShape::List("Widget")),
+];

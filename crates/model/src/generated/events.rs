@@ -8276,3 +8276,1527 @@ static RULE_TRANSFORMER_INPUT: crate::rt::StrRule = crate::rt::StrRule {
     values: None,
     enum_constraint: "",
 };
+/// The shapes the audit trail walks, sorted by name (see [`crate::AuditShape`]).
+/// A shape not listed is a scalar that holds nothing sensitive.
+pub static AUDIT_SHAPES: &[(&str, crate::AuditShape)] = &[
+    (
+        "ActivateEventSourceRequest",
+        crate::AuditShape::Structure(&[("Name", "EventSourceName")]),
+    ),
+    (
+        "ApiDestination",
+        crate::AuditShape::Structure(&[
+            ("ApiDestinationArn", "ApiDestinationArn"),
+            ("Name", "ApiDestinationName"),
+            ("ApiDestinationState", "ApiDestinationState"),
+            ("ConnectionArn", "ConnectionArn"),
+            ("InvocationEndpoint", "HttpsEndpoint"),
+            ("HttpMethod", "ApiDestinationHttpMethod"),
+            (
+                "InvocationRateLimitPerSecond",
+                "ApiDestinationInvocationRateLimitPerSecond",
+            ),
+            ("CreationTime", "Timestamp"),
+            ("LastModifiedTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "ApiDestinationResponseList",
+        crate::AuditShape::List("ApiDestination"),
+    ),
+    (
+        "AppSyncParameters",
+        crate::AuditShape::Structure(&[("GraphQLOperation", "GraphQLOperation")]),
+    ),
+    (
+        "Archive",
+        crate::AuditShape::Structure(&[
+            ("ArchiveName", "ArchiveName"),
+            ("EventSourceArn", "EventBusArn"),
+            ("State", "ArchiveState"),
+            ("StateReason", "ArchiveStateReason"),
+            ("RetentionDays", "RetentionDays"),
+            ("SizeBytes", "Long"),
+            ("EventCount", "Long"),
+            ("CreationTime", "Timestamp"),
+        ]),
+    ),
+    ("ArchiveResponseList", crate::AuditShape::List("Archive")),
+    (
+        "AuthHeaderParametersSensitive",
+        crate::AuditShape::Sensitive,
+    ),
+    (
+        "AwsVpcConfiguration",
+        crate::AuditShape::Structure(&[
+            ("Subnets", "StringList"),
+            ("SecurityGroups", "StringList"),
+            ("AssignPublicIp", "AssignPublicIp"),
+        ]),
+    ),
+    (
+        "BatchArrayProperties",
+        crate::AuditShape::Structure(&[("Size", "Integer")]),
+    ),
+    (
+        "BatchParameters",
+        crate::AuditShape::Structure(&[
+            ("JobDefinition", "String"),
+            ("JobName", "String"),
+            ("ArrayProperties", "BatchArrayProperties"),
+            ("RetryStrategy", "BatchRetryStrategy"),
+        ]),
+    ),
+    (
+        "BatchRetryStrategy",
+        crate::AuditShape::Structure(&[("Attempts", "Integer")]),
+    ),
+    (
+        "CancelReplayRequest",
+        crate::AuditShape::Structure(&[("ReplayName", "ReplayName")]),
+    ),
+    (
+        "CancelReplayResponse",
+        crate::AuditShape::Structure(&[
+            ("ReplayArn", "ReplayArn"),
+            ("State", "ReplayState"),
+            ("StateReason", "ReplayStateReason"),
+        ]),
+    ),
+    (
+        "CapacityProviderStrategy",
+        crate::AuditShape::List("CapacityProviderStrategyItem"),
+    ),
+    (
+        "CapacityProviderStrategyItem",
+        crate::AuditShape::Structure(&[
+            ("capacityProvider", "CapacityProvider"),
+            ("weight", "CapacityProviderStrategyItemWeight"),
+            ("base", "CapacityProviderStrategyItemBase"),
+        ]),
+    ),
+    (
+        "Condition",
+        crate::AuditShape::Structure(&[("Type", "String"), ("Key", "String"), ("Value", "String")]),
+    ),
+    (
+        "Connection",
+        crate::AuditShape::Structure(&[
+            ("ConnectionArn", "ConnectionArn"),
+            ("Name", "ConnectionName"),
+            ("ConnectionState", "ConnectionState"),
+            ("StateReason", "ConnectionStateReason"),
+            ("AuthorizationType", "ConnectionAuthorizationType"),
+            ("CreationTime", "Timestamp"),
+            ("LastModifiedTime", "Timestamp"),
+            ("LastAuthorizedTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "ConnectionApiKeyAuthResponseParameters",
+        crate::AuditShape::Structure(&[("ApiKeyName", "AuthHeaderParameters")]),
+    ),
+    (
+        "ConnectionAuthResponseParameters",
+        crate::AuditShape::Structure(&[
+            (
+                "BasicAuthParameters",
+                "ConnectionBasicAuthResponseParameters",
+            ),
+            ("OAuthParameters", "ConnectionOAuthResponseParameters"),
+            (
+                "ApiKeyAuthParameters",
+                "ConnectionApiKeyAuthResponseParameters",
+            ),
+            ("InvocationHttpParameters", "ConnectionHttpParameters"),
+            (
+                "ConnectivityParameters",
+                "DescribeConnectionConnectivityParameters",
+            ),
+        ]),
+    ),
+    (
+        "ConnectionBasicAuthResponseParameters",
+        crate::AuditShape::Structure(&[("Username", "AuthHeaderParameters")]),
+    ),
+    (
+        "ConnectionBodyParameter",
+        crate::AuditShape::Structure(&[
+            ("Key", "String"),
+            ("Value", "SensitiveString"),
+            ("IsValueSecret", "Boolean"),
+        ]),
+    ),
+    (
+        "ConnectionBodyParametersList",
+        crate::AuditShape::List("ConnectionBodyParameter"),
+    ),
+    (
+        "ConnectionHeaderParameter",
+        crate::AuditShape::Structure(&[
+            ("Key", "HeaderKey"),
+            ("Value", "HeaderValueSensitive"),
+            ("IsValueSecret", "Boolean"),
+        ]),
+    ),
+    (
+        "ConnectionHeaderParametersList",
+        crate::AuditShape::List("ConnectionHeaderParameter"),
+    ),
+    (
+        "ConnectionHttpParameters",
+        crate::AuditShape::Structure(&[
+            ("HeaderParameters", "ConnectionHeaderParametersList"),
+            (
+                "QueryStringParameters",
+                "ConnectionQueryStringParametersList",
+            ),
+            ("BodyParameters", "ConnectionBodyParametersList"),
+        ]),
+    ),
+    (
+        "ConnectionOAuthClientResponseParameters",
+        crate::AuditShape::Structure(&[("ClientID", "AuthHeaderParameters")]),
+    ),
+    (
+        "ConnectionOAuthResponseParameters",
+        crate::AuditShape::Structure(&[
+            (
+                "ClientParameters",
+                "ConnectionOAuthClientResponseParameters",
+            ),
+            ("AuthorizationEndpoint", "HttpsEndpoint"),
+            ("HttpMethod", "ConnectionOAuthHttpMethod"),
+            ("OAuthHttpParameters", "ConnectionHttpParameters"),
+        ]),
+    ),
+    (
+        "ConnectionQueryStringParameter",
+        crate::AuditShape::Structure(&[
+            ("Key", "QueryStringKey"),
+            ("Value", "QueryStringValueSensitive"),
+            ("IsValueSecret", "Boolean"),
+        ]),
+    ),
+    (
+        "ConnectionQueryStringParametersList",
+        crate::AuditShape::List("ConnectionQueryStringParameter"),
+    ),
+    (
+        "ConnectionResponseList",
+        crate::AuditShape::List("Connection"),
+    ),
+    (
+        "ConnectivityResourceConfigurationArn",
+        crate::AuditShape::Structure(&[("ResourceConfigurationArn", "ResourceConfigurationArn")]),
+    ),
+    (
+        "ConnectivityResourceParameters",
+        crate::AuditShape::Structure(&[(
+            "ResourceParameters",
+            "ConnectivityResourceConfigurationArn",
+        )]),
+    ),
+    (
+        "CreateApiDestinationRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "ApiDestinationName"),
+            ("Description", "ApiDestinationDescription"),
+            ("ConnectionArn", "ConnectionArn"),
+            ("InvocationEndpoint", "HttpsEndpoint"),
+            ("HttpMethod", "ApiDestinationHttpMethod"),
+            (
+                "InvocationRateLimitPerSecond",
+                "ApiDestinationInvocationRateLimitPerSecond",
+            ),
+        ]),
+    ),
+    (
+        "CreateApiDestinationResponse",
+        crate::AuditShape::Structure(&[
+            ("ApiDestinationArn", "ApiDestinationArn"),
+            ("ApiDestinationState", "ApiDestinationState"),
+            ("CreationTime", "Timestamp"),
+            ("LastModifiedTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "CreateArchiveRequest",
+        crate::AuditShape::Structure(&[
+            ("ArchiveName", "ArchiveName"),
+            ("EventSourceArn", "EventBusArn"),
+            ("Description", "ArchiveDescription"),
+            ("EventPattern", "EventPattern"),
+            ("RetentionDays", "RetentionDays"),
+            ("KmsKeyIdentifier", "KmsKeyIdentifier"),
+        ]),
+    ),
+    (
+        "CreateArchiveResponse",
+        crate::AuditShape::Structure(&[
+            ("ArchiveArn", "ArchiveArn"),
+            ("State", "ArchiveState"),
+            ("StateReason", "ArchiveStateReason"),
+            ("CreationTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "CreateConnectionApiKeyAuthRequestParameters",
+        crate::AuditShape::Structure(&[
+            ("ApiKeyName", "AuthHeaderParameters"),
+            ("ApiKeyValue", "AuthHeaderParametersSensitive"),
+        ]),
+    ),
+    (
+        "CreateConnectionAuthRequestParameters",
+        crate::AuditShape::Structure(&[
+            (
+                "BasicAuthParameters",
+                "CreateConnectionBasicAuthRequestParameters",
+            ),
+            ("OAuthParameters", "CreateConnectionOAuthRequestParameters"),
+            (
+                "ApiKeyAuthParameters",
+                "CreateConnectionApiKeyAuthRequestParameters",
+            ),
+            ("InvocationHttpParameters", "ConnectionHttpParameters"),
+            ("ConnectivityParameters", "ConnectivityResourceParameters"),
+        ]),
+    ),
+    (
+        "CreateConnectionBasicAuthRequestParameters",
+        crate::AuditShape::Structure(&[
+            ("Username", "AuthHeaderParameters"),
+            ("Password", "AuthHeaderParametersSensitive"),
+        ]),
+    ),
+    (
+        "CreateConnectionOAuthClientRequestParameters",
+        crate::AuditShape::Structure(&[
+            ("ClientID", "AuthHeaderParameters"),
+            ("ClientSecret", "AuthHeaderParametersSensitive"),
+        ]),
+    ),
+    (
+        "CreateConnectionOAuthRequestParameters",
+        crate::AuditShape::Structure(&[
+            (
+                "ClientParameters",
+                "CreateConnectionOAuthClientRequestParameters",
+            ),
+            ("AuthorizationEndpoint", "HttpsEndpoint"),
+            ("HttpMethod", "ConnectionOAuthHttpMethod"),
+            ("OAuthHttpParameters", "ConnectionHttpParameters"),
+        ]),
+    ),
+    (
+        "CreateConnectionRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "ConnectionName"),
+            ("Description", "ConnectionDescription"),
+            ("AuthorizationType", "ConnectionAuthorizationType"),
+            ("AuthParameters", "CreateConnectionAuthRequestParameters"),
+            (
+                "InvocationConnectivityParameters",
+                "ConnectivityResourceParameters",
+            ),
+            ("KmsKeyIdentifier", "KmsKeyIdentifier"),
+        ]),
+    ),
+    (
+        "CreateConnectionResponse",
+        crate::AuditShape::Structure(&[
+            ("ConnectionArn", "ConnectionArn"),
+            ("ConnectionState", "ConnectionState"),
+            ("CreationTime", "Timestamp"),
+            ("LastModifiedTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "CreateEndpointRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EndpointName"),
+            ("Description", "EndpointDescription"),
+            ("RoutingConfig", "RoutingConfig"),
+            ("ReplicationConfig", "ReplicationConfig"),
+            ("EventBuses", "EndpointEventBusList"),
+            ("RoleArn", "IamRoleArn"),
+        ]),
+    ),
+    (
+        "CreateEndpointResponse",
+        crate::AuditShape::Structure(&[
+            ("Name", "EndpointName"),
+            ("Arn", "EndpointArn"),
+            ("RoutingConfig", "RoutingConfig"),
+            ("ReplicationConfig", "ReplicationConfig"),
+            ("EventBuses", "EndpointEventBusList"),
+            ("RoleArn", "IamRoleArn"),
+            ("State", "EndpointState"),
+        ]),
+    ),
+    (
+        "CreateEventBusRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EventBusName"),
+            ("EventSourceName", "EventSourceName"),
+            ("Description", "EventBusDescription"),
+            ("KmsKeyIdentifier", "KmsKeyIdentifier"),
+            ("DeadLetterConfig", "DeadLetterConfig"),
+            ("LogConfig", "LogConfig"),
+            ("Tags", "TagList"),
+        ]),
+    ),
+    (
+        "CreateEventBusResponse",
+        crate::AuditShape::Structure(&[
+            ("EventBusArn", "String"),
+            ("Description", "EventBusDescription"),
+            ("KmsKeyIdentifier", "KmsKeyIdentifier"),
+            ("DeadLetterConfig", "DeadLetterConfig"),
+            ("LogConfig", "LogConfig"),
+        ]),
+    ),
+    (
+        "CreatePartnerEventSourceRequest",
+        crate::AuditShape::Structure(&[("Name", "EventSourceName"), ("Account", "AccountId")]),
+    ),
+    (
+        "CreatePartnerEventSourceResponse",
+        crate::AuditShape::Structure(&[("EventSourceArn", "String")]),
+    ),
+    (
+        "DeactivateEventSourceRequest",
+        crate::AuditShape::Structure(&[("Name", "EventSourceName")]),
+    ),
+    (
+        "DeadLetterConfig",
+        crate::AuditShape::Structure(&[("Arn", "ResourceArn")]),
+    ),
+    (
+        "DeauthorizeConnectionRequest",
+        crate::AuditShape::Structure(&[("Name", "ConnectionName")]),
+    ),
+    (
+        "DeauthorizeConnectionResponse",
+        crate::AuditShape::Structure(&[
+            ("ConnectionArn", "ConnectionArn"),
+            ("ConnectionState", "ConnectionState"),
+            ("CreationTime", "Timestamp"),
+            ("LastModifiedTime", "Timestamp"),
+            ("LastAuthorizedTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "DeleteApiDestinationRequest",
+        crate::AuditShape::Structure(&[("Name", "ApiDestinationName")]),
+    ),
+    (
+        "DeleteApiDestinationResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "DeleteArchiveRequest",
+        crate::AuditShape::Structure(&[("ArchiveName", "ArchiveName")]),
+    ),
+    ("DeleteArchiveResponse", crate::AuditShape::Structure(&[])),
+    (
+        "DeleteConnectionRequest",
+        crate::AuditShape::Structure(&[("Name", "ConnectionName")]),
+    ),
+    (
+        "DeleteConnectionResponse",
+        crate::AuditShape::Structure(&[
+            ("ConnectionArn", "ConnectionArn"),
+            ("ConnectionState", "ConnectionState"),
+            ("CreationTime", "Timestamp"),
+            ("LastModifiedTime", "Timestamp"),
+            ("LastAuthorizedTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "DeleteEndpointRequest",
+        crate::AuditShape::Structure(&[("Name", "EndpointName")]),
+    ),
+    ("DeleteEndpointResponse", crate::AuditShape::Structure(&[])),
+    (
+        "DeleteEventBusRequest",
+        crate::AuditShape::Structure(&[("Name", "EventBusName")]),
+    ),
+    (
+        "DeletePartnerEventSourceRequest",
+        crate::AuditShape::Structure(&[("Name", "EventSourceName"), ("Account", "AccountId")]),
+    ),
+    (
+        "DeleteRuleRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "RuleName"),
+            ("EventBusName", "EventBusNameOrArn"),
+            ("Force", "Boolean"),
+        ]),
+    ),
+    (
+        "DescribeApiDestinationRequest",
+        crate::AuditShape::Structure(&[("Name", "ApiDestinationName")]),
+    ),
+    (
+        "DescribeApiDestinationResponse",
+        crate::AuditShape::Structure(&[
+            ("ApiDestinationArn", "ApiDestinationArn"),
+            ("Name", "ApiDestinationName"),
+            ("Description", "ApiDestinationDescription"),
+            ("ApiDestinationState", "ApiDestinationState"),
+            ("ConnectionArn", "ConnectionArn"),
+            ("InvocationEndpoint", "HttpsEndpoint"),
+            ("HttpMethod", "ApiDestinationHttpMethod"),
+            (
+                "InvocationRateLimitPerSecond",
+                "ApiDestinationInvocationRateLimitPerSecond",
+            ),
+            ("CreationTime", "Timestamp"),
+            ("LastModifiedTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "DescribeArchiveRequest",
+        crate::AuditShape::Structure(&[("ArchiveName", "ArchiveName")]),
+    ),
+    (
+        "DescribeArchiveResponse",
+        crate::AuditShape::Structure(&[
+            ("ArchiveArn", "ArchiveArn"),
+            ("ArchiveName", "ArchiveName"),
+            ("EventSourceArn", "EventBusArn"),
+            ("Description", "ArchiveDescription"),
+            ("EventPattern", "EventPattern"),
+            ("State", "ArchiveState"),
+            ("StateReason", "ArchiveStateReason"),
+            ("KmsKeyIdentifier", "KmsKeyIdentifier"),
+            ("RetentionDays", "RetentionDays"),
+            ("SizeBytes", "Long"),
+            ("EventCount", "Long"),
+            ("CreationTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "DescribeConnectionConnectivityParameters",
+        crate::AuditShape::Structure(&[(
+            "ResourceParameters",
+            "DescribeConnectionResourceParameters",
+        )]),
+    ),
+    (
+        "DescribeConnectionRequest",
+        crate::AuditShape::Structure(&[("Name", "ConnectionName")]),
+    ),
+    (
+        "DescribeConnectionResourceParameters",
+        crate::AuditShape::Structure(&[
+            ("ResourceConfigurationArn", "ResourceConfigurationArn"),
+            ("ResourceAssociationArn", "ResourceAssociationArn"),
+        ]),
+    ),
+    (
+        "DescribeConnectionResponse",
+        crate::AuditShape::Structure(&[
+            ("ConnectionArn", "ConnectionArn"),
+            ("Name", "ConnectionName"),
+            ("Description", "ConnectionDescription"),
+            (
+                "InvocationConnectivityParameters",
+                "DescribeConnectionConnectivityParameters",
+            ),
+            ("ConnectionState", "ConnectionState"),
+            ("StateReason", "ConnectionStateReason"),
+            ("AuthorizationType", "ConnectionAuthorizationType"),
+            ("SecretArn", "SecretsManagerSecretArn"),
+            ("KmsKeyIdentifier", "KmsKeyIdentifier"),
+            ("AuthParameters", "ConnectionAuthResponseParameters"),
+            ("CreationTime", "Timestamp"),
+            ("LastModifiedTime", "Timestamp"),
+            ("LastAuthorizedTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "DescribeEndpointRequest",
+        crate::AuditShape::Structure(&[("Name", "EndpointName"), ("HomeRegion", "HomeRegion")]),
+    ),
+    (
+        "DescribeEndpointResponse",
+        crate::AuditShape::Structure(&[
+            ("Name", "EndpointName"),
+            ("Description", "EndpointDescription"),
+            ("Arn", "EndpointArn"),
+            ("RoutingConfig", "RoutingConfig"),
+            ("ReplicationConfig", "ReplicationConfig"),
+            ("EventBuses", "EndpointEventBusList"),
+            ("RoleArn", "IamRoleArn"),
+            ("EndpointId", "EndpointId"),
+            ("EndpointUrl", "EndpointUrl"),
+            ("State", "EndpointState"),
+            ("StateReason", "EndpointStateReason"),
+            ("CreationTime", "Timestamp"),
+            ("LastModifiedTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "DescribeEventBusRequest",
+        crate::AuditShape::Structure(&[("Name", "EventBusNameOrArn")]),
+    ),
+    (
+        "DescribeEventBusResponse",
+        crate::AuditShape::Structure(&[
+            ("Name", "String"),
+            ("Arn", "String"),
+            ("Description", "EventBusDescription"),
+            ("KmsKeyIdentifier", "KmsKeyIdentifier"),
+            ("DeadLetterConfig", "DeadLetterConfig"),
+            ("Policy", "String"),
+            ("LogConfig", "LogConfig"),
+            ("CreationTime", "Timestamp"),
+            ("LastModifiedTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "DescribeEventSourceRequest",
+        crate::AuditShape::Structure(&[("Name", "EventSourceName")]),
+    ),
+    (
+        "DescribeEventSourceResponse",
+        crate::AuditShape::Structure(&[
+            ("Arn", "String"),
+            ("CreatedBy", "String"),
+            ("CreationTime", "Timestamp"),
+            ("ExpirationTime", "Timestamp"),
+            ("Name", "String"),
+            ("State", "EventSourceState"),
+        ]),
+    ),
+    (
+        "DescribePartnerEventSourceRequest",
+        crate::AuditShape::Structure(&[("Name", "EventSourceName")]),
+    ),
+    (
+        "DescribePartnerEventSourceResponse",
+        crate::AuditShape::Structure(&[("Arn", "String"), ("Name", "String")]),
+    ),
+    (
+        "DescribeReplayRequest",
+        crate::AuditShape::Structure(&[("ReplayName", "ReplayName")]),
+    ),
+    (
+        "DescribeReplayResponse",
+        crate::AuditShape::Structure(&[
+            ("ReplayName", "ReplayName"),
+            ("ReplayArn", "ReplayArn"),
+            ("Description", "ReplayDescription"),
+            ("State", "ReplayState"),
+            ("StateReason", "ReplayStateReason"),
+            ("EventSourceArn", "ArchiveArn"),
+            ("Destination", "ReplayDestination"),
+            ("EventStartTime", "Timestamp"),
+            ("EventEndTime", "Timestamp"),
+            ("EventLastReplayedTime", "Timestamp"),
+            ("ReplayStartTime", "Timestamp"),
+            ("ReplayEndTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "DescribeRuleRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "RuleName"),
+            ("EventBusName", "EventBusNameOrArn"),
+        ]),
+    ),
+    (
+        "DescribeRuleResponse",
+        crate::AuditShape::Structure(&[
+            ("Name", "RuleName"),
+            ("Arn", "RuleArn"),
+            ("EventPattern", "EventPattern"),
+            ("ScheduleExpression", "ScheduleExpression"),
+            ("State", "RuleState"),
+            ("Description", "RuleDescription"),
+            ("RoleArn", "RoleArn"),
+            ("ManagedBy", "ManagedBy"),
+            ("EventBusName", "EventBusName"),
+            ("CreatedBy", "CreatedBy"),
+        ]),
+    ),
+    (
+        "DisableRuleRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "RuleName"),
+            ("EventBusName", "EventBusNameOrArn"),
+        ]),
+    ),
+    (
+        "EcsParameters",
+        crate::AuditShape::Structure(&[
+            ("TaskDefinitionArn", "Arn"),
+            ("TaskCount", "LimitMin1"),
+            ("LaunchType", "LaunchType"),
+            ("NetworkConfiguration", "NetworkConfiguration"),
+            ("PlatformVersion", "String"),
+            ("Group", "String"),
+            ("CapacityProviderStrategy", "CapacityProviderStrategy"),
+            ("EnableECSManagedTags", "Boolean"),
+            ("EnableExecuteCommand", "Boolean"),
+            ("PlacementConstraints", "PlacementConstraints"),
+            ("PlacementStrategy", "PlacementStrategies"),
+            ("PropagateTags", "PropagateTags"),
+            ("ReferenceId", "ReferenceId"),
+            ("Tags", "TagList"),
+        ]),
+    ),
+    (
+        "EnableRuleRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "RuleName"),
+            ("EventBusName", "EventBusNameOrArn"),
+        ]),
+    ),
+    (
+        "Endpoint",
+        crate::AuditShape::Structure(&[
+            ("Name", "EndpointName"),
+            ("Description", "EndpointDescription"),
+            ("Arn", "EndpointArn"),
+            ("RoutingConfig", "RoutingConfig"),
+            ("ReplicationConfig", "ReplicationConfig"),
+            ("EventBuses", "EndpointEventBusList"),
+            ("RoleArn", "IamRoleArn"),
+            ("EndpointId", "EndpointId"),
+            ("EndpointUrl", "EndpointUrl"),
+            ("State", "EndpointState"),
+            ("StateReason", "EndpointStateReason"),
+            ("CreationTime", "Timestamp"),
+            ("LastModifiedTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "EndpointEventBus",
+        crate::AuditShape::Structure(&[("EventBusArn", "NonPartnerEventBusArn")]),
+    ),
+    (
+        "EndpointEventBusList",
+        crate::AuditShape::List("EndpointEventBus"),
+    ),
+    ("EndpointList", crate::AuditShape::List("Endpoint")),
+    (
+        "EventBus",
+        crate::AuditShape::Structure(&[
+            ("Name", "String"),
+            ("Arn", "String"),
+            ("Description", "EventBusDescription"),
+            ("Policy", "String"),
+            ("CreationTime", "Timestamp"),
+            ("LastModifiedTime", "Timestamp"),
+        ]),
+    ),
+    ("EventBusList", crate::AuditShape::List("EventBus")),
+    (
+        "EventResourceList",
+        crate::AuditShape::List("EventResource"),
+    ),
+    (
+        "EventSource",
+        crate::AuditShape::Structure(&[
+            ("Arn", "String"),
+            ("CreatedBy", "String"),
+            ("CreationTime", "Timestamp"),
+            ("ExpirationTime", "Timestamp"),
+            ("Name", "String"),
+            ("State", "EventSourceState"),
+        ]),
+    ),
+    ("EventSourceList", crate::AuditShape::List("EventSource")),
+    (
+        "FailoverConfig",
+        crate::AuditShape::Structure(&[("Primary", "Primary"), ("Secondary", "Secondary")]),
+    ),
+    ("GraphQLOperation", crate::AuditShape::Sensitive),
+    ("HeaderParametersMap", crate::AuditShape::Map("HeaderValue")),
+    ("HeaderValueSensitive", crate::AuditShape::Sensitive),
+    (
+        "HttpParameters",
+        crate::AuditShape::Structure(&[
+            ("PathParameterValues", "PathParameterList"),
+            ("HeaderParameters", "HeaderParametersMap"),
+            ("QueryStringParameters", "QueryStringParametersMap"),
+        ]),
+    ),
+    (
+        "InputTransformer",
+        crate::AuditShape::Structure(&[
+            ("InputPathsMap", "TransformerPaths"),
+            ("InputTemplate", "TransformerInput"),
+        ]),
+    ),
+    (
+        "KinesisParameters",
+        crate::AuditShape::Structure(&[("PartitionKeyPath", "TargetPartitionKeyPath")]),
+    ),
+    (
+        "ListApiDestinationsRequest",
+        crate::AuditShape::Structure(&[
+            ("NamePrefix", "ApiDestinationName"),
+            ("ConnectionArn", "ConnectionArn"),
+            ("NextToken", "NextToken"),
+            ("Limit", "LimitMax100"),
+        ]),
+    ),
+    (
+        "ListApiDestinationsResponse",
+        crate::AuditShape::Structure(&[
+            ("ApiDestinations", "ApiDestinationResponseList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListArchivesRequest",
+        crate::AuditShape::Structure(&[
+            ("NamePrefix", "ArchiveName"),
+            ("EventSourceArn", "EventBusArn"),
+            ("State", "ArchiveState"),
+            ("NextToken", "NextToken"),
+            ("Limit", "LimitMax100"),
+        ]),
+    ),
+    (
+        "ListArchivesResponse",
+        crate::AuditShape::Structure(&[
+            ("Archives", "ArchiveResponseList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListConnectionsRequest",
+        crate::AuditShape::Structure(&[
+            ("NamePrefix", "ConnectionName"),
+            ("ConnectionState", "ConnectionState"),
+            ("NextToken", "NextToken"),
+            ("Limit", "LimitMax100"),
+        ]),
+    ),
+    (
+        "ListConnectionsResponse",
+        crate::AuditShape::Structure(&[
+            ("Connections", "ConnectionResponseList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListEndpointsRequest",
+        crate::AuditShape::Structure(&[
+            ("NamePrefix", "EndpointName"),
+            ("HomeRegion", "HomeRegion"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "LimitMax100"),
+        ]),
+    ),
+    (
+        "ListEndpointsResponse",
+        crate::AuditShape::Structure(&[("Endpoints", "EndpointList"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListEventBusesRequest",
+        crate::AuditShape::Structure(&[
+            ("NamePrefix", "EventBusName"),
+            ("NextToken", "NextToken"),
+            ("Limit", "LimitMax100"),
+        ]),
+    ),
+    (
+        "ListEventBusesResponse",
+        crate::AuditShape::Structure(&[("EventBuses", "EventBusList"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListEventSourcesRequest",
+        crate::AuditShape::Structure(&[
+            ("NamePrefix", "EventSourceNamePrefix"),
+            ("NextToken", "NextToken"),
+            ("Limit", "LimitMax100"),
+        ]),
+    ),
+    (
+        "ListEventSourcesResponse",
+        crate::AuditShape::Structure(&[
+            ("EventSources", "EventSourceList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListPartnerEventSourceAccountsRequest",
+        crate::AuditShape::Structure(&[
+            ("EventSourceName", "EventSourceName"),
+            ("NextToken", "NextToken"),
+            ("Limit", "LimitMax100"),
+        ]),
+    ),
+    (
+        "ListPartnerEventSourceAccountsResponse",
+        crate::AuditShape::Structure(&[
+            (
+                "PartnerEventSourceAccounts",
+                "PartnerEventSourceAccountList",
+            ),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListPartnerEventSourcesRequest",
+        crate::AuditShape::Structure(&[
+            ("NamePrefix", "PartnerEventSourceNamePrefix"),
+            ("NextToken", "NextToken"),
+            ("Limit", "LimitMax100"),
+        ]),
+    ),
+    (
+        "ListPartnerEventSourcesResponse",
+        crate::AuditShape::Structure(&[
+            ("PartnerEventSources", "PartnerEventSourceList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListReplaysRequest",
+        crate::AuditShape::Structure(&[
+            ("NamePrefix", "ReplayName"),
+            ("State", "ReplayState"),
+            ("EventSourceArn", "ArchiveArn"),
+            ("NextToken", "NextToken"),
+            ("Limit", "LimitMax100"),
+        ]),
+    ),
+    (
+        "ListReplaysResponse",
+        crate::AuditShape::Structure(&[("Replays", "ReplayList"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListRuleNamesByTargetRequest",
+        crate::AuditShape::Structure(&[
+            ("TargetArn", "TargetArn"),
+            ("EventBusName", "EventBusNameOrArn"),
+            ("NextToken", "NextToken"),
+            ("Limit", "LimitMax100"),
+        ]),
+    ),
+    (
+        "ListRuleNamesByTargetResponse",
+        crate::AuditShape::Structure(&[("RuleNames", "RuleNameList"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListRulesRequest",
+        crate::AuditShape::Structure(&[
+            ("NamePrefix", "RuleName"),
+            ("EventBusName", "EventBusNameOrArn"),
+            ("NextToken", "NextToken"),
+            ("Limit", "LimitMax100"),
+        ]),
+    ),
+    (
+        "ListRulesResponse",
+        crate::AuditShape::Structure(&[("Rules", "RuleResponseList"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListTagsForResourceRequest",
+        crate::AuditShape::Structure(&[("ResourceARN", "Arn")]),
+    ),
+    (
+        "ListTagsForResourceResponse",
+        crate::AuditShape::Structure(&[("Tags", "TagList")]),
+    ),
+    (
+        "ListTargetsByRuleRequest",
+        crate::AuditShape::Structure(&[
+            ("Rule", "RuleName"),
+            ("EventBusName", "EventBusNameOrArn"),
+            ("NextToken", "NextToken"),
+            ("Limit", "LimitMax100"),
+        ]),
+    ),
+    (
+        "ListTargetsByRuleResponse",
+        crate::AuditShape::Structure(&[("Targets", "TargetList"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "LogConfig",
+        crate::AuditShape::Structure(&[("IncludeDetail", "IncludeDetail"), ("Level", "Level")]),
+    ),
+    (
+        "NetworkConfiguration",
+        crate::AuditShape::Structure(&[("awsvpcConfiguration", "AwsVpcConfiguration")]),
+    ),
+    (
+        "PartnerEventSource",
+        crate::AuditShape::Structure(&[("Arn", "String"), ("Name", "String")]),
+    ),
+    (
+        "PartnerEventSourceAccount",
+        crate::AuditShape::Structure(&[
+            ("Account", "AccountId"),
+            ("CreationTime", "Timestamp"),
+            ("ExpirationTime", "Timestamp"),
+            ("State", "EventSourceState"),
+        ]),
+    ),
+    (
+        "PartnerEventSourceAccountList",
+        crate::AuditShape::List("PartnerEventSourceAccount"),
+    ),
+    (
+        "PartnerEventSourceList",
+        crate::AuditShape::List("PartnerEventSource"),
+    ),
+    (
+        "PathParameterList",
+        crate::AuditShape::List("PathParameter"),
+    ),
+    (
+        "PlacementConstraint",
+        crate::AuditShape::Structure(&[
+            ("type", "PlacementConstraintType"),
+            ("expression", "PlacementConstraintExpression"),
+        ]),
+    ),
+    (
+        "PlacementConstraints",
+        crate::AuditShape::List("PlacementConstraint"),
+    ),
+    (
+        "PlacementStrategies",
+        crate::AuditShape::List("PlacementStrategy"),
+    ),
+    (
+        "PlacementStrategy",
+        crate::AuditShape::Structure(&[
+            ("type", "PlacementStrategyType"),
+            ("field", "PlacementStrategyField"),
+        ]),
+    ),
+    (
+        "Primary",
+        crate::AuditShape::Structure(&[("HealthCheck", "HealthCheck")]),
+    ),
+    (
+        "PutEventsRequest",
+        crate::AuditShape::Structure(&[
+            ("Entries", "PutEventsRequestEntryList"),
+            ("EndpointId", "EndpointId"),
+        ]),
+    ),
+    (
+        "PutEventsRequestEntry",
+        crate::AuditShape::Structure(&[
+            ("Time", "EventTime"),
+            ("Source", "String"),
+            ("Resources", "EventResourceList"),
+            ("DetailType", "String"),
+            ("Detail", "String"),
+            ("EventBusName", "NonPartnerEventBusNameOrArn"),
+            ("TraceHeader", "TraceHeader"),
+        ]),
+    ),
+    (
+        "PutEventsRequestEntryList",
+        crate::AuditShape::List("PutEventsRequestEntry"),
+    ),
+    (
+        "PutEventsResponse",
+        crate::AuditShape::Structure(&[
+            ("FailedEntryCount", "Integer"),
+            ("Entries", "PutEventsResultEntryList"),
+        ]),
+    ),
+    (
+        "PutEventsResultEntry",
+        crate::AuditShape::Structure(&[
+            ("EventId", "EventId"),
+            ("ErrorCode", "ErrorCode"),
+            ("ErrorMessage", "ErrorMessage"),
+        ]),
+    ),
+    (
+        "PutEventsResultEntryList",
+        crate::AuditShape::List("PutEventsResultEntry"),
+    ),
+    (
+        "PutPartnerEventsRequest",
+        crate::AuditShape::Structure(&[("Entries", "PutPartnerEventsRequestEntryList")]),
+    ),
+    (
+        "PutPartnerEventsRequestEntry",
+        crate::AuditShape::Structure(&[
+            ("Time", "EventTime"),
+            ("Source", "EventSourceName"),
+            ("Resources", "EventResourceList"),
+            ("DetailType", "String"),
+            ("Detail", "String"),
+        ]),
+    ),
+    (
+        "PutPartnerEventsRequestEntryList",
+        crate::AuditShape::List("PutPartnerEventsRequestEntry"),
+    ),
+    (
+        "PutPartnerEventsResponse",
+        crate::AuditShape::Structure(&[
+            ("FailedEntryCount", "Integer"),
+            ("Entries", "PutPartnerEventsResultEntryList"),
+        ]),
+    ),
+    (
+        "PutPartnerEventsResultEntry",
+        crate::AuditShape::Structure(&[
+            ("EventId", "EventId"),
+            ("ErrorCode", "ErrorCode"),
+            ("ErrorMessage", "ErrorMessage"),
+        ]),
+    ),
+    (
+        "PutPartnerEventsResultEntryList",
+        crate::AuditShape::List("PutPartnerEventsResultEntry"),
+    ),
+    (
+        "PutPermissionRequest",
+        crate::AuditShape::Structure(&[
+            ("EventBusName", "NonPartnerEventBusName"),
+            ("Action", "Action"),
+            ("Principal", "Principal"),
+            ("StatementId", "StatementId"),
+            ("Condition", "Condition"),
+            ("Policy", "String"),
+        ]),
+    ),
+    (
+        "PutRuleRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "RuleName"),
+            ("ScheduleExpression", "ScheduleExpression"),
+            ("EventPattern", "EventPattern"),
+            ("State", "RuleState"),
+            ("Description", "RuleDescription"),
+            ("RoleArn", "RoleArn"),
+            ("Tags", "TagList"),
+            ("EventBusName", "EventBusNameOrArn"),
+        ]),
+    ),
+    (
+        "PutRuleResponse",
+        crate::AuditShape::Structure(&[("RuleArn", "RuleArn")]),
+    ),
+    (
+        "PutTargetsRequest",
+        crate::AuditShape::Structure(&[
+            ("Rule", "RuleName"),
+            ("EventBusName", "EventBusNameOrArn"),
+            ("Targets", "TargetList"),
+        ]),
+    ),
+    (
+        "PutTargetsResponse",
+        crate::AuditShape::Structure(&[
+            ("FailedEntryCount", "Integer"),
+            ("FailedEntries", "PutTargetsResultEntryList"),
+        ]),
+    ),
+    (
+        "PutTargetsResultEntry",
+        crate::AuditShape::Structure(&[
+            ("TargetId", "TargetId"),
+            ("ErrorCode", "ErrorCode"),
+            ("ErrorMessage", "ErrorMessage"),
+        ]),
+    ),
+    (
+        "PutTargetsResultEntryList",
+        crate::AuditShape::List("PutTargetsResultEntry"),
+    ),
+    (
+        "QueryStringParametersMap",
+        crate::AuditShape::Map("QueryStringValue"),
+    ),
+    ("QueryStringValueSensitive", crate::AuditShape::Sensitive),
+    (
+        "RedshiftDataParameters",
+        crate::AuditShape::Structure(&[
+            ("SecretManagerArn", "RedshiftSecretManagerArn"),
+            ("Database", "Database"),
+            ("DbUser", "DbUser"),
+            ("Sql", "Sql"),
+            ("StatementName", "StatementName"),
+            ("WithEvent", "Boolean"),
+            ("Sqls", "Sqls"),
+        ]),
+    ),
+    (
+        "RemovePermissionRequest",
+        crate::AuditShape::Structure(&[
+            ("StatementId", "StatementId"),
+            ("RemoveAllPermissions", "Boolean"),
+            ("EventBusName", "NonPartnerEventBusName"),
+        ]),
+    ),
+    (
+        "RemoveTargetsRequest",
+        crate::AuditShape::Structure(&[
+            ("Rule", "RuleName"),
+            ("EventBusName", "EventBusNameOrArn"),
+            ("Ids", "TargetIdList"),
+            ("Force", "Boolean"),
+        ]),
+    ),
+    (
+        "RemoveTargetsResponse",
+        crate::AuditShape::Structure(&[
+            ("FailedEntryCount", "Integer"),
+            ("FailedEntries", "RemoveTargetsResultEntryList"),
+        ]),
+    ),
+    (
+        "RemoveTargetsResultEntry",
+        crate::AuditShape::Structure(&[
+            ("TargetId", "TargetId"),
+            ("ErrorCode", "ErrorCode"),
+            ("ErrorMessage", "ErrorMessage"),
+        ]),
+    ),
+    (
+        "RemoveTargetsResultEntryList",
+        crate::AuditShape::List("RemoveTargetsResultEntry"),
+    ),
+    (
+        "Replay",
+        crate::AuditShape::Structure(&[
+            ("ReplayName", "ReplayName"),
+            ("EventSourceArn", "ArchiveArn"),
+            ("State", "ReplayState"),
+            ("StateReason", "ReplayStateReason"),
+            ("EventStartTime", "Timestamp"),
+            ("EventEndTime", "Timestamp"),
+            ("EventLastReplayedTime", "Timestamp"),
+            ("ReplayStartTime", "Timestamp"),
+            ("ReplayEndTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "ReplayDestination",
+        crate::AuditShape::Structure(&[("Arn", "Arn"), ("FilterArns", "ReplayDestinationFilters")]),
+    ),
+    ("ReplayDestinationFilters", crate::AuditShape::List("Arn")),
+    ("ReplayList", crate::AuditShape::List("Replay")),
+    (
+        "ReplicationConfig",
+        crate::AuditShape::Structure(&[("State", "ReplicationState")]),
+    ),
+    (
+        "RetryPolicy",
+        crate::AuditShape::Structure(&[
+            ("MaximumRetryAttempts", "MaximumRetryAttempts"),
+            ("MaximumEventAgeInSeconds", "MaximumEventAgeInSeconds"),
+        ]),
+    ),
+    (
+        "RoutingConfig",
+        crate::AuditShape::Structure(&[("FailoverConfig", "FailoverConfig")]),
+    ),
+    (
+        "Rule",
+        crate::AuditShape::Structure(&[
+            ("Name", "RuleName"),
+            ("Arn", "RuleArn"),
+            ("EventPattern", "EventPattern"),
+            ("State", "RuleState"),
+            ("Description", "RuleDescription"),
+            ("ScheduleExpression", "ScheduleExpression"),
+            ("RoleArn", "RoleArn"),
+            ("ManagedBy", "ManagedBy"),
+            ("EventBusName", "EventBusName"),
+        ]),
+    ),
+    ("RuleNameList", crate::AuditShape::List("RuleName")),
+    ("RuleResponseList", crate::AuditShape::List("Rule")),
+    (
+        "RunCommandParameters",
+        crate::AuditShape::Structure(&[("RunCommandTargets", "RunCommandTargets")]),
+    ),
+    (
+        "RunCommandTarget",
+        crate::AuditShape::Structure(&[
+            ("Key", "RunCommandTargetKey"),
+            ("Values", "RunCommandTargetValues"),
+        ]),
+    ),
+    (
+        "RunCommandTargetValues",
+        crate::AuditShape::List("RunCommandTargetValue"),
+    ),
+    (
+        "RunCommandTargets",
+        crate::AuditShape::List("RunCommandTarget"),
+    ),
+    (
+        "SageMakerPipelineParameter",
+        crate::AuditShape::Structure(&[
+            ("Name", "SageMakerPipelineParameterName"),
+            ("Value", "SageMakerPipelineParameterValue"),
+        ]),
+    ),
+    (
+        "SageMakerPipelineParameterList",
+        crate::AuditShape::List("SageMakerPipelineParameter"),
+    ),
+    (
+        "SageMakerPipelineParameters",
+        crate::AuditShape::Structure(&[(
+            "PipelineParameterList",
+            "SageMakerPipelineParameterList",
+        )]),
+    ),
+    (
+        "Secondary",
+        crate::AuditShape::Structure(&[("Route", "Route")]),
+    ),
+    ("SensitiveString", crate::AuditShape::Sensitive),
+    ("Sql", crate::AuditShape::Sensitive),
+    ("Sqls", crate::AuditShape::Sensitive),
+    (
+        "SqsParameters",
+        crate::AuditShape::Structure(&[("MessageGroupId", "MessageGroupId")]),
+    ),
+    (
+        "StartReplayRequest",
+        crate::AuditShape::Structure(&[
+            ("ReplayName", "ReplayName"),
+            ("Description", "ReplayDescription"),
+            ("EventSourceArn", "ArchiveArn"),
+            ("EventStartTime", "Timestamp"),
+            ("EventEndTime", "Timestamp"),
+            ("Destination", "ReplayDestination"),
+        ]),
+    ),
+    (
+        "StartReplayResponse",
+        crate::AuditShape::Structure(&[
+            ("ReplayArn", "ReplayArn"),
+            ("State", "ReplayState"),
+            ("StateReason", "ReplayStateReason"),
+            ("ReplayStartTime", "Timestamp"),
+        ]),
+    ),
+    ("StringList", crate::AuditShape::List("String")),
+    (
+        "Tag",
+        crate::AuditShape::Structure(&[("Key", "TagKey"), ("Value", "TagValue")]),
+    ),
+    ("TagKeyList", crate::AuditShape::List("TagKey")),
+    ("TagList", crate::AuditShape::List("Tag")),
+    (
+        "TagResourceRequest",
+        crate::AuditShape::Structure(&[("ResourceARN", "Arn"), ("Tags", "TagList")]),
+    ),
+    ("TagResourceResponse", crate::AuditShape::Structure(&[])),
+    (
+        "Target",
+        crate::AuditShape::Structure(&[
+            ("Id", "TargetId"),
+            ("Arn", "TargetArn"),
+            ("RoleArn", "RoleArn"),
+            ("Input", "TargetInput"),
+            ("InputPath", "TargetInputPath"),
+            ("InputTransformer", "InputTransformer"),
+            ("KinesisParameters", "KinesisParameters"),
+            ("RunCommandParameters", "RunCommandParameters"),
+            ("EcsParameters", "EcsParameters"),
+            ("BatchParameters", "BatchParameters"),
+            ("SqsParameters", "SqsParameters"),
+            ("HttpParameters", "HttpParameters"),
+            ("RedshiftDataParameters", "RedshiftDataParameters"),
+            ("SageMakerPipelineParameters", "SageMakerPipelineParameters"),
+            ("DeadLetterConfig", "DeadLetterConfig"),
+            ("RetryPolicy", "RetryPolicy"),
+            ("AppSyncParameters", "AppSyncParameters"),
+        ]),
+    ),
+    ("TargetIdList", crate::AuditShape::List("TargetId")),
+    ("TargetList", crate::AuditShape::List("Target")),
+    (
+        "TestEventPatternRequest",
+        crate::AuditShape::Structure(&[("EventPattern", "EventPattern"), ("Event", "String")]),
+    ),
+    (
+        "TestEventPatternResponse",
+        crate::AuditShape::Structure(&[("Result", "Boolean")]),
+    ),
+    (
+        "TransformerPaths",
+        crate::AuditShape::Map("TargetInputPath"),
+    ),
+    (
+        "UntagResourceRequest",
+        crate::AuditShape::Structure(&[("ResourceARN", "Arn"), ("TagKeys", "TagKeyList")]),
+    ),
+    ("UntagResourceResponse", crate::AuditShape::Structure(&[])),
+    (
+        "UpdateApiDestinationRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "ApiDestinationName"),
+            ("Description", "ApiDestinationDescription"),
+            ("ConnectionArn", "ConnectionArn"),
+            ("InvocationEndpoint", "HttpsEndpoint"),
+            ("HttpMethod", "ApiDestinationHttpMethod"),
+            (
+                "InvocationRateLimitPerSecond",
+                "ApiDestinationInvocationRateLimitPerSecond",
+            ),
+        ]),
+    ),
+    (
+        "UpdateApiDestinationResponse",
+        crate::AuditShape::Structure(&[
+            ("ApiDestinationArn", "ApiDestinationArn"),
+            ("ApiDestinationState", "ApiDestinationState"),
+            ("CreationTime", "Timestamp"),
+            ("LastModifiedTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "UpdateArchiveRequest",
+        crate::AuditShape::Structure(&[
+            ("ArchiveName", "ArchiveName"),
+            ("Description", "ArchiveDescription"),
+            ("EventPattern", "EventPattern"),
+            ("RetentionDays", "RetentionDays"),
+            ("KmsKeyIdentifier", "KmsKeyIdentifier"),
+        ]),
+    ),
+    (
+        "UpdateArchiveResponse",
+        crate::AuditShape::Structure(&[
+            ("ArchiveArn", "ArchiveArn"),
+            ("State", "ArchiveState"),
+            ("StateReason", "ArchiveStateReason"),
+            ("CreationTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "UpdateConnectionApiKeyAuthRequestParameters",
+        crate::AuditShape::Structure(&[
+            ("ApiKeyName", "AuthHeaderParameters"),
+            ("ApiKeyValue", "AuthHeaderParametersSensitive"),
+        ]),
+    ),
+    (
+        "UpdateConnectionAuthRequestParameters",
+        crate::AuditShape::Structure(&[
+            (
+                "BasicAuthParameters",
+                "UpdateConnectionBasicAuthRequestParameters",
+            ),
+            ("OAuthParameters", "UpdateConnectionOAuthRequestParameters"),
+            (
+                "ApiKeyAuthParameters",
+                "UpdateConnectionApiKeyAuthRequestParameters",
+            ),
+            ("InvocationHttpParameters", "ConnectionHttpParameters"),
+            ("ConnectivityParameters", "ConnectivityResourceParameters"),
+        ]),
+    ),
+    (
+        "UpdateConnectionBasicAuthRequestParameters",
+        crate::AuditShape::Structure(&[
+            ("Username", "AuthHeaderParameters"),
+            ("Password", "AuthHeaderParametersSensitive"),
+        ]),
+    ),
+    (
+        "UpdateConnectionOAuthClientRequestParameters",
+        crate::AuditShape::Structure(&[
+            ("ClientID", "AuthHeaderParameters"),
+            ("ClientSecret", "AuthHeaderParametersSensitive"),
+        ]),
+    ),
+    (
+        "UpdateConnectionOAuthRequestParameters",
+        crate::AuditShape::Structure(&[
+            (
+                "ClientParameters",
+                "UpdateConnectionOAuthClientRequestParameters",
+            ),
+            ("AuthorizationEndpoint", "HttpsEndpoint"),
+            ("HttpMethod", "ConnectionOAuthHttpMethod"),
+            ("OAuthHttpParameters", "ConnectionHttpParameters"),
+        ]),
+    ),
+    (
+        "UpdateConnectionRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "ConnectionName"),
+            ("Description", "ConnectionDescription"),
+            ("AuthorizationType", "ConnectionAuthorizationType"),
+            ("AuthParameters", "UpdateConnectionAuthRequestParameters"),
+            (
+                "InvocationConnectivityParameters",
+                "ConnectivityResourceParameters",
+            ),
+            ("KmsKeyIdentifier", "KmsKeyIdentifier"),
+        ]),
+    ),
+    (
+        "UpdateConnectionResponse",
+        crate::AuditShape::Structure(&[
+            ("ConnectionArn", "ConnectionArn"),
+            ("ConnectionState", "ConnectionState"),
+            ("CreationTime", "Timestamp"),
+            ("LastModifiedTime", "Timestamp"),
+            ("LastAuthorizedTime", "Timestamp"),
+        ]),
+    ),
+    (
+        "UpdateEndpointRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EndpointName"),
+            ("Description", "EndpointDescription"),
+            ("RoutingConfig", "RoutingConfig"),
+            ("ReplicationConfig", "ReplicationConfig"),
+            ("EventBuses", "EndpointEventBusList"),
+            ("RoleArn", "IamRoleArn"),
+        ]),
+    ),
+    (
+        "UpdateEndpointResponse",
+        crate::AuditShape::Structure(&[
+            ("Name", "EndpointName"),
+            ("Arn", "EndpointArn"),
+            ("RoutingConfig", "RoutingConfig"),
+            ("ReplicationConfig", "ReplicationConfig"),
+            ("EventBuses", "EndpointEventBusList"),
+            ("RoleArn", "IamRoleArn"),
+            ("EndpointId", "EndpointId"),
+            ("EndpointUrl", "EndpointUrl"),
+            ("State", "EndpointState"),
+        ]),
+    ),
+    (
+        "UpdateEventBusRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EventBusName"),
+            ("KmsKeyIdentifier", "KmsKeyIdentifier"),
+            ("Description", "EventBusDescription"),
+            ("DeadLetterConfig", "DeadLetterConfig"),
+            ("LogConfig", "LogConfig"),
+        ]),
+    ),
+    (
+        "UpdateEventBusResponse",
+        crate::AuditShape::Structure(&[
+            ("Arn", "String"),
+            ("Name", "EventBusName"),
+            ("KmsKeyIdentifier", "KmsKeyIdentifier"),
+            ("Description", "EventBusDescription"),
+            ("DeadLetterConfig", "DeadLetterConfig"),
+            ("LogConfig", "LogConfig"),
+        ]),
+    ),
+];

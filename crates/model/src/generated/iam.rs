@@ -20578,3 +20578,2523 @@ static RULE_VIRTUAL_MFA_DEVICE_NAME: crate::rt::StrRule = crate::rt::StrRule {
     values: None,
     enum_constraint: "",
 };
+/// The shapes the audit trail walks, sorted by name (see [`crate::AuditShape`]).
+/// A shape not listed is a scalar that holds nothing sensitive.
+pub static AUDIT_SHAPES: &[(&str, crate::AuditShape)] = &[
+    (
+        "AcceptDelegationRequestRequest",
+        crate::AuditShape::Structure(&[("DelegationRequestId", "delegationRequestIdType")]),
+    ),
+    (
+        "AccessDetail",
+        crate::AuditShape::Structure(&[
+            ("ServiceName", "serviceNameType"),
+            ("ServiceNamespace", "serviceNamespaceType"),
+            ("Region", "stringType"),
+            ("EntityPath", "organizationsEntityPathType"),
+            ("LastAuthenticatedTime", "dateType"),
+            ("TotalAuthenticatedEntities", "integerType"),
+        ]),
+    ),
+    ("AccessDetails", crate::AuditShape::List("AccessDetail")),
+    (
+        "AccessKey",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("AccessKeyId", "accessKeyIdType"),
+            ("Status", "statusType"),
+            ("SecretAccessKey", "accessKeySecretType"),
+            ("CreateDate", "dateType"),
+        ]),
+    ),
+    (
+        "AccessKeyLastUsed",
+        crate::AuditShape::Structure(&[
+            ("LastUsedDate", "dateType"),
+            ("ServiceName", "stringType"),
+            ("Region", "stringType"),
+        ]),
+    ),
+    (
+        "AccessKeyMetadata",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("AccessKeyId", "accessKeyIdType"),
+            ("Status", "statusType"),
+            ("CreateDate", "dateType"),
+        ]),
+    ),
+    (
+        "ActionNameListType",
+        crate::AuditShape::List("ActionNameType"),
+    ),
+    (
+        "AddClientIDToOpenIDConnectProviderRequest",
+        crate::AuditShape::Structure(&[
+            ("OpenIDConnectProviderArn", "arnType"),
+            ("ClientID", "clientIDType"),
+        ]),
+    ),
+    (
+        "AddRoleToInstanceProfileRequest",
+        crate::AuditShape::Structure(&[
+            ("InstanceProfileName", "instanceProfileNameType"),
+            ("RoleName", "roleNameType"),
+        ]),
+    ),
+    (
+        "AddUserToGroupRequest",
+        crate::AuditShape::Structure(&[
+            ("GroupName", "groupNameType"),
+            ("UserName", "existingUserNameType"),
+        ]),
+    ),
+    ("ArnListType", crate::AuditShape::List("arnType")),
+    (
+        "AssociateDelegationRequestRequest",
+        crate::AuditShape::Structure(&[("DelegationRequestId", "delegationRequestIdType")]),
+    ),
+    (
+        "AttachGroupPolicyRequest",
+        crate::AuditShape::Structure(&[("GroupName", "groupNameType"), ("PolicyArn", "arnType")]),
+    ),
+    (
+        "AttachRolePolicyRequest",
+        crate::AuditShape::Structure(&[("RoleName", "roleNameType"), ("PolicyArn", "arnType")]),
+    ),
+    (
+        "AttachUserPolicyRequest",
+        crate::AuditShape::Structure(&[("UserName", "userNameType"), ("PolicyArn", "arnType")]),
+    ),
+    (
+        "AttachedPermissionsBoundary",
+        crate::AuditShape::Structure(&[
+            (
+                "PermissionsBoundaryType",
+                "PermissionsBoundaryAttachmentType",
+            ),
+            ("PermissionsBoundaryArn", "arnType"),
+        ]),
+    ),
+    (
+        "AttachedPolicy",
+        crate::AuditShape::Structure(&[("PolicyName", "policyNameType"), ("PolicyArn", "arnType")]),
+    ),
+    ("BootstrapDatum", crate::AuditShape::Sensitive),
+    (
+        "CertificationMapType",
+        crate::AuditShape::Map("CertificationValueType"),
+    ),
+    (
+        "ChangePasswordRequest",
+        crate::AuditShape::Structure(&[
+            ("OldPassword", "passwordType"),
+            ("NewPassword", "passwordType"),
+        ]),
+    ),
+    (
+        "ContextEntry",
+        crate::AuditShape::Structure(&[
+            ("ContextKeyName", "ContextKeyNameType"),
+            ("ContextKeyValues", "ContextKeyValueListType"),
+            ("ContextKeyType", "ContextKeyTypeEnum"),
+        ]),
+    ),
+    (
+        "ContextEntryListType",
+        crate::AuditShape::List("ContextEntry"),
+    ),
+    (
+        "ContextKeyNamesResultListType",
+        crate::AuditShape::List("ContextKeyNameType"),
+    ),
+    (
+        "ContextKeyValueListType",
+        crate::AuditShape::List("ContextKeyValueType"),
+    ),
+    (
+        "CreateAccessKeyRequest",
+        crate::AuditShape::Structure(&[("UserName", "existingUserNameType")]),
+    ),
+    (
+        "CreateAccessKeyResponse",
+        crate::AuditShape::Structure(&[("AccessKey", "AccessKey")]),
+    ),
+    (
+        "CreateAccountAliasRequest",
+        crate::AuditShape::Structure(&[("AccountAlias", "accountAliasType")]),
+    ),
+    (
+        "CreateDelegationRequestRequest",
+        crate::AuditShape::Structure(&[
+            ("OwnerAccountId", "accountIdType"),
+            ("Description", "delegationRequestDescriptionType"),
+            ("Permissions", "DelegationPermission"),
+            ("RequestMessage", "requestMessageType"),
+            ("RequestorWorkflowId", "requestorWorkflowIdType"),
+            ("RedirectUrl", "redirectUrlType"),
+            ("NotificationChannel", "notificationChannelType"),
+            ("SessionDuration", "sessionDurationType"),
+            ("OnlySendByOwner", "booleanType"),
+        ]),
+    ),
+    (
+        "CreateDelegationRequestResponse",
+        crate::AuditShape::Structure(&[
+            ("ConsoleDeepLink", "consoleDeepLinkType"),
+            ("DelegationRequestId", "delegationRequestIdType"),
+        ]),
+    ),
+    (
+        "CreateGroupRequest",
+        crate::AuditShape::Structure(&[("Path", "pathType"), ("GroupName", "groupNameType")]),
+    ),
+    (
+        "CreateGroupResponse",
+        crate::AuditShape::Structure(&[("Group", "Group")]),
+    ),
+    (
+        "CreateInstanceProfileRequest",
+        crate::AuditShape::Structure(&[
+            ("InstanceProfileName", "instanceProfileNameType"),
+            ("Path", "pathType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "CreateInstanceProfileResponse",
+        crate::AuditShape::Structure(&[("InstanceProfile", "InstanceProfile")]),
+    ),
+    (
+        "CreateLoginProfileRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("Password", "passwordType"),
+            ("PasswordResetRequired", "booleanType"),
+        ]),
+    ),
+    (
+        "CreateLoginProfileResponse",
+        crate::AuditShape::Structure(&[("LoginProfile", "LoginProfile")]),
+    ),
+    (
+        "CreateOpenIDConnectProviderRequest",
+        crate::AuditShape::Structure(&[
+            ("Url", "OpenIDConnectProviderUrlType"),
+            ("ClientIDList", "clientIDListType"),
+            ("ThumbprintList", "thumbprintListType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "CreateOpenIDConnectProviderResponse",
+        crate::AuditShape::Structure(&[
+            ("OpenIDConnectProviderArn", "arnType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "CreatePolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("PolicyName", "policyNameType"),
+            ("Path", "policyPathType"),
+            ("PolicyDocument", "policyDocumentType"),
+            ("Description", "policyDescriptionType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "CreatePolicyResponse",
+        crate::AuditShape::Structure(&[("Policy", "Policy")]),
+    ),
+    (
+        "CreatePolicyVersionRequest",
+        crate::AuditShape::Structure(&[
+            ("PolicyArn", "arnType"),
+            ("PolicyDocument", "policyDocumentType"),
+            ("SetAsDefault", "booleanType"),
+        ]),
+    ),
+    (
+        "CreatePolicyVersionResponse",
+        crate::AuditShape::Structure(&[("PolicyVersion", "PolicyVersion")]),
+    ),
+    (
+        "CreateRoleRequest",
+        crate::AuditShape::Structure(&[
+            ("Path", "pathType"),
+            ("RoleName", "roleNameType"),
+            ("AssumeRolePolicyDocument", "policyDocumentType"),
+            ("Description", "roleDescriptionType"),
+            ("MaxSessionDuration", "roleMaxSessionDurationType"),
+            ("PermissionsBoundary", "arnType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "CreateRoleResponse",
+        crate::AuditShape::Structure(&[("Role", "Role")]),
+    ),
+    (
+        "CreateSAMLProviderRequest",
+        crate::AuditShape::Structure(&[
+            ("SAMLMetadataDocument", "SAMLMetadataDocumentType"),
+            ("Name", "SAMLProviderNameType"),
+            ("Tags", "tagListType"),
+            ("AssertionEncryptionMode", "assertionEncryptionModeType"),
+            ("AddPrivateKey", "privateKeyType"),
+        ]),
+    ),
+    (
+        "CreateSAMLProviderResponse",
+        crate::AuditShape::Structure(&[("SAMLProviderArn", "arnType"), ("Tags", "tagListType")]),
+    ),
+    (
+        "CreateServiceLinkedRoleRequest",
+        crate::AuditShape::Structure(&[
+            ("AWSServiceName", "groupNameType"),
+            ("Description", "roleDescriptionType"),
+            ("CustomSuffix", "customSuffixType"),
+        ]),
+    ),
+    (
+        "CreateServiceLinkedRoleResponse",
+        crate::AuditShape::Structure(&[("Role", "Role")]),
+    ),
+    (
+        "CreateServiceSpecificCredentialRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("ServiceName", "serviceName"),
+            ("CredentialAgeDays", "credentialAgeDays"),
+        ]),
+    ),
+    (
+        "CreateServiceSpecificCredentialResponse",
+        crate::AuditShape::Structure(&[("ServiceSpecificCredential", "ServiceSpecificCredential")]),
+    ),
+    (
+        "CreateUserRequest",
+        crate::AuditShape::Structure(&[
+            ("Path", "pathType"),
+            ("UserName", "userNameType"),
+            ("PermissionsBoundary", "arnType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "CreateUserResponse",
+        crate::AuditShape::Structure(&[("User", "User")]),
+    ),
+    (
+        "CreateVirtualMFADeviceRequest",
+        crate::AuditShape::Structure(&[
+            ("Path", "pathType"),
+            ("VirtualMFADeviceName", "virtualMFADeviceName"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "CreateVirtualMFADeviceResponse",
+        crate::AuditShape::Structure(&[("VirtualMFADevice", "VirtualMFADevice")]),
+    ),
+    (
+        "DeactivateMFADeviceRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("SerialNumber", "serialNumberType"),
+        ]),
+    ),
+    (
+        "DelegationPermission",
+        crate::AuditShape::Structure(&[
+            ("PolicyTemplateArn", "arnType"),
+            ("Parameters", "policyParameterListType"),
+        ]),
+    ),
+    (
+        "DelegationRequest",
+        crate::AuditShape::Structure(&[
+            ("DelegationRequestId", "delegationRequestIdType"),
+            ("OwnerAccountId", "accountIdType"),
+            ("Description", "delegationRequestDescriptionType"),
+            ("RequestMessage", "requestMessageType"),
+            ("Permissions", "DelegationPermission"),
+            ("PermissionPolicy", "permissionType"),
+            (
+                "RolePermissionRestrictionArns",
+                "rolePermissionRestrictionArnListType",
+            ),
+            ("OwnerId", "ownerIdType"),
+            ("ApproverId", "arnType"),
+            ("State", "stateType"),
+            ("ExpirationTime", "dateType"),
+            ("RequestorId", "accountIdType"),
+            ("RequestorName", "requestorNameType"),
+            ("CreateDate", "dateType"),
+            ("SessionDuration", "sessionDurationType"),
+            ("RedirectUrl", "redirectUrlType"),
+            ("Notes", "notesType"),
+            ("RejectionReason", "notesType"),
+            ("OnlySendByOwner", "booleanType"),
+            ("UpdatedTime", "dateType"),
+        ]),
+    ),
+    (
+        "DeleteAccessKeyRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("AccessKeyId", "accessKeyIdType"),
+        ]),
+    ),
+    (
+        "DeleteAccountAliasRequest",
+        crate::AuditShape::Structure(&[("AccountAlias", "accountAliasType")]),
+    ),
+    (
+        "DeleteGroupPolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("GroupName", "groupNameType"),
+            ("PolicyName", "policyNameType"),
+        ]),
+    ),
+    (
+        "DeleteGroupRequest",
+        crate::AuditShape::Structure(&[("GroupName", "groupNameType")]),
+    ),
+    (
+        "DeleteInstanceProfileRequest",
+        crate::AuditShape::Structure(&[("InstanceProfileName", "instanceProfileNameType")]),
+    ),
+    (
+        "DeleteLoginProfileRequest",
+        crate::AuditShape::Structure(&[("UserName", "userNameType")]),
+    ),
+    (
+        "DeleteOpenIDConnectProviderRequest",
+        crate::AuditShape::Structure(&[("OpenIDConnectProviderArn", "arnType")]),
+    ),
+    (
+        "DeletePolicyRequest",
+        crate::AuditShape::Structure(&[("PolicyArn", "arnType")]),
+    ),
+    (
+        "DeletePolicyVersionRequest",
+        crate::AuditShape::Structure(&[
+            ("PolicyArn", "arnType"),
+            ("VersionId", "policyVersionIdType"),
+        ]),
+    ),
+    (
+        "DeleteRolePermissionsBoundaryRequest",
+        crate::AuditShape::Structure(&[("RoleName", "roleNameType")]),
+    ),
+    (
+        "DeleteRolePolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("RoleName", "roleNameType"),
+            ("PolicyName", "policyNameType"),
+        ]),
+    ),
+    (
+        "DeleteRoleRequest",
+        crate::AuditShape::Structure(&[("RoleName", "roleNameType")]),
+    ),
+    (
+        "DeleteSAMLProviderRequest",
+        crate::AuditShape::Structure(&[("SAMLProviderArn", "arnType")]),
+    ),
+    (
+        "DeleteSSHPublicKeyRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("SSHPublicKeyId", "publicKeyIdType"),
+        ]),
+    ),
+    (
+        "DeleteServerCertificateRequest",
+        crate::AuditShape::Structure(&[("ServerCertificateName", "serverCertificateNameType")]),
+    ),
+    (
+        "DeleteServiceLinkedRoleRequest",
+        crate::AuditShape::Structure(&[("RoleName", "roleNameType")]),
+    ),
+    (
+        "DeleteServiceLinkedRoleResponse",
+        crate::AuditShape::Structure(&[("DeletionTaskId", "DeletionTaskIdType")]),
+    ),
+    (
+        "DeleteServiceSpecificCredentialRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("ServiceSpecificCredentialId", "serviceSpecificCredentialId"),
+        ]),
+    ),
+    (
+        "DeleteSigningCertificateRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("CertificateId", "certificateIdType"),
+        ]),
+    ),
+    (
+        "DeleteUserPermissionsBoundaryRequest",
+        crate::AuditShape::Structure(&[("UserName", "userNameType")]),
+    ),
+    (
+        "DeleteUserPolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("PolicyName", "policyNameType"),
+        ]),
+    ),
+    (
+        "DeleteUserRequest",
+        crate::AuditShape::Structure(&[("UserName", "existingUserNameType")]),
+    ),
+    (
+        "DeleteVirtualMFADeviceRequest",
+        crate::AuditShape::Structure(&[("SerialNumber", "serialNumberType")]),
+    ),
+    (
+        "DeletionTaskFailureReasonType",
+        crate::AuditShape::Structure(&[
+            ("Reason", "ReasonType"),
+            ("RoleUsageList", "RoleUsageListType"),
+        ]),
+    ),
+    (
+        "DetachGroupPolicyRequest",
+        crate::AuditShape::Structure(&[("GroupName", "groupNameType"), ("PolicyArn", "arnType")]),
+    ),
+    (
+        "DetachRolePolicyRequest",
+        crate::AuditShape::Structure(&[("RoleName", "roleNameType"), ("PolicyArn", "arnType")]),
+    ),
+    (
+        "DetachUserPolicyRequest",
+        crate::AuditShape::Structure(&[("UserName", "userNameType"), ("PolicyArn", "arnType")]),
+    ),
+    (
+        "DisableOrganizationsRootCredentialsManagementRequest",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "DisableOrganizationsRootCredentialsManagementResponse",
+        crate::AuditShape::Structure(&[
+            ("OrganizationId", "OrganizationIdType"),
+            ("EnabledFeatures", "FeaturesListType"),
+        ]),
+    ),
+    (
+        "DisableOrganizationsRootSessionsRequest",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "DisableOrganizationsRootSessionsResponse",
+        crate::AuditShape::Structure(&[
+            ("OrganizationId", "OrganizationIdType"),
+            ("EnabledFeatures", "FeaturesListType"),
+        ]),
+    ),
+    (
+        "EnableMFADeviceRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("SerialNumber", "serialNumberType"),
+            ("AuthenticationCode1", "authenticationCodeType"),
+            ("AuthenticationCode2", "authenticationCodeType"),
+        ]),
+    ),
+    (
+        "EnableOrganizationsRootCredentialsManagementRequest",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "EnableOrganizationsRootCredentialsManagementResponse",
+        crate::AuditShape::Structure(&[
+            ("OrganizationId", "OrganizationIdType"),
+            ("EnabledFeatures", "FeaturesListType"),
+        ]),
+    ),
+    (
+        "EnableOrganizationsRootSessionsRequest",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "EnableOrganizationsRootSessionsResponse",
+        crate::AuditShape::Structure(&[
+            ("OrganizationId", "OrganizationIdType"),
+            ("EnabledFeatures", "FeaturesListType"),
+        ]),
+    ),
+    (
+        "EnableOutboundWebIdentityFederationResponse",
+        crate::AuditShape::Structure(&[("IssuerIdentifier", "stringType")]),
+    ),
+    (
+        "EntityDetails",
+        crate::AuditShape::Structure(&[
+            ("EntityInfo", "EntityInfo"),
+            ("LastAuthenticated", "dateType"),
+        ]),
+    ),
+    (
+        "EntityInfo",
+        crate::AuditShape::Structure(&[
+            ("Arn", "arnType"),
+            ("Name", "userNameType"),
+            ("Type", "policyOwnerEntityType"),
+            ("Id", "idType"),
+            ("Path", "pathType"),
+        ]),
+    ),
+    (
+        "ErrorDetails",
+        crate::AuditShape::Structure(&[("Message", "stringType"), ("Code", "stringType")]),
+    ),
+    (
+        "EvalDecisionDetailsType",
+        crate::AuditShape::Map("PolicyEvaluationDecisionType"),
+    ),
+    (
+        "EvaluationResult",
+        crate::AuditShape::Structure(&[
+            ("EvalActionName", "ActionNameType"),
+            ("EvalResourceName", "ResourceNameType"),
+            ("EvalDecision", "PolicyEvaluationDecisionType"),
+            ("MatchedStatements", "StatementListType"),
+            ("MissingContextValues", "ContextKeyNamesResultListType"),
+            ("OrganizationsDecisionDetail", "OrganizationsDecisionDetail"),
+            (
+                "PermissionsBoundaryDecisionDetail",
+                "PermissionsBoundaryDecisionDetail",
+            ),
+            ("EvalDecisionDetails", "EvalDecisionDetailsType"),
+            ("ResourceSpecificResults", "ResourceSpecificResultListType"),
+        ]),
+    ),
+    (
+        "EvaluationResultsListType",
+        crate::AuditShape::List("EvaluationResult"),
+    ),
+    ("FeaturesListType", crate::AuditShape::List("FeatureType")),
+    (
+        "GenerateCredentialReportResponse",
+        crate::AuditShape::Structure(&[
+            ("State", "ReportStateType"),
+            ("Description", "ReportStateDescriptionType"),
+        ]),
+    ),
+    (
+        "GenerateOrganizationsAccessReportRequest",
+        crate::AuditShape::Structure(&[
+            ("EntityPath", "organizationsEntityPathType"),
+            ("OrganizationsPolicyId", "organizationsPolicyIdType"),
+        ]),
+    ),
+    (
+        "GenerateOrganizationsAccessReportResponse",
+        crate::AuditShape::Structure(&[("JobId", "jobIDType")]),
+    ),
+    (
+        "GenerateServiceLastAccessedDetailsRequest",
+        crate::AuditShape::Structure(&[
+            ("Arn", "arnType"),
+            ("Granularity", "AccessAdvisorUsageGranularityType"),
+        ]),
+    ),
+    (
+        "GenerateServiceLastAccessedDetailsResponse",
+        crate::AuditShape::Structure(&[("JobId", "jobIDType")]),
+    ),
+    (
+        "GetAccessKeyLastUsedRequest",
+        crate::AuditShape::Structure(&[("AccessKeyId", "accessKeyIdType")]),
+    ),
+    (
+        "GetAccessKeyLastUsedResponse",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("AccessKeyLastUsed", "AccessKeyLastUsed"),
+        ]),
+    ),
+    (
+        "GetAccountAuthorizationDetailsRequest",
+        crate::AuditShape::Structure(&[
+            ("Filter", "entityListType"),
+            ("MaxItems", "maxItemsType"),
+            ("Marker", "markerType"),
+        ]),
+    ),
+    (
+        "GetAccountAuthorizationDetailsResponse",
+        crate::AuditShape::Structure(&[
+            ("UserDetailList", "userDetailListType"),
+            ("GroupDetailList", "groupDetailListType"),
+            ("RoleDetailList", "roleDetailListType"),
+            ("Policies", "ManagedPolicyDetailListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "GetAccountPasswordPolicyResponse",
+        crate::AuditShape::Structure(&[("PasswordPolicy", "PasswordPolicy")]),
+    ),
+    (
+        "GetAccountSummaryResponse",
+        crate::AuditShape::Structure(&[("SummaryMap", "summaryMapType")]),
+    ),
+    (
+        "GetContextKeysForCustomPolicyRequest",
+        crate::AuditShape::Structure(&[("PolicyInputList", "SimulationPolicyListType")]),
+    ),
+    (
+        "GetContextKeysForPolicyResponse",
+        crate::AuditShape::Structure(&[("ContextKeyNames", "ContextKeyNamesResultListType")]),
+    ),
+    (
+        "GetContextKeysForPrincipalPolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("PolicySourceArn", "arnType"),
+            ("PolicyInputList", "SimulationPolicyListType"),
+        ]),
+    ),
+    (
+        "GetCredentialReportResponse",
+        crate::AuditShape::Structure(&[
+            ("Content", "ReportContentType"),
+            ("ReportFormat", "ReportFormatType"),
+            ("GeneratedTime", "dateType"),
+        ]),
+    ),
+    (
+        "GetDelegationRequestRequest",
+        crate::AuditShape::Structure(&[
+            ("DelegationRequestId", "delegationRequestIdType"),
+            ("DelegationPermissionCheck", "booleanType"),
+        ]),
+    ),
+    (
+        "GetDelegationRequestResponse",
+        crate::AuditShape::Structure(&[
+            ("DelegationRequest", "DelegationRequest"),
+            ("PermissionCheckStatus", "permissionCheckStatusType"),
+            ("PermissionCheckResult", "permissionCheckResultType"),
+        ]),
+    ),
+    (
+        "GetGroupPolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("GroupName", "groupNameType"),
+            ("PolicyName", "policyNameType"),
+        ]),
+    ),
+    (
+        "GetGroupPolicyResponse",
+        crate::AuditShape::Structure(&[
+            ("GroupName", "groupNameType"),
+            ("PolicyName", "policyNameType"),
+            ("PolicyDocument", "policyDocumentType"),
+        ]),
+    ),
+    (
+        "GetGroupRequest",
+        crate::AuditShape::Structure(&[
+            ("GroupName", "groupNameType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "GetGroupResponse",
+        crate::AuditShape::Structure(&[
+            ("Group", "Group"),
+            ("Users", "userListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "GetHumanReadableSummaryRequest",
+        crate::AuditShape::Structure(&[("EntityArn", "arnType"), ("Locale", "localeType")]),
+    ),
+    (
+        "GetHumanReadableSummaryResponse",
+        crate::AuditShape::Structure(&[
+            ("SummaryContent", "summaryContentType"),
+            ("Locale", "localeType"),
+            ("SummaryState", "summaryStateType"),
+        ]),
+    ),
+    (
+        "GetInstanceProfileRequest",
+        crate::AuditShape::Structure(&[("InstanceProfileName", "instanceProfileNameType")]),
+    ),
+    (
+        "GetInstanceProfileResponse",
+        crate::AuditShape::Structure(&[("InstanceProfile", "InstanceProfile")]),
+    ),
+    (
+        "GetLoginProfileRequest",
+        crate::AuditShape::Structure(&[("UserName", "userNameType")]),
+    ),
+    (
+        "GetLoginProfileResponse",
+        crate::AuditShape::Structure(&[("LoginProfile", "LoginProfile")]),
+    ),
+    (
+        "GetMFADeviceRequest",
+        crate::AuditShape::Structure(&[
+            ("SerialNumber", "serialNumberType"),
+            ("UserName", "userNameType"),
+        ]),
+    ),
+    (
+        "GetMFADeviceResponse",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("SerialNumber", "serialNumberType"),
+            ("EnableDate", "dateType"),
+            ("Certifications", "CertificationMapType"),
+        ]),
+    ),
+    (
+        "GetOpenIDConnectProviderRequest",
+        crate::AuditShape::Structure(&[("OpenIDConnectProviderArn", "arnType")]),
+    ),
+    (
+        "GetOpenIDConnectProviderResponse",
+        crate::AuditShape::Structure(&[
+            ("Url", "OpenIDConnectProviderUrlType"),
+            ("ClientIDList", "clientIDListType"),
+            ("ThumbprintList", "thumbprintListType"),
+            ("CreateDate", "dateType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "GetOrganizationsAccessReportRequest",
+        crate::AuditShape::Structure(&[
+            ("JobId", "jobIDType"),
+            ("MaxItems", "maxItemsType"),
+            ("Marker", "markerType"),
+            ("SortKey", "sortKeyType"),
+        ]),
+    ),
+    (
+        "GetOrganizationsAccessReportResponse",
+        crate::AuditShape::Structure(&[
+            ("JobStatus", "jobStatusType"),
+            ("JobCreationDate", "dateType"),
+            ("JobCompletionDate", "dateType"),
+            ("NumberOfServicesAccessible", "integerType"),
+            ("NumberOfServicesNotAccessed", "integerType"),
+            ("AccessDetails", "AccessDetails"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "markerType"),
+            ("ErrorDetails", "ErrorDetails"),
+        ]),
+    ),
+    (
+        "GetOutboundWebIdentityFederationInfoResponse",
+        crate::AuditShape::Structure(&[
+            ("IssuerIdentifier", "stringType"),
+            ("JwtVendingEnabled", "booleanType"),
+        ]),
+    ),
+    (
+        "GetPolicyRequest",
+        crate::AuditShape::Structure(&[("PolicyArn", "arnType")]),
+    ),
+    (
+        "GetPolicyResponse",
+        crate::AuditShape::Structure(&[("Policy", "Policy")]),
+    ),
+    (
+        "GetPolicyVersionRequest",
+        crate::AuditShape::Structure(&[
+            ("PolicyArn", "arnType"),
+            ("VersionId", "policyVersionIdType"),
+        ]),
+    ),
+    (
+        "GetPolicyVersionResponse",
+        crate::AuditShape::Structure(&[("PolicyVersion", "PolicyVersion")]),
+    ),
+    (
+        "GetRolePolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("RoleName", "roleNameType"),
+            ("PolicyName", "policyNameType"),
+        ]),
+    ),
+    (
+        "GetRolePolicyResponse",
+        crate::AuditShape::Structure(&[
+            ("RoleName", "roleNameType"),
+            ("PolicyName", "policyNameType"),
+            ("PolicyDocument", "policyDocumentType"),
+        ]),
+    ),
+    (
+        "GetRoleRequest",
+        crate::AuditShape::Structure(&[("RoleName", "roleNameType")]),
+    ),
+    (
+        "GetRoleResponse",
+        crate::AuditShape::Structure(&[("Role", "Role")]),
+    ),
+    (
+        "GetSAMLProviderRequest",
+        crate::AuditShape::Structure(&[("SAMLProviderArn", "arnType")]),
+    ),
+    (
+        "GetSAMLProviderResponse",
+        crate::AuditShape::Structure(&[
+            ("SAMLProviderUUID", "privateKeyIdType"),
+            ("SAMLMetadataDocument", "SAMLMetadataDocumentType"),
+            ("CreateDate", "dateType"),
+            ("ValidUntil", "dateType"),
+            ("Tags", "tagListType"),
+            ("AssertionEncryptionMode", "assertionEncryptionModeType"),
+            ("PrivateKeyList", "privateKeyList"),
+        ]),
+    ),
+    (
+        "GetSSHPublicKeyRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("SSHPublicKeyId", "publicKeyIdType"),
+            ("Encoding", "encodingType"),
+        ]),
+    ),
+    (
+        "GetSSHPublicKeyResponse",
+        crate::AuditShape::Structure(&[("SSHPublicKey", "SSHPublicKey")]),
+    ),
+    (
+        "GetServerCertificateRequest",
+        crate::AuditShape::Structure(&[("ServerCertificateName", "serverCertificateNameType")]),
+    ),
+    (
+        "GetServerCertificateResponse",
+        crate::AuditShape::Structure(&[("ServerCertificate", "ServerCertificate")]),
+    ),
+    (
+        "GetServiceLastAccessedDetailsRequest",
+        crate::AuditShape::Structure(&[
+            ("JobId", "jobIDType"),
+            ("MaxItems", "maxItemsType"),
+            ("Marker", "markerType"),
+        ]),
+    ),
+    (
+        "GetServiceLastAccessedDetailsResponse",
+        crate::AuditShape::Structure(&[
+            ("JobStatus", "jobStatusType"),
+            ("JobType", "AccessAdvisorUsageGranularityType"),
+            ("JobCreationDate", "dateType"),
+            ("ServicesLastAccessed", "ServicesLastAccessed"),
+            ("JobCompletionDate", "dateType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+            ("Error", "ErrorDetails"),
+        ]),
+    ),
+    (
+        "GetServiceLastAccessedDetailsWithEntitiesRequest",
+        crate::AuditShape::Structure(&[
+            ("JobId", "jobIDType"),
+            ("ServiceNamespace", "serviceNamespaceType"),
+            ("MaxItems", "maxItemsType"),
+            ("Marker", "markerType"),
+        ]),
+    ),
+    (
+        "GetServiceLastAccessedDetailsWithEntitiesResponse",
+        crate::AuditShape::Structure(&[
+            ("JobStatus", "jobStatusType"),
+            ("JobCreationDate", "dateType"),
+            ("JobCompletionDate", "dateType"),
+            ("EntityDetailsList", "entityDetailsListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+            ("Error", "ErrorDetails"),
+        ]),
+    ),
+    (
+        "GetServiceLinkedRoleDeletionStatusRequest",
+        crate::AuditShape::Structure(&[("DeletionTaskId", "DeletionTaskIdType")]),
+    ),
+    (
+        "GetServiceLinkedRoleDeletionStatusResponse",
+        crate::AuditShape::Structure(&[
+            ("Status", "DeletionTaskStatusType"),
+            ("Reason", "DeletionTaskFailureReasonType"),
+        ]),
+    ),
+    (
+        "GetUserPolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("PolicyName", "policyNameType"),
+        ]),
+    ),
+    (
+        "GetUserPolicyResponse",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("PolicyName", "policyNameType"),
+            ("PolicyDocument", "policyDocumentType"),
+        ]),
+    ),
+    (
+        "GetUserRequest",
+        crate::AuditShape::Structure(&[("UserName", "existingUserNameType")]),
+    ),
+    (
+        "GetUserResponse",
+        crate::AuditShape::Structure(&[("User", "User")]),
+    ),
+    (
+        "Group",
+        crate::AuditShape::Structure(&[
+            ("Path", "pathType"),
+            ("GroupName", "groupNameType"),
+            ("GroupId", "idType"),
+            ("Arn", "arnType"),
+            ("CreateDate", "dateType"),
+        ]),
+    ),
+    (
+        "GroupDetail",
+        crate::AuditShape::Structure(&[
+            ("Path", "pathType"),
+            ("GroupName", "groupNameType"),
+            ("GroupId", "idType"),
+            ("Arn", "arnType"),
+            ("CreateDate", "dateType"),
+            ("GroupPolicyList", "policyDetailListType"),
+            ("AttachedManagedPolicies", "attachedPoliciesListType"),
+        ]),
+    ),
+    (
+        "InstanceProfile",
+        crate::AuditShape::Structure(&[
+            ("Path", "pathType"),
+            ("InstanceProfileName", "instanceProfileNameType"),
+            ("InstanceProfileId", "idType"),
+            ("Arn", "arnType"),
+            ("CreateDate", "dateType"),
+            ("Roles", "roleListType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "ListAccessKeysRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListAccessKeysResponse",
+        crate::AuditShape::Structure(&[
+            ("AccessKeyMetadata", "accessKeyMetadataListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListAccountAliasesRequest",
+        crate::AuditShape::Structure(&[("Marker", "markerType"), ("MaxItems", "maxItemsType")]),
+    ),
+    (
+        "ListAccountAliasesResponse",
+        crate::AuditShape::Structure(&[
+            ("AccountAliases", "accountAliasListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListAttachedGroupPoliciesRequest",
+        crate::AuditShape::Structure(&[
+            ("GroupName", "groupNameType"),
+            ("PathPrefix", "policyPathType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListAttachedGroupPoliciesResponse",
+        crate::AuditShape::Structure(&[
+            ("AttachedPolicies", "attachedPoliciesListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListAttachedRolePoliciesRequest",
+        crate::AuditShape::Structure(&[
+            ("RoleName", "roleNameType"),
+            ("PathPrefix", "policyPathType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListAttachedRolePoliciesResponse",
+        crate::AuditShape::Structure(&[
+            ("AttachedPolicies", "attachedPoliciesListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListAttachedUserPoliciesRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("PathPrefix", "policyPathType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListAttachedUserPoliciesResponse",
+        crate::AuditShape::Structure(&[
+            ("AttachedPolicies", "attachedPoliciesListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListDelegationRequestsRequest",
+        crate::AuditShape::Structure(&[
+            ("OwnerId", "ownerIdType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListDelegationRequestsResponse",
+        crate::AuditShape::Structure(&[
+            ("DelegationRequests", "delegationRequestsListType"),
+            ("Marker", "markerType"),
+            ("isTruncated", "booleanType"),
+        ]),
+    ),
+    (
+        "ListEntitiesForPolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("PolicyArn", "arnType"),
+            ("EntityFilter", "EntityType"),
+            ("PathPrefix", "pathType"),
+            ("PolicyUsageFilter", "PolicyUsageType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListEntitiesForPolicyResponse",
+        crate::AuditShape::Structure(&[
+            ("PolicyGroups", "PolicyGroupListType"),
+            ("PolicyUsers", "PolicyUserListType"),
+            ("PolicyRoles", "PolicyRoleListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListGroupPoliciesRequest",
+        crate::AuditShape::Structure(&[
+            ("GroupName", "groupNameType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListGroupPoliciesResponse",
+        crate::AuditShape::Structure(&[
+            ("PolicyNames", "policyNameListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListGroupsForUserRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListGroupsForUserResponse",
+        crate::AuditShape::Structure(&[
+            ("Groups", "groupListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListGroupsRequest",
+        crate::AuditShape::Structure(&[
+            ("PathPrefix", "pathPrefixType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListGroupsResponse",
+        crate::AuditShape::Structure(&[
+            ("Groups", "groupListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListInstanceProfileTagsRequest",
+        crate::AuditShape::Structure(&[
+            ("InstanceProfileName", "instanceProfileNameType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListInstanceProfileTagsResponse",
+        crate::AuditShape::Structure(&[
+            ("Tags", "tagListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListInstanceProfilesForRoleRequest",
+        crate::AuditShape::Structure(&[
+            ("RoleName", "roleNameType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListInstanceProfilesForRoleResponse",
+        crate::AuditShape::Structure(&[
+            ("InstanceProfiles", "instanceProfileListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListInstanceProfilesRequest",
+        crate::AuditShape::Structure(&[
+            ("PathPrefix", "pathPrefixType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListInstanceProfilesResponse",
+        crate::AuditShape::Structure(&[
+            ("InstanceProfiles", "instanceProfileListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListMFADeviceTagsRequest",
+        crate::AuditShape::Structure(&[
+            ("SerialNumber", "serialNumberType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListMFADeviceTagsResponse",
+        crate::AuditShape::Structure(&[
+            ("Tags", "tagListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListMFADevicesRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListMFADevicesResponse",
+        crate::AuditShape::Structure(&[
+            ("MFADevices", "mfaDeviceListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListOpenIDConnectProviderTagsRequest",
+        crate::AuditShape::Structure(&[
+            ("OpenIDConnectProviderArn", "arnType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListOpenIDConnectProviderTagsResponse",
+        crate::AuditShape::Structure(&[
+            ("Tags", "tagListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListOpenIDConnectProvidersRequest",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "ListOpenIDConnectProvidersResponse",
+        crate::AuditShape::Structure(&[(
+            "OpenIDConnectProviderList",
+            "OpenIDConnectProviderListType",
+        )]),
+    ),
+    (
+        "ListOrganizationsFeaturesRequest",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "ListOrganizationsFeaturesResponse",
+        crate::AuditShape::Structure(&[
+            ("OrganizationId", "OrganizationIdType"),
+            ("EnabledFeatures", "FeaturesListType"),
+        ]),
+    ),
+    (
+        "ListPoliciesGrantingServiceAccessEntry",
+        crate::AuditShape::Structure(&[
+            ("ServiceNamespace", "serviceNamespaceType"),
+            ("Policies", "policyGrantingServiceAccessListType"),
+        ]),
+    ),
+    (
+        "ListPoliciesGrantingServiceAccessRequest",
+        crate::AuditShape::Structure(&[
+            ("Marker", "markerType"),
+            ("Arn", "arnType"),
+            ("ServiceNamespaces", "serviceNamespaceListType"),
+        ]),
+    ),
+    (
+        "ListPoliciesGrantingServiceAccessResponse",
+        crate::AuditShape::Structure(&[
+            (
+                "PoliciesGrantingServiceAccess",
+                "listPolicyGrantingServiceAccessResponseListType",
+            ),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListPoliciesRequest",
+        crate::AuditShape::Structure(&[
+            ("Scope", "policyScopeType"),
+            ("OnlyAttached", "booleanType"),
+            ("PathPrefix", "policyPathType"),
+            ("PolicyUsageFilter", "PolicyUsageType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListPoliciesResponse",
+        crate::AuditShape::Structure(&[
+            ("Policies", "policyListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListPolicyTagsRequest",
+        crate::AuditShape::Structure(&[
+            ("PolicyArn", "arnType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListPolicyTagsResponse",
+        crate::AuditShape::Structure(&[
+            ("Tags", "tagListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListPolicyVersionsRequest",
+        crate::AuditShape::Structure(&[
+            ("PolicyArn", "arnType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListPolicyVersionsResponse",
+        crate::AuditShape::Structure(&[
+            ("Versions", "policyDocumentVersionListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListRolePoliciesRequest",
+        crate::AuditShape::Structure(&[
+            ("RoleName", "roleNameType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListRolePoliciesResponse",
+        crate::AuditShape::Structure(&[
+            ("PolicyNames", "policyNameListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListRoleTagsRequest",
+        crate::AuditShape::Structure(&[
+            ("RoleName", "roleNameType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListRoleTagsResponse",
+        crate::AuditShape::Structure(&[
+            ("Tags", "tagListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListRolesRequest",
+        crate::AuditShape::Structure(&[
+            ("PathPrefix", "pathPrefixType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListRolesResponse",
+        crate::AuditShape::Structure(&[
+            ("Roles", "roleListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListSAMLProviderTagsRequest",
+        crate::AuditShape::Structure(&[
+            ("SAMLProviderArn", "arnType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListSAMLProviderTagsResponse",
+        crate::AuditShape::Structure(&[
+            ("Tags", "tagListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListSAMLProvidersRequest",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "ListSAMLProvidersResponse",
+        crate::AuditShape::Structure(&[("SAMLProviderList", "SAMLProviderListType")]),
+    ),
+    (
+        "ListSSHPublicKeysRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListSSHPublicKeysResponse",
+        crate::AuditShape::Structure(&[
+            ("SSHPublicKeys", "SSHPublicKeyListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListServerCertificateTagsRequest",
+        crate::AuditShape::Structure(&[
+            ("ServerCertificateName", "serverCertificateNameType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListServerCertificateTagsResponse",
+        crate::AuditShape::Structure(&[
+            ("Tags", "tagListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListServerCertificatesRequest",
+        crate::AuditShape::Structure(&[
+            ("PathPrefix", "pathPrefixType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListServerCertificatesResponse",
+        crate::AuditShape::Structure(&[
+            (
+                "ServerCertificateMetadataList",
+                "serverCertificateMetadataListType",
+            ),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListServiceSpecificCredentialsRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("ServiceName", "serviceName"),
+            ("AllUsers", "allUsers"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListServiceSpecificCredentialsResponse",
+        crate::AuditShape::Structure(&[
+            (
+                "ServiceSpecificCredentials",
+                "ServiceSpecificCredentialsListType",
+            ),
+            ("Marker", "responseMarkerType"),
+            ("IsTruncated", "booleanType"),
+        ]),
+    ),
+    (
+        "ListSigningCertificatesRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListSigningCertificatesResponse",
+        crate::AuditShape::Structure(&[
+            ("Certificates", "certificateListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListUserPoliciesRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListUserPoliciesResponse",
+        crate::AuditShape::Structure(&[
+            ("PolicyNames", "policyNameListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListUserTagsRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListUserTagsResponse",
+        crate::AuditShape::Structure(&[
+            ("Tags", "tagListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListUsersRequest",
+        crate::AuditShape::Structure(&[
+            ("PathPrefix", "pathPrefixType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListUsersResponse",
+        crate::AuditShape::Structure(&[
+            ("Users", "userListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "ListVirtualMFADevicesRequest",
+        crate::AuditShape::Structure(&[
+            ("AssignmentStatus", "assignmentStatusType"),
+            ("Marker", "markerType"),
+            ("MaxItems", "maxItemsType"),
+        ]),
+    ),
+    (
+        "ListVirtualMFADevicesResponse",
+        crate::AuditShape::Structure(&[
+            ("VirtualMFADevices", "virtualMFADeviceListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "LoginProfile",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("CreateDate", "dateType"),
+            ("PasswordResetRequired", "booleanType"),
+        ]),
+    ),
+    (
+        "MFADevice",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("SerialNumber", "serialNumberType"),
+            ("EnableDate", "dateType"),
+        ]),
+    ),
+    (
+        "ManagedPolicyDetail",
+        crate::AuditShape::Structure(&[
+            ("PolicyName", "policyNameType"),
+            ("PolicyId", "idType"),
+            ("Arn", "arnType"),
+            ("Path", "policyPathType"),
+            ("DefaultVersionId", "policyVersionIdType"),
+            ("AttachmentCount", "attachmentCountType"),
+            ("PermissionsBoundaryUsageCount", "attachmentCountType"),
+            ("IsAttachable", "booleanType"),
+            ("Description", "policyDescriptionType"),
+            ("CreateDate", "dateType"),
+            ("UpdateDate", "dateType"),
+            ("PolicyVersionList", "policyDocumentVersionListType"),
+        ]),
+    ),
+    (
+        "ManagedPolicyDetailListType",
+        crate::AuditShape::List("ManagedPolicyDetail"),
+    ),
+    (
+        "OpenIDConnectProviderListEntry",
+        crate::AuditShape::Structure(&[("Arn", "arnType")]),
+    ),
+    (
+        "OpenIDConnectProviderListType",
+        crate::AuditShape::List("OpenIDConnectProviderListEntry"),
+    ),
+    (
+        "OrganizationsDecisionDetail",
+        crate::AuditShape::Structure(&[("AllowedByOrganizations", "booleanType")]),
+    ),
+    (
+        "PasswordPolicy",
+        crate::AuditShape::Structure(&[
+            ("MinimumPasswordLength", "minimumPasswordLengthType"),
+            ("RequireSymbols", "booleanType"),
+            ("RequireNumbers", "booleanType"),
+            ("RequireUppercaseCharacters", "booleanType"),
+            ("RequireLowercaseCharacters", "booleanType"),
+            ("AllowUsersToChangePassword", "booleanType"),
+            ("ExpirePasswords", "booleanType"),
+            ("MaxPasswordAge", "maxPasswordAgeType"),
+            ("PasswordReusePrevention", "passwordReusePreventionType"),
+            ("HardExpiry", "booleanObjectType"),
+        ]),
+    ),
+    (
+        "PermissionsBoundaryDecisionDetail",
+        crate::AuditShape::Structure(&[("AllowedByPermissionsBoundary", "booleanType")]),
+    ),
+    (
+        "Policy",
+        crate::AuditShape::Structure(&[
+            ("PolicyName", "policyNameType"),
+            ("PolicyId", "idType"),
+            ("Arn", "arnType"),
+            ("Path", "policyPathType"),
+            ("DefaultVersionId", "policyVersionIdType"),
+            ("AttachmentCount", "attachmentCountType"),
+            ("PermissionsBoundaryUsageCount", "attachmentCountType"),
+            ("IsAttachable", "booleanType"),
+            ("Description", "policyDescriptionType"),
+            ("CreateDate", "dateType"),
+            ("UpdateDate", "dateType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "PolicyDetail",
+        crate::AuditShape::Structure(&[
+            ("PolicyName", "policyNameType"),
+            ("PolicyDocument", "policyDocumentType"),
+        ]),
+    ),
+    (
+        "PolicyGrantingServiceAccess",
+        crate::AuditShape::Structure(&[
+            ("PolicyName", "policyNameType"),
+            ("PolicyType", "policyType"),
+            ("PolicyArn", "arnType"),
+            ("EntityType", "policyOwnerEntityType"),
+            ("EntityName", "entityNameType"),
+        ]),
+    ),
+    (
+        "PolicyGroup",
+        crate::AuditShape::Structure(&[("GroupName", "groupNameType"), ("GroupId", "idType")]),
+    ),
+    (
+        "PolicyGroupListType",
+        crate::AuditShape::List("PolicyGroup"),
+    ),
+    (
+        "PolicyParameter",
+        crate::AuditShape::Structure(&[
+            ("Name", "policyParameterNameType"),
+            ("Values", "policyParameterValuesListType"),
+            ("Type", "PolicyParameterTypeEnum"),
+        ]),
+    ),
+    (
+        "PolicyRole",
+        crate::AuditShape::Structure(&[("RoleName", "roleNameType"), ("RoleId", "idType")]),
+    ),
+    ("PolicyRoleListType", crate::AuditShape::List("PolicyRole")),
+    (
+        "PolicyUser",
+        crate::AuditShape::Structure(&[("UserName", "userNameType"), ("UserId", "idType")]),
+    ),
+    ("PolicyUserListType", crate::AuditShape::List("PolicyUser")),
+    (
+        "PolicyVersion",
+        crate::AuditShape::Structure(&[
+            ("Document", "policyDocumentType"),
+            ("VersionId", "policyVersionIdType"),
+            ("IsDefaultVersion", "booleanType"),
+            ("CreateDate", "dateType"),
+        ]),
+    ),
+    (
+        "Position",
+        crate::AuditShape::Structure(&[("Line", "LineNumber"), ("Column", "ColumnNumber")]),
+    ),
+    (
+        "PutGroupPolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("GroupName", "groupNameType"),
+            ("PolicyName", "policyNameType"),
+            ("PolicyDocument", "policyDocumentType"),
+        ]),
+    ),
+    (
+        "PutRolePermissionsBoundaryRequest",
+        crate::AuditShape::Structure(&[
+            ("RoleName", "roleNameType"),
+            ("PermissionsBoundary", "arnType"),
+        ]),
+    ),
+    (
+        "PutRolePolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("RoleName", "roleNameType"),
+            ("PolicyName", "policyNameType"),
+            ("PolicyDocument", "policyDocumentType"),
+        ]),
+    ),
+    (
+        "PutUserPermissionsBoundaryRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("PermissionsBoundary", "arnType"),
+        ]),
+    ),
+    (
+        "PutUserPolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("PolicyName", "policyNameType"),
+            ("PolicyDocument", "policyDocumentType"),
+        ]),
+    ),
+    (
+        "RejectDelegationRequestRequest",
+        crate::AuditShape::Structure(&[
+            ("DelegationRequestId", "delegationRequestIdType"),
+            ("Notes", "notesType"),
+        ]),
+    ),
+    (
+        "RemoveClientIDFromOpenIDConnectProviderRequest",
+        crate::AuditShape::Structure(&[
+            ("OpenIDConnectProviderArn", "arnType"),
+            ("ClientID", "clientIDType"),
+        ]),
+    ),
+    (
+        "RemoveRoleFromInstanceProfileRequest",
+        crate::AuditShape::Structure(&[
+            ("InstanceProfileName", "instanceProfileNameType"),
+            ("RoleName", "roleNameType"),
+        ]),
+    ),
+    (
+        "RemoveUserFromGroupRequest",
+        crate::AuditShape::Structure(&[
+            ("GroupName", "groupNameType"),
+            ("UserName", "existingUserNameType"),
+        ]),
+    ),
+    (
+        "ResetServiceSpecificCredentialRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("ServiceSpecificCredentialId", "serviceSpecificCredentialId"),
+        ]),
+    ),
+    (
+        "ResetServiceSpecificCredentialResponse",
+        crate::AuditShape::Structure(&[("ServiceSpecificCredential", "ServiceSpecificCredential")]),
+    ),
+    (
+        "ResourceNameListType",
+        crate::AuditShape::List("ResourceNameType"),
+    ),
+    (
+        "ResourceSpecificResult",
+        crate::AuditShape::Structure(&[
+            ("EvalResourceName", "ResourceNameType"),
+            ("EvalResourceDecision", "PolicyEvaluationDecisionType"),
+            ("MatchedStatements", "StatementListType"),
+            ("MissingContextValues", "ContextKeyNamesResultListType"),
+            ("EvalDecisionDetails", "EvalDecisionDetailsType"),
+            (
+                "PermissionsBoundaryDecisionDetail",
+                "PermissionsBoundaryDecisionDetail",
+            ),
+        ]),
+    ),
+    (
+        "ResourceSpecificResultListType",
+        crate::AuditShape::List("ResourceSpecificResult"),
+    ),
+    (
+        "ResyncMFADeviceRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("SerialNumber", "serialNumberType"),
+            ("AuthenticationCode1", "authenticationCodeType"),
+            ("AuthenticationCode2", "authenticationCodeType"),
+        ]),
+    ),
+    (
+        "Role",
+        crate::AuditShape::Structure(&[
+            ("Path", "pathType"),
+            ("RoleName", "roleNameType"),
+            ("RoleId", "idType"),
+            ("Arn", "arnType"),
+            ("CreateDate", "dateType"),
+            ("AssumeRolePolicyDocument", "policyDocumentType"),
+            ("Description", "roleDescriptionType"),
+            ("MaxSessionDuration", "roleMaxSessionDurationType"),
+            ("PermissionsBoundary", "AttachedPermissionsBoundary"),
+            ("Tags", "tagListType"),
+            ("RoleLastUsed", "RoleLastUsed"),
+        ]),
+    ),
+    (
+        "RoleDetail",
+        crate::AuditShape::Structure(&[
+            ("Path", "pathType"),
+            ("RoleName", "roleNameType"),
+            ("RoleId", "idType"),
+            ("Arn", "arnType"),
+            ("CreateDate", "dateType"),
+            ("AssumeRolePolicyDocument", "policyDocumentType"),
+            ("InstanceProfileList", "instanceProfileListType"),
+            ("RolePolicyList", "policyDetailListType"),
+            ("AttachedManagedPolicies", "attachedPoliciesListType"),
+            ("PermissionsBoundary", "AttachedPermissionsBoundary"),
+            ("Tags", "tagListType"),
+            ("RoleLastUsed", "RoleLastUsed"),
+        ]),
+    ),
+    (
+        "RoleLastUsed",
+        crate::AuditShape::Structure(&[("LastUsedDate", "dateType"), ("Region", "stringType")]),
+    ),
+    (
+        "RoleUsageListType",
+        crate::AuditShape::List("RoleUsageType"),
+    ),
+    (
+        "RoleUsageType",
+        crate::AuditShape::Structure(&[("Region", "RegionNameType"), ("Resources", "ArnListType")]),
+    ),
+    (
+        "SAMLPrivateKey",
+        crate::AuditShape::Structure(&[("KeyId", "privateKeyIdType"), ("Timestamp", "dateType")]),
+    ),
+    (
+        "SAMLProviderListEntry",
+        crate::AuditShape::Structure(&[
+            ("Arn", "arnType"),
+            ("ValidUntil", "dateType"),
+            ("CreateDate", "dateType"),
+        ]),
+    ),
+    (
+        "SAMLProviderListType",
+        crate::AuditShape::List("SAMLProviderListEntry"),
+    ),
+    (
+        "SSHPublicKey",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("SSHPublicKeyId", "publicKeyIdType"),
+            ("Fingerprint", "publicKeyFingerprintType"),
+            ("SSHPublicKeyBody", "publicKeyMaterialType"),
+            ("Status", "statusType"),
+            ("UploadDate", "dateType"),
+        ]),
+    ),
+    (
+        "SSHPublicKeyListType",
+        crate::AuditShape::List("SSHPublicKeyMetadata"),
+    ),
+    (
+        "SSHPublicKeyMetadata",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("SSHPublicKeyId", "publicKeyIdType"),
+            ("Status", "statusType"),
+            ("UploadDate", "dateType"),
+        ]),
+    ),
+    (
+        "SendDelegationTokenRequest",
+        crate::AuditShape::Structure(&[("DelegationRequestId", "delegationRequestIdType")]),
+    ),
+    (
+        "ServerCertificate",
+        crate::AuditShape::Structure(&[
+            ("ServerCertificateMetadata", "ServerCertificateMetadata"),
+            ("CertificateBody", "certificateBodyType"),
+            ("CertificateChain", "certificateChainType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "ServerCertificateMetadata",
+        crate::AuditShape::Structure(&[
+            ("Path", "pathType"),
+            ("ServerCertificateName", "serverCertificateNameType"),
+            ("ServerCertificateId", "idType"),
+            ("Arn", "arnType"),
+            ("UploadDate", "dateType"),
+            ("Expiration", "dateType"),
+        ]),
+    ),
+    (
+        "ServiceLastAccessed",
+        crate::AuditShape::Structure(&[
+            ("ServiceName", "serviceNameType"),
+            ("LastAuthenticated", "dateType"),
+            ("ServiceNamespace", "serviceNamespaceType"),
+            ("LastAuthenticatedEntity", "arnType"),
+            ("LastAuthenticatedRegion", "stringType"),
+            ("TotalAuthenticatedEntities", "integerType"),
+            ("TrackedActionsLastAccessed", "TrackedActionsLastAccessed"),
+        ]),
+    ),
+    (
+        "ServiceSpecificCredential",
+        crate::AuditShape::Structure(&[
+            ("CreateDate", "dateType"),
+            ("ExpirationDate", "dateType"),
+            ("ServiceName", "serviceName"),
+            ("ServiceUserName", "serviceUserName"),
+            ("ServicePassword", "servicePassword"),
+            ("ServiceCredentialAlias", "serviceCredentialAlias"),
+            ("ServiceCredentialSecret", "serviceCredentialSecret"),
+            ("ServiceSpecificCredentialId", "serviceSpecificCredentialId"),
+            ("UserName", "userNameType"),
+            ("Status", "statusType"),
+        ]),
+    ),
+    (
+        "ServiceSpecificCredentialMetadata",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("Status", "statusType"),
+            ("ServiceUserName", "serviceUserName"),
+            ("ServiceCredentialAlias", "serviceCredentialAlias"),
+            ("CreateDate", "dateType"),
+            ("ExpirationDate", "dateType"),
+            ("ServiceSpecificCredentialId", "serviceSpecificCredentialId"),
+            ("ServiceName", "serviceName"),
+        ]),
+    ),
+    (
+        "ServiceSpecificCredentialsListType",
+        crate::AuditShape::List("ServiceSpecificCredentialMetadata"),
+    ),
+    (
+        "ServicesLastAccessed",
+        crate::AuditShape::List("ServiceLastAccessed"),
+    ),
+    (
+        "SetDefaultPolicyVersionRequest",
+        crate::AuditShape::Structure(&[
+            ("PolicyArn", "arnType"),
+            ("VersionId", "policyVersionIdType"),
+        ]),
+    ),
+    (
+        "SetSecurityTokenServicePreferencesRequest",
+        crate::AuditShape::Structure(&[(
+            "GlobalEndpointTokenVersion",
+            "globalEndpointTokenVersion",
+        )]),
+    ),
+    (
+        "SigningCertificate",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("CertificateId", "certificateIdType"),
+            ("CertificateBody", "certificateBodyType"),
+            ("Status", "statusType"),
+            ("UploadDate", "dateType"),
+        ]),
+    ),
+    (
+        "SimulateCustomPolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("PolicyInputList", "SimulationPolicyListType"),
+            (
+                "PermissionsBoundaryPolicyInputList",
+                "SimulationPolicyListType",
+            ),
+            ("ActionNames", "ActionNameListType"),
+            ("ResourceArns", "ResourceNameListType"),
+            ("ResourcePolicy", "policyDocumentType"),
+            ("ResourceOwner", "ResourceNameType"),
+            ("CallerArn", "ResourceNameType"),
+            ("ContextEntries", "ContextEntryListType"),
+            ("ResourceHandlingOption", "ResourceHandlingOptionType"),
+            ("MaxItems", "maxItemsType"),
+            ("Marker", "markerType"),
+        ]),
+    ),
+    (
+        "SimulatePolicyResponse",
+        crate::AuditShape::Structure(&[
+            ("EvaluationResults", "EvaluationResultsListType"),
+            ("IsTruncated", "booleanType"),
+            ("Marker", "responseMarkerType"),
+        ]),
+    ),
+    (
+        "SimulatePrincipalPolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("PolicySourceArn", "arnType"),
+            ("PolicyInputList", "SimulationPolicyListType"),
+            (
+                "PermissionsBoundaryPolicyInputList",
+                "SimulationPolicyListType",
+            ),
+            ("ActionNames", "ActionNameListType"),
+            ("ResourceArns", "ResourceNameListType"),
+            ("ResourcePolicy", "policyDocumentType"),
+            ("ResourceOwner", "ResourceNameType"),
+            ("CallerArn", "ResourceNameType"),
+            ("ContextEntries", "ContextEntryListType"),
+            ("ResourceHandlingOption", "ResourceHandlingOptionType"),
+            ("MaxItems", "maxItemsType"),
+            ("Marker", "markerType"),
+        ]),
+    ),
+    (
+        "SimulationPolicyListType",
+        crate::AuditShape::List("policyDocumentType"),
+    ),
+    (
+        "Statement",
+        crate::AuditShape::Structure(&[
+            ("SourcePolicyId", "PolicyIdentifierType"),
+            ("SourcePolicyType", "PolicySourceType"),
+            ("StartPosition", "Position"),
+            ("EndPosition", "Position"),
+        ]),
+    ),
+    ("StatementListType", crate::AuditShape::List("Statement")),
+    (
+        "Tag",
+        crate::AuditShape::Structure(&[("Key", "tagKeyType"), ("Value", "tagValueType")]),
+    ),
+    (
+        "TagInstanceProfileRequest",
+        crate::AuditShape::Structure(&[
+            ("InstanceProfileName", "instanceProfileNameType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "TagMFADeviceRequest",
+        crate::AuditShape::Structure(&[
+            ("SerialNumber", "serialNumberType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "TagOpenIDConnectProviderRequest",
+        crate::AuditShape::Structure(&[
+            ("OpenIDConnectProviderArn", "arnType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "TagPolicyRequest",
+        crate::AuditShape::Structure(&[("PolicyArn", "arnType"), ("Tags", "tagListType")]),
+    ),
+    (
+        "TagRoleRequest",
+        crate::AuditShape::Structure(&[("RoleName", "roleNameType"), ("Tags", "tagListType")]),
+    ),
+    (
+        "TagSAMLProviderRequest",
+        crate::AuditShape::Structure(&[("SAMLProviderArn", "arnType"), ("Tags", "tagListType")]),
+    ),
+    (
+        "TagServerCertificateRequest",
+        crate::AuditShape::Structure(&[
+            ("ServerCertificateName", "serverCertificateNameType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "TagUserRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "TrackedActionLastAccessed",
+        crate::AuditShape::Structure(&[
+            ("ActionName", "stringType"),
+            ("LastAccessedEntity", "arnType"),
+            ("LastAccessedTime", "dateType"),
+            ("LastAccessedRegion", "stringType"),
+        ]),
+    ),
+    (
+        "TrackedActionsLastAccessed",
+        crate::AuditShape::List("TrackedActionLastAccessed"),
+    ),
+    (
+        "UntagInstanceProfileRequest",
+        crate::AuditShape::Structure(&[
+            ("InstanceProfileName", "instanceProfileNameType"),
+            ("TagKeys", "tagKeyListType"),
+        ]),
+    ),
+    (
+        "UntagMFADeviceRequest",
+        crate::AuditShape::Structure(&[
+            ("SerialNumber", "serialNumberType"),
+            ("TagKeys", "tagKeyListType"),
+        ]),
+    ),
+    (
+        "UntagOpenIDConnectProviderRequest",
+        crate::AuditShape::Structure(&[
+            ("OpenIDConnectProviderArn", "arnType"),
+            ("TagKeys", "tagKeyListType"),
+        ]),
+    ),
+    (
+        "UntagPolicyRequest",
+        crate::AuditShape::Structure(&[("PolicyArn", "arnType"), ("TagKeys", "tagKeyListType")]),
+    ),
+    (
+        "UntagRoleRequest",
+        crate::AuditShape::Structure(&[
+            ("RoleName", "roleNameType"),
+            ("TagKeys", "tagKeyListType"),
+        ]),
+    ),
+    (
+        "UntagSAMLProviderRequest",
+        crate::AuditShape::Structure(&[
+            ("SAMLProviderArn", "arnType"),
+            ("TagKeys", "tagKeyListType"),
+        ]),
+    ),
+    (
+        "UntagServerCertificateRequest",
+        crate::AuditShape::Structure(&[
+            ("ServerCertificateName", "serverCertificateNameType"),
+            ("TagKeys", "tagKeyListType"),
+        ]),
+    ),
+    (
+        "UntagUserRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("TagKeys", "tagKeyListType"),
+        ]),
+    ),
+    (
+        "UpdateAccessKeyRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("AccessKeyId", "accessKeyIdType"),
+            ("Status", "statusType"),
+        ]),
+    ),
+    (
+        "UpdateAccountPasswordPolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("MinimumPasswordLength", "minimumPasswordLengthType"),
+            ("RequireSymbols", "booleanType"),
+            ("RequireNumbers", "booleanType"),
+            ("RequireUppercaseCharacters", "booleanType"),
+            ("RequireLowercaseCharacters", "booleanType"),
+            ("AllowUsersToChangePassword", "booleanType"),
+            ("MaxPasswordAge", "maxPasswordAgeType"),
+            ("PasswordReusePrevention", "passwordReusePreventionType"),
+            ("HardExpiry", "booleanObjectType"),
+        ]),
+    ),
+    (
+        "UpdateAssumeRolePolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("RoleName", "roleNameType"),
+            ("PolicyDocument", "policyDocumentType"),
+        ]),
+    ),
+    (
+        "UpdateDelegationRequestRequest",
+        crate::AuditShape::Structure(&[
+            ("DelegationRequestId", "delegationRequestIdType"),
+            ("Notes", "notesType"),
+        ]),
+    ),
+    (
+        "UpdateGroupRequest",
+        crate::AuditShape::Structure(&[
+            ("GroupName", "groupNameType"),
+            ("NewPath", "pathType"),
+            ("NewGroupName", "groupNameType"),
+        ]),
+    ),
+    (
+        "UpdateLoginProfileRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("Password", "passwordType"),
+            ("PasswordResetRequired", "booleanObjectType"),
+        ]),
+    ),
+    (
+        "UpdateOpenIDConnectProviderThumbprintRequest",
+        crate::AuditShape::Structure(&[
+            ("OpenIDConnectProviderArn", "arnType"),
+            ("ThumbprintList", "thumbprintListType"),
+        ]),
+    ),
+    (
+        "UpdateRoleDescriptionRequest",
+        crate::AuditShape::Structure(&[
+            ("RoleName", "roleNameType"),
+            ("Description", "roleDescriptionType"),
+        ]),
+    ),
+    (
+        "UpdateRoleDescriptionResponse",
+        crate::AuditShape::Structure(&[("Role", "Role")]),
+    ),
+    (
+        "UpdateRoleRequest",
+        crate::AuditShape::Structure(&[
+            ("RoleName", "roleNameType"),
+            ("Description", "roleDescriptionType"),
+            ("MaxSessionDuration", "roleMaxSessionDurationType"),
+        ]),
+    ),
+    ("UpdateRoleResponse", crate::AuditShape::Structure(&[])),
+    (
+        "UpdateSAMLProviderRequest",
+        crate::AuditShape::Structure(&[
+            ("SAMLMetadataDocument", "SAMLMetadataDocumentType"),
+            ("SAMLProviderArn", "arnType"),
+            ("AssertionEncryptionMode", "assertionEncryptionModeType"),
+            ("AddPrivateKey", "privateKeyType"),
+            ("RemovePrivateKey", "privateKeyIdType"),
+        ]),
+    ),
+    (
+        "UpdateSAMLProviderResponse",
+        crate::AuditShape::Structure(&[("SAMLProviderArn", "arnType")]),
+    ),
+    (
+        "UpdateSSHPublicKeyRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("SSHPublicKeyId", "publicKeyIdType"),
+            ("Status", "statusType"),
+        ]),
+    ),
+    (
+        "UpdateServerCertificateRequest",
+        crate::AuditShape::Structure(&[
+            ("ServerCertificateName", "serverCertificateNameType"),
+            ("NewPath", "pathType"),
+            ("NewServerCertificateName", "serverCertificateNameType"),
+        ]),
+    ),
+    (
+        "UpdateServiceSpecificCredentialRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("ServiceSpecificCredentialId", "serviceSpecificCredentialId"),
+            ("Status", "statusType"),
+        ]),
+    ),
+    (
+        "UpdateSigningCertificateRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("CertificateId", "certificateIdType"),
+            ("Status", "statusType"),
+        ]),
+    ),
+    (
+        "UpdateUserRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("NewPath", "pathType"),
+            ("NewUserName", "userNameType"),
+        ]),
+    ),
+    (
+        "UploadSSHPublicKeyRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "userNameType"),
+            ("SSHPublicKeyBody", "publicKeyMaterialType"),
+        ]),
+    ),
+    (
+        "UploadSSHPublicKeyResponse",
+        crate::AuditShape::Structure(&[("SSHPublicKey", "SSHPublicKey")]),
+    ),
+    (
+        "UploadServerCertificateRequest",
+        crate::AuditShape::Structure(&[
+            ("Path", "pathType"),
+            ("ServerCertificateName", "serverCertificateNameType"),
+            ("CertificateBody", "certificateBodyType"),
+            ("PrivateKey", "privateKeyType"),
+            ("CertificateChain", "certificateChainType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "UploadServerCertificateResponse",
+        crate::AuditShape::Structure(&[
+            ("ServerCertificateMetadata", "ServerCertificateMetadata"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "UploadSigningCertificateRequest",
+        crate::AuditShape::Structure(&[
+            ("UserName", "existingUserNameType"),
+            ("CertificateBody", "certificateBodyType"),
+        ]),
+    ),
+    (
+        "UploadSigningCertificateResponse",
+        crate::AuditShape::Structure(&[("Certificate", "SigningCertificate")]),
+    ),
+    (
+        "User",
+        crate::AuditShape::Structure(&[
+            ("Path", "pathType"),
+            ("UserName", "userNameType"),
+            ("UserId", "idType"),
+            ("Arn", "arnType"),
+            ("CreateDate", "dateType"),
+            ("PasswordLastUsed", "dateType"),
+            ("PermissionsBoundary", "AttachedPermissionsBoundary"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "UserDetail",
+        crate::AuditShape::Structure(&[
+            ("Path", "pathType"),
+            ("UserName", "userNameType"),
+            ("UserId", "idType"),
+            ("Arn", "arnType"),
+            ("CreateDate", "dateType"),
+            ("UserPolicyList", "policyDetailListType"),
+            ("GroupList", "groupNameListType"),
+            ("AttachedManagedPolicies", "attachedPoliciesListType"),
+            ("PermissionsBoundary", "AttachedPermissionsBoundary"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "VirtualMFADevice",
+        crate::AuditShape::Structure(&[
+            ("SerialNumber", "serialNumberType"),
+            ("Base32StringSeed", "BootstrapDatum"),
+            ("QRCodePNG", "BootstrapDatum"),
+            ("User", "User"),
+            ("EnableDate", "dateType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "accessKeyMetadataListType",
+        crate::AuditShape::List("AccessKeyMetadata"),
+    ),
+    ("accessKeySecretType", crate::AuditShape::Sensitive),
+    (
+        "accountAliasListType",
+        crate::AuditShape::List("accountAliasType"),
+    ),
+    (
+        "attachedPoliciesListType",
+        crate::AuditShape::List("AttachedPolicy"),
+    ),
+    (
+        "certificateListType",
+        crate::AuditShape::List("SigningCertificate"),
+    ),
+    ("clientIDListType", crate::AuditShape::List("clientIDType")),
+    (
+        "delegationRequestsListType",
+        crate::AuditShape::List("DelegationRequest"),
+    ),
+    (
+        "entityDetailsListType",
+        crate::AuditShape::List("EntityDetails"),
+    ),
+    ("entityListType", crate::AuditShape::List("EntityType")),
+    (
+        "groupDetailListType",
+        crate::AuditShape::List("GroupDetail"),
+    ),
+    ("groupListType", crate::AuditShape::List("Group")),
+    (
+        "groupNameListType",
+        crate::AuditShape::List("groupNameType"),
+    ),
+    (
+        "instanceProfileListType",
+        crate::AuditShape::List("InstanceProfile"),
+    ),
+    (
+        "listPolicyGrantingServiceAccessResponseListType",
+        crate::AuditShape::List("ListPoliciesGrantingServiceAccessEntry"),
+    ),
+    ("mfaDeviceListType", crate::AuditShape::List("MFADevice")),
+    ("passwordType", crate::AuditShape::Sensitive),
+    (
+        "policyDetailListType",
+        crate::AuditShape::List("PolicyDetail"),
+    ),
+    (
+        "policyDocumentVersionListType",
+        crate::AuditShape::List("PolicyVersion"),
+    ),
+    (
+        "policyGrantingServiceAccessListType",
+        crate::AuditShape::List("PolicyGrantingServiceAccess"),
+    ),
+    ("policyListType", crate::AuditShape::List("Policy")),
+    (
+        "policyNameListType",
+        crate::AuditShape::List("policyNameType"),
+    ),
+    (
+        "policyParameterListType",
+        crate::AuditShape::List("PolicyParameter"),
+    ),
+    (
+        "policyParameterValuesListType",
+        crate::AuditShape::List("policyParameterValueType"),
+    ),
+    ("privateKeyList", crate::AuditShape::List("SAMLPrivateKey")),
+    ("privateKeyType", crate::AuditShape::Sensitive),
+    ("roleDetailListType", crate::AuditShape::List("RoleDetail")),
+    ("roleListType", crate::AuditShape::List("Role")),
+    (
+        "rolePermissionRestrictionArnListType",
+        crate::AuditShape::List("arnType"),
+    ),
+    (
+        "serverCertificateMetadataListType",
+        crate::AuditShape::List("ServerCertificateMetadata"),
+    ),
+    ("serviceCredentialSecret", crate::AuditShape::Sensitive),
+    (
+        "serviceNamespaceListType",
+        crate::AuditShape::List("serviceNamespaceType"),
+    ),
+    ("servicePassword", crate::AuditShape::Sensitive),
+    ("summaryMapType", crate::AuditShape::Map("summaryValueType")),
+    ("tagKeyListType", crate::AuditShape::List("tagKeyType")),
+    ("tagListType", crate::AuditShape::List("Tag")),
+    (
+        "thumbprintListType",
+        crate::AuditShape::List("thumbprintType"),
+    ),
+    ("userDetailListType", crate::AuditShape::List("UserDetail")),
+    ("userListType", crate::AuditShape::List("User")),
+    (
+        "virtualMFADeviceListType",
+        crate::AuditShape::List("VirtualMFADevice"),
+    ),
+];

@@ -7218,3 +7218,959 @@ static RULE_XKS_PROXY_VPC_ENDPOINT_SERVICE_NAME_TYPE: crate::rt::StrRule = crate
     values: None,
     enum_constraint: "",
 };
+/// The shapes the audit trail walks, sorted by name (see [`crate::AuditShape`]).
+/// A shape not listed is a scalar that holds nothing sensitive.
+pub static AUDIT_SHAPES: &[(&str, crate::AuditShape)] = &[
+    ("AliasList", crate::AuditShape::List("AliasListEntry")),
+    (
+        "AliasListEntry",
+        crate::AuditShape::Structure(&[
+            ("AliasName", "AliasNameType"),
+            ("AliasArn", "ArnType"),
+            ("TargetKeyId", "KeyIdType"),
+            ("CreationDate", "DateType"),
+            ("LastUpdatedDate", "DateType"),
+        ]),
+    ),
+    (
+        "CancelKeyDeletionRequest",
+        crate::AuditShape::Structure(&[("KeyId", "KeyIdType")]),
+    ),
+    (
+        "CancelKeyDeletionResponse",
+        crate::AuditShape::Structure(&[("KeyId", "KeyIdType")]),
+    ),
+    (
+        "ConnectCustomKeyStoreRequest",
+        crate::AuditShape::Structure(&[("CustomKeyStoreId", "CustomKeyStoreIdType")]),
+    ),
+    (
+        "ConnectCustomKeyStoreResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "CreateAliasRequest",
+        crate::AuditShape::Structure(&[
+            ("AliasName", "AliasNameType"),
+            ("TargetKeyId", "KeyIdType"),
+        ]),
+    ),
+    (
+        "CreateCustomKeyStoreRequest",
+        crate::AuditShape::Structure(&[
+            ("CustomKeyStoreName", "CustomKeyStoreNameType"),
+            ("CloudHsmClusterId", "CloudHsmClusterIdType"),
+            ("TrustAnchorCertificate", "TrustAnchorCertificateType"),
+            ("KeyStorePassword", "KeyStorePasswordType"),
+            ("CustomKeyStoreType", "CustomKeyStoreType"),
+            ("XksProxyUriEndpoint", "XksProxyUriEndpointType"),
+            ("XksProxyUriPath", "XksProxyUriPathType"),
+            (
+                "XksProxyVpcEndpointServiceName",
+                "XksProxyVpcEndpointServiceNameType",
+            ),
+            ("XksProxyVpcEndpointServiceOwner", "AccountIdType"),
+            (
+                "XksProxyAuthenticationCredential",
+                "XksProxyAuthenticationCredentialType",
+            ),
+            ("XksProxyConnectivity", "XksProxyConnectivityType"),
+        ]),
+    ),
+    (
+        "CreateCustomKeyStoreResponse",
+        crate::AuditShape::Structure(&[("CustomKeyStoreId", "CustomKeyStoreIdType")]),
+    ),
+    (
+        "CreateGrantRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("GranteePrincipal", "PrincipalIdType"),
+            ("RetiringPrincipal", "PrincipalIdType"),
+            ("Operations", "GrantOperationList"),
+            ("Constraints", "GrantConstraints"),
+            ("GrantTokens", "GrantTokenList"),
+            ("Name", "GrantNameType"),
+            ("DryRun", "NullableBooleanType"),
+        ]),
+    ),
+    (
+        "CreateGrantResponse",
+        crate::AuditShape::Structure(&[
+            ("GrantToken", "GrantTokenType"),
+            ("GrantId", "GrantIdType"),
+        ]),
+    ),
+    (
+        "CreateKeyRequest",
+        crate::AuditShape::Structure(&[
+            ("Policy", "PolicyType"),
+            ("Description", "DescriptionType"),
+            ("KeyUsage", "KeyUsageType"),
+            ("CustomerMasterKeySpec", "CustomerMasterKeySpec"),
+            ("KeySpec", "KeySpec"),
+            ("Origin", "OriginType"),
+            ("CustomKeyStoreId", "CustomKeyStoreIdType"),
+            ("BypassPolicyLockoutSafetyCheck", "BooleanType"),
+            ("Tags", "TagList"),
+            ("MultiRegion", "NullableBooleanType"),
+            ("XksKeyId", "XksKeyIdType"),
+        ]),
+    ),
+    (
+        "CreateKeyResponse",
+        crate::AuditShape::Structure(&[("KeyMetadata", "KeyMetadata")]),
+    ),
+    (
+        "CustomKeyStoresList",
+        crate::AuditShape::List("CustomKeyStoresListEntry"),
+    ),
+    (
+        "CustomKeyStoresListEntry",
+        crate::AuditShape::Structure(&[
+            ("CustomKeyStoreId", "CustomKeyStoreIdType"),
+            ("CustomKeyStoreName", "CustomKeyStoreNameType"),
+            ("CloudHsmClusterId", "CloudHsmClusterIdType"),
+            ("TrustAnchorCertificate", "TrustAnchorCertificateType"),
+            ("ConnectionState", "ConnectionStateType"),
+            ("ConnectionErrorCode", "ConnectionErrorCodeType"),
+            ("CreationDate", "DateType"),
+            ("CustomKeyStoreType", "CustomKeyStoreType"),
+            ("XksProxyConfiguration", "XksProxyConfigurationType"),
+        ]),
+    ),
+    (
+        "DecryptRequest",
+        crate::AuditShape::Structure(&[
+            ("CiphertextBlob", "CiphertextType"),
+            ("EncryptionContext", "EncryptionContextType"),
+            ("GrantTokens", "GrantTokenList"),
+            ("KeyId", "KeyIdType"),
+            ("EncryptionAlgorithm", "EncryptionAlgorithmSpec"),
+            ("Recipient", "RecipientInfo"),
+            ("DryRun", "NullableBooleanType"),
+            ("DryRunModifiers", "DryRunModifierList"),
+        ]),
+    ),
+    (
+        "DecryptResponse",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("Plaintext", "PlaintextType"),
+            ("EncryptionAlgorithm", "EncryptionAlgorithmSpec"),
+            ("CiphertextForRecipient", "CiphertextType"),
+            ("KeyMaterialId", "BackingKeyIdType"),
+        ]),
+    ),
+    (
+        "DeleteAliasRequest",
+        crate::AuditShape::Structure(&[("AliasName", "AliasNameType")]),
+    ),
+    (
+        "DeleteCustomKeyStoreRequest",
+        crate::AuditShape::Structure(&[("CustomKeyStoreId", "CustomKeyStoreIdType")]),
+    ),
+    (
+        "DeleteCustomKeyStoreResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "DeleteImportedKeyMaterialRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("KeyMaterialId", "BackingKeyIdType"),
+        ]),
+    ),
+    (
+        "DeleteImportedKeyMaterialResponse",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("KeyMaterialId", "BackingKeyIdResponseType"),
+        ]),
+    ),
+    (
+        "DeriveSharedSecretRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("KeyAgreementAlgorithm", "KeyAgreementAlgorithmSpec"),
+            ("PublicKey", "PublicKeyType"),
+            ("GrantTokens", "GrantTokenList"),
+            ("DryRun", "NullableBooleanType"),
+            ("Recipient", "RecipientInfo"),
+        ]),
+    ),
+    (
+        "DeriveSharedSecretResponse",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("SharedSecret", "PlaintextType"),
+            ("CiphertextForRecipient", "CiphertextType"),
+            ("KeyAgreementAlgorithm", "KeyAgreementAlgorithmSpec"),
+            ("KeyOrigin", "OriginType"),
+        ]),
+    ),
+    (
+        "DescribeCustomKeyStoresRequest",
+        crate::AuditShape::Structure(&[
+            ("CustomKeyStoreId", "CustomKeyStoreIdType"),
+            ("CustomKeyStoreName", "CustomKeyStoreNameType"),
+            ("Limit", "LimitType"),
+            ("Marker", "MarkerType"),
+        ]),
+    ),
+    (
+        "DescribeCustomKeyStoresResponse",
+        crate::AuditShape::Structure(&[
+            ("CustomKeyStores", "CustomKeyStoresList"),
+            ("NextMarker", "MarkerType"),
+            ("Truncated", "BooleanType"),
+        ]),
+    ),
+    (
+        "DescribeKeyRequest",
+        crate::AuditShape::Structure(&[("KeyId", "KeyIdType"), ("GrantTokens", "GrantTokenList")]),
+    ),
+    (
+        "DescribeKeyResponse",
+        crate::AuditShape::Structure(&[("KeyMetadata", "KeyMetadata")]),
+    ),
+    (
+        "DisableKeyRequest",
+        crate::AuditShape::Structure(&[("KeyId", "KeyIdType")]),
+    ),
+    (
+        "DisableKeyRotationRequest",
+        crate::AuditShape::Structure(&[("KeyId", "KeyIdType")]),
+    ),
+    (
+        "DisconnectCustomKeyStoreRequest",
+        crate::AuditShape::Structure(&[("CustomKeyStoreId", "CustomKeyStoreIdType")]),
+    ),
+    (
+        "DisconnectCustomKeyStoreResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "DryRunModifierList",
+        crate::AuditShape::List("DryRunModifierType"),
+    ),
+    (
+        "EnableKeyRequest",
+        crate::AuditShape::Structure(&[("KeyId", "KeyIdType")]),
+    ),
+    (
+        "EnableKeyRotationRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("RotationPeriodInDays", "RotationPeriodInDaysType"),
+        ]),
+    ),
+    (
+        "EncryptRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("Plaintext", "PlaintextType"),
+            ("EncryptionContext", "EncryptionContextType"),
+            ("GrantTokens", "GrantTokenList"),
+            ("EncryptionAlgorithm", "EncryptionAlgorithmSpec"),
+            ("DryRun", "NullableBooleanType"),
+        ]),
+    ),
+    (
+        "EncryptResponse",
+        crate::AuditShape::Structure(&[
+            ("CiphertextBlob", "CiphertextType"),
+            ("KeyId", "KeyIdType"),
+            ("EncryptionAlgorithm", "EncryptionAlgorithmSpec"),
+        ]),
+    ),
+    (
+        "EncryptionAlgorithmSpecList",
+        crate::AuditShape::List("EncryptionAlgorithmSpec"),
+    ),
+    (
+        "EncryptionContextType",
+        crate::AuditShape::Map("EncryptionContextValue"),
+    ),
+    (
+        "GenerateDataKeyPairRequest",
+        crate::AuditShape::Structure(&[
+            ("EncryptionContext", "EncryptionContextType"),
+            ("KeyId", "KeyIdType"),
+            ("KeyPairSpec", "DataKeyPairSpec"),
+            ("GrantTokens", "GrantTokenList"),
+            ("Recipient", "RecipientInfo"),
+            ("DryRun", "NullableBooleanType"),
+        ]),
+    ),
+    (
+        "GenerateDataKeyPairResponse",
+        crate::AuditShape::Structure(&[
+            ("PrivateKeyCiphertextBlob", "CiphertextType"),
+            ("PrivateKeyPlaintext", "PlaintextType"),
+            ("PublicKey", "PublicKeyType"),
+            ("KeyId", "KeyIdType"),
+            ("KeyPairSpec", "DataKeyPairSpec"),
+            ("CiphertextForRecipient", "CiphertextType"),
+            ("KeyMaterialId", "BackingKeyIdType"),
+        ]),
+    ),
+    (
+        "GenerateDataKeyPairWithoutPlaintextRequest",
+        crate::AuditShape::Structure(&[
+            ("EncryptionContext", "EncryptionContextType"),
+            ("KeyId", "KeyIdType"),
+            ("KeyPairSpec", "DataKeyPairSpec"),
+            ("GrantTokens", "GrantTokenList"),
+            ("DryRun", "NullableBooleanType"),
+        ]),
+    ),
+    (
+        "GenerateDataKeyPairWithoutPlaintextResponse",
+        crate::AuditShape::Structure(&[
+            ("PrivateKeyCiphertextBlob", "CiphertextType"),
+            ("PublicKey", "PublicKeyType"),
+            ("KeyId", "KeyIdType"),
+            ("KeyPairSpec", "DataKeyPairSpec"),
+            ("KeyMaterialId", "BackingKeyIdType"),
+        ]),
+    ),
+    (
+        "GenerateDataKeyRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("EncryptionContext", "EncryptionContextType"),
+            ("NumberOfBytes", "NumberOfBytesType"),
+            ("KeySpec", "DataKeySpec"),
+            ("GrantTokens", "GrantTokenList"),
+            ("Recipient", "RecipientInfo"),
+            ("DryRun", "NullableBooleanType"),
+        ]),
+    ),
+    (
+        "GenerateDataKeyResponse",
+        crate::AuditShape::Structure(&[
+            ("CiphertextBlob", "CiphertextType"),
+            ("Plaintext", "PlaintextType"),
+            ("KeyId", "KeyIdType"),
+            ("CiphertextForRecipient", "CiphertextType"),
+            ("KeyMaterialId", "BackingKeyIdType"),
+        ]),
+    ),
+    (
+        "GenerateDataKeyWithoutPlaintextRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("EncryptionContext", "EncryptionContextType"),
+            ("KeySpec", "DataKeySpec"),
+            ("NumberOfBytes", "NumberOfBytesType"),
+            ("GrantTokens", "GrantTokenList"),
+            ("DryRun", "NullableBooleanType"),
+        ]),
+    ),
+    (
+        "GenerateDataKeyWithoutPlaintextResponse",
+        crate::AuditShape::Structure(&[
+            ("CiphertextBlob", "CiphertextType"),
+            ("KeyId", "KeyIdType"),
+            ("KeyMaterialId", "BackingKeyIdType"),
+        ]),
+    ),
+    (
+        "GenerateMacRequest",
+        crate::AuditShape::Structure(&[
+            ("Message", "PlaintextType"),
+            ("KeyId", "KeyIdType"),
+            ("MacAlgorithm", "MacAlgorithmSpec"),
+            ("GrantTokens", "GrantTokenList"),
+            ("DryRun", "NullableBooleanType"),
+        ]),
+    ),
+    (
+        "GenerateMacResponse",
+        crate::AuditShape::Structure(&[
+            ("Mac", "CiphertextType"),
+            ("MacAlgorithm", "MacAlgorithmSpec"),
+            ("KeyId", "KeyIdType"),
+        ]),
+    ),
+    (
+        "GenerateRandomRequest",
+        crate::AuditShape::Structure(&[
+            ("NumberOfBytes", "NumberOfBytesType"),
+            ("CustomKeyStoreId", "CustomKeyStoreIdType"),
+            ("Recipient", "RecipientInfo"),
+        ]),
+    ),
+    (
+        "GenerateRandomResponse",
+        crate::AuditShape::Structure(&[
+            ("Plaintext", "PlaintextType"),
+            ("CiphertextForRecipient", "CiphertextType"),
+        ]),
+    ),
+    (
+        "GetKeyLastUsageRequest",
+        crate::AuditShape::Structure(&[("KeyId", "KeyIdType")]),
+    ),
+    (
+        "GetKeyLastUsageResponse",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("KeyLastUsage", "KeyLastUsageData"),
+            ("TrackingStartDate", "DateType"),
+            ("KeyCreationDate", "DateType"),
+        ]),
+    ),
+    (
+        "GetKeyPolicyRequest",
+        crate::AuditShape::Structure(&[("KeyId", "KeyIdType"), ("PolicyName", "PolicyNameType")]),
+    ),
+    (
+        "GetKeyPolicyResponse",
+        crate::AuditShape::Structure(&[("Policy", "PolicyType"), ("PolicyName", "PolicyNameType")]),
+    ),
+    (
+        "GetKeyRotationStatusRequest",
+        crate::AuditShape::Structure(&[("KeyId", "KeyIdType")]),
+    ),
+    (
+        "GetKeyRotationStatusResponse",
+        crate::AuditShape::Structure(&[
+            ("KeyRotationEnabled", "BooleanType"),
+            ("KeyId", "KeyIdType"),
+            ("RotationPeriodInDays", "RotationPeriodInDaysType"),
+            ("NextRotationDate", "DateType"),
+            ("OnDemandRotationStartDate", "DateType"),
+        ]),
+    ),
+    (
+        "GetParametersForImportRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("WrappingAlgorithm", "AlgorithmSpec"),
+            ("WrappingKeySpec", "WrappingKeySpec"),
+        ]),
+    ),
+    (
+        "GetParametersForImportResponse",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("ImportToken", "CiphertextType"),
+            ("PublicKey", "PlaintextType"),
+            ("ParametersValidTo", "DateType"),
+        ]),
+    ),
+    (
+        "GetPublicKeyRequest",
+        crate::AuditShape::Structure(&[("KeyId", "KeyIdType"), ("GrantTokens", "GrantTokenList")]),
+    ),
+    (
+        "GetPublicKeyResponse",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("PublicKey", "PublicKeyType"),
+            ("CustomerMasterKeySpec", "CustomerMasterKeySpec"),
+            ("KeySpec", "KeySpec"),
+            ("KeyUsage", "KeyUsageType"),
+            ("EncryptionAlgorithms", "EncryptionAlgorithmSpecList"),
+            ("SigningAlgorithms", "SigningAlgorithmSpecList"),
+            ("KeyAgreementAlgorithms", "KeyAgreementAlgorithmSpecList"),
+        ]),
+    ),
+    (
+        "GrantConstraints",
+        crate::AuditShape::Structure(&[
+            ("EncryptionContextSubset", "EncryptionContextType"),
+            ("EncryptionContextEquals", "EncryptionContextType"),
+        ]),
+    ),
+    ("GrantList", crate::AuditShape::List("GrantListEntry")),
+    (
+        "GrantListEntry",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("GrantId", "GrantIdType"),
+            ("Name", "GrantNameType"),
+            ("CreationDate", "DateType"),
+            ("GranteePrincipal", "PrincipalIdType"),
+            ("RetiringPrincipal", "PrincipalIdType"),
+            ("IssuingAccount", "PrincipalIdType"),
+            ("Operations", "GrantOperationList"),
+            ("Constraints", "GrantConstraints"),
+        ]),
+    ),
+    (
+        "GrantOperationList",
+        crate::AuditShape::List("GrantOperation"),
+    ),
+    ("GrantTokenList", crate::AuditShape::List("GrantTokenType")),
+    (
+        "ImportKeyMaterialRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("ImportToken", "CiphertextType"),
+            ("EncryptedKeyMaterial", "CiphertextType"),
+            ("ValidTo", "DateType"),
+            ("ExpirationModel", "ExpirationModelType"),
+            ("ImportType", "ImportType"),
+            ("KeyMaterialDescription", "KeyMaterialDescriptionType"),
+            ("KeyMaterialId", "BackingKeyIdType"),
+        ]),
+    ),
+    (
+        "ImportKeyMaterialResponse",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("KeyMaterialId", "BackingKeyIdType"),
+        ]),
+    ),
+    (
+        "KeyAgreementAlgorithmSpecList",
+        crate::AuditShape::List("KeyAgreementAlgorithmSpec"),
+    ),
+    (
+        "KeyLastUsageData",
+        crate::AuditShape::Structure(&[
+            ("Operation", "KeyLastUsageTrackingOperation"),
+            ("Timestamp", "DateType"),
+            ("CloudTrailEventId", "CloudTrailEventIdType"),
+            ("KmsRequestId", "KmsRequestIdType"),
+        ]),
+    ),
+    ("KeyList", crate::AuditShape::List("KeyListEntry")),
+    (
+        "KeyListEntry",
+        crate::AuditShape::Structure(&[("KeyId", "KeyIdType"), ("KeyArn", "ArnType")]),
+    ),
+    (
+        "KeyMetadata",
+        crate::AuditShape::Structure(&[
+            ("AWSAccountId", "AWSAccountIdType"),
+            ("KeyId", "KeyIdType"),
+            ("Arn", "ArnType"),
+            ("CreationDate", "DateType"),
+            ("Enabled", "BooleanType"),
+            ("Description", "DescriptionType"),
+            ("KeyUsage", "KeyUsageType"),
+            ("KeyState", "KeyState"),
+            ("DeletionDate", "DateType"),
+            ("ValidTo", "DateType"),
+            ("Origin", "OriginType"),
+            ("CustomKeyStoreId", "CustomKeyStoreIdType"),
+            ("CloudHsmClusterId", "CloudHsmClusterIdType"),
+            ("ExpirationModel", "ExpirationModelType"),
+            ("KeyManager", "KeyManagerType"),
+            ("CustomerMasterKeySpec", "CustomerMasterKeySpec"),
+            ("KeySpec", "KeySpec"),
+            ("EncryptionAlgorithms", "EncryptionAlgorithmSpecList"),
+            ("SigningAlgorithms", "SigningAlgorithmSpecList"),
+            ("KeyAgreementAlgorithms", "KeyAgreementAlgorithmSpecList"),
+            ("MultiRegion", "NullableBooleanType"),
+            ("MultiRegionConfiguration", "MultiRegionConfiguration"),
+            ("PendingDeletionWindowInDays", "PendingWindowInDaysType"),
+            ("MacAlgorithms", "MacAlgorithmSpecList"),
+            ("XksKeyConfiguration", "XksKeyConfigurationType"),
+            ("CurrentKeyMaterialId", "BackingKeyIdType"),
+        ]),
+    ),
+    ("KeyStorePasswordType", crate::AuditShape::Sensitive),
+    (
+        "ListAliasesRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("Limit", "LimitType"),
+            ("Marker", "MarkerType"),
+        ]),
+    ),
+    (
+        "ListAliasesResponse",
+        crate::AuditShape::Structure(&[
+            ("Aliases", "AliasList"),
+            ("NextMarker", "MarkerType"),
+            ("Truncated", "BooleanType"),
+        ]),
+    ),
+    (
+        "ListGrantsRequest",
+        crate::AuditShape::Structure(&[
+            ("Limit", "LimitType"),
+            ("Marker", "MarkerType"),
+            ("KeyId", "KeyIdType"),
+            ("GrantId", "GrantIdType"),
+            ("GranteePrincipal", "PrincipalIdType"),
+        ]),
+    ),
+    (
+        "ListGrantsResponse",
+        crate::AuditShape::Structure(&[
+            ("Grants", "GrantList"),
+            ("NextMarker", "MarkerType"),
+            ("Truncated", "BooleanType"),
+        ]),
+    ),
+    (
+        "ListKeyPoliciesRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("Limit", "LimitType"),
+            ("Marker", "MarkerType"),
+        ]),
+    ),
+    (
+        "ListKeyPoliciesResponse",
+        crate::AuditShape::Structure(&[
+            ("PolicyNames", "PolicyNameList"),
+            ("NextMarker", "MarkerType"),
+            ("Truncated", "BooleanType"),
+        ]),
+    ),
+    (
+        "ListKeyRotationsRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("IncludeKeyMaterial", "IncludeKeyMaterial"),
+            ("Limit", "LimitType"),
+            ("Marker", "MarkerType"),
+        ]),
+    ),
+    (
+        "ListKeyRotationsResponse",
+        crate::AuditShape::Structure(&[
+            ("Rotations", "RotationsList"),
+            ("NextMarker", "MarkerType"),
+            ("Truncated", "BooleanType"),
+        ]),
+    ),
+    (
+        "ListKeysRequest",
+        crate::AuditShape::Structure(&[("Limit", "LimitType"), ("Marker", "MarkerType")]),
+    ),
+    (
+        "ListKeysResponse",
+        crate::AuditShape::Structure(&[
+            ("Keys", "KeyList"),
+            ("NextMarker", "MarkerType"),
+            ("Truncated", "BooleanType"),
+        ]),
+    ),
+    (
+        "ListResourceTagsRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("Limit", "LimitType"),
+            ("Marker", "MarkerType"),
+        ]),
+    ),
+    (
+        "ListResourceTagsResponse",
+        crate::AuditShape::Structure(&[
+            ("Tags", "TagList"),
+            ("NextMarker", "MarkerType"),
+            ("Truncated", "BooleanType"),
+        ]),
+    ),
+    (
+        "ListRetirableGrantsRequest",
+        crate::AuditShape::Structure(&[
+            ("Limit", "LimitType"),
+            ("Marker", "MarkerType"),
+            ("RetiringPrincipal", "PrincipalIdType"),
+        ]),
+    ),
+    (
+        "MacAlgorithmSpecList",
+        crate::AuditShape::List("MacAlgorithmSpec"),
+    ),
+    (
+        "MultiRegionConfiguration",
+        crate::AuditShape::Structure(&[
+            ("MultiRegionKeyType", "MultiRegionKeyType"),
+            ("PrimaryKey", "MultiRegionKey"),
+            ("ReplicaKeys", "MultiRegionKeyList"),
+        ]),
+    ),
+    (
+        "MultiRegionKey",
+        crate::AuditShape::Structure(&[("Arn", "ArnType"), ("Region", "RegionType")]),
+    ),
+    (
+        "MultiRegionKeyList",
+        crate::AuditShape::List("MultiRegionKey"),
+    ),
+    ("PlaintextType", crate::AuditShape::Sensitive),
+    ("PolicyNameList", crate::AuditShape::List("PolicyNameType")),
+    (
+        "PutKeyPolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("PolicyName", "PolicyNameType"),
+            ("Policy", "PolicyType"),
+            ("BypassPolicyLockoutSafetyCheck", "BooleanType"),
+        ]),
+    ),
+    (
+        "ReEncryptRequest",
+        crate::AuditShape::Structure(&[
+            ("CiphertextBlob", "CiphertextType"),
+            ("SourceEncryptionContext", "EncryptionContextType"),
+            ("SourceKeyId", "KeyIdType"),
+            ("DestinationKeyId", "KeyIdType"),
+            ("DestinationEncryptionContext", "EncryptionContextType"),
+            ("SourceEncryptionAlgorithm", "EncryptionAlgorithmSpec"),
+            ("DestinationEncryptionAlgorithm", "EncryptionAlgorithmSpec"),
+            ("GrantTokens", "GrantTokenList"),
+            ("DryRun", "NullableBooleanType"),
+            ("DryRunModifiers", "DryRunModifierList"),
+        ]),
+    ),
+    (
+        "ReEncryptResponse",
+        crate::AuditShape::Structure(&[
+            ("CiphertextBlob", "CiphertextType"),
+            ("SourceKeyId", "KeyIdType"),
+            ("KeyId", "KeyIdType"),
+            ("SourceEncryptionAlgorithm", "EncryptionAlgorithmSpec"),
+            ("DestinationEncryptionAlgorithm", "EncryptionAlgorithmSpec"),
+            ("SourceKeyMaterialId", "BackingKeyIdType"),
+            ("DestinationKeyMaterialId", "BackingKeyIdType"),
+        ]),
+    ),
+    (
+        "RecipientInfo",
+        crate::AuditShape::Structure(&[
+            ("KeyEncryptionAlgorithm", "KeyEncryptionMechanism"),
+            ("AttestationDocument", "AttestationDocumentType"),
+        ]),
+    ),
+    (
+        "ReplicateKeyRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("ReplicaRegion", "RegionType"),
+            ("Policy", "PolicyType"),
+            ("BypassPolicyLockoutSafetyCheck", "BooleanType"),
+            ("Description", "DescriptionType"),
+            ("Tags", "TagList"),
+        ]),
+    ),
+    (
+        "ReplicateKeyResponse",
+        crate::AuditShape::Structure(&[
+            ("ReplicaKeyMetadata", "KeyMetadata"),
+            ("ReplicaPolicy", "PolicyType"),
+            ("ReplicaTags", "TagList"),
+        ]),
+    ),
+    (
+        "RetireGrantRequest",
+        crate::AuditShape::Structure(&[
+            ("GrantToken", "GrantTokenType"),
+            ("KeyId", "KeyIdType"),
+            ("GrantId", "GrantIdType"),
+            ("DryRun", "NullableBooleanType"),
+        ]),
+    ),
+    (
+        "RevokeGrantRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("GrantId", "GrantIdType"),
+            ("DryRun", "NullableBooleanType"),
+        ]),
+    ),
+    (
+        "RotateKeyOnDemandRequest",
+        crate::AuditShape::Structure(&[("KeyId", "KeyIdType")]),
+    ),
+    (
+        "RotateKeyOnDemandResponse",
+        crate::AuditShape::Structure(&[("KeyId", "KeyIdType")]),
+    ),
+    (
+        "RotationsList",
+        crate::AuditShape::List("RotationsListEntry"),
+    ),
+    (
+        "RotationsListEntry",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("KeyMaterialId", "BackingKeyIdType"),
+            ("KeyMaterialDescription", "KeyMaterialDescriptionType"),
+            ("ImportState", "ImportState"),
+            ("KeyMaterialState", "KeyMaterialState"),
+            ("ExpirationModel", "ExpirationModelType"),
+            ("ValidTo", "DateType"),
+            ("RotationDate", "DateType"),
+            ("RotationType", "RotationType"),
+        ]),
+    ),
+    (
+        "ScheduleKeyDeletionRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("PendingWindowInDays", "PendingWindowInDaysType"),
+        ]),
+    ),
+    (
+        "ScheduleKeyDeletionResponse",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("DeletionDate", "DateType"),
+            ("KeyState", "KeyState"),
+            ("PendingWindowInDays", "PendingWindowInDaysType"),
+        ]),
+    ),
+    (
+        "SignRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("Message", "PlaintextType"),
+            ("MessageType", "MessageType"),
+            ("GrantTokens", "GrantTokenList"),
+            ("SigningAlgorithm", "SigningAlgorithmSpec"),
+            ("DryRun", "NullableBooleanType"),
+        ]),
+    ),
+    (
+        "SignResponse",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("Signature", "CiphertextType"),
+            ("SigningAlgorithm", "SigningAlgorithmSpec"),
+        ]),
+    ),
+    (
+        "SigningAlgorithmSpecList",
+        crate::AuditShape::List("SigningAlgorithmSpec"),
+    ),
+    (
+        "Tag",
+        crate::AuditShape::Structure(&[("TagKey", "TagKeyType"), ("TagValue", "TagValueType")]),
+    ),
+    ("TagKeyList", crate::AuditShape::List("TagKeyType")),
+    ("TagList", crate::AuditShape::List("Tag")),
+    (
+        "TagResourceRequest",
+        crate::AuditShape::Structure(&[("KeyId", "KeyIdType"), ("Tags", "TagList")]),
+    ),
+    (
+        "UntagResourceRequest",
+        crate::AuditShape::Structure(&[("KeyId", "KeyIdType"), ("TagKeys", "TagKeyList")]),
+    ),
+    (
+        "UpdateAliasRequest",
+        crate::AuditShape::Structure(&[
+            ("AliasName", "AliasNameType"),
+            ("TargetKeyId", "KeyIdType"),
+        ]),
+    ),
+    (
+        "UpdateCustomKeyStoreRequest",
+        crate::AuditShape::Structure(&[
+            ("CustomKeyStoreId", "CustomKeyStoreIdType"),
+            ("NewCustomKeyStoreName", "CustomKeyStoreNameType"),
+            ("KeyStorePassword", "KeyStorePasswordType"),
+            ("CloudHsmClusterId", "CloudHsmClusterIdType"),
+            ("XksProxyUriEndpoint", "XksProxyUriEndpointType"),
+            ("XksProxyUriPath", "XksProxyUriPathType"),
+            (
+                "XksProxyVpcEndpointServiceName",
+                "XksProxyVpcEndpointServiceNameType",
+            ),
+            ("XksProxyVpcEndpointServiceOwner", "AccountIdType"),
+            (
+                "XksProxyAuthenticationCredential",
+                "XksProxyAuthenticationCredentialType",
+            ),
+            ("XksProxyConnectivity", "XksProxyConnectivityType"),
+        ]),
+    ),
+    (
+        "UpdateCustomKeyStoreResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "UpdateKeyDescriptionRequest",
+        crate::AuditShape::Structure(&[("KeyId", "KeyIdType"), ("Description", "DescriptionType")]),
+    ),
+    (
+        "UpdatePrimaryRegionRequest",
+        crate::AuditShape::Structure(&[("KeyId", "KeyIdType"), ("PrimaryRegion", "RegionType")]),
+    ),
+    (
+        "VerifyMacRequest",
+        crate::AuditShape::Structure(&[
+            ("Message", "PlaintextType"),
+            ("KeyId", "KeyIdType"),
+            ("MacAlgorithm", "MacAlgorithmSpec"),
+            ("Mac", "CiphertextType"),
+            ("GrantTokens", "GrantTokenList"),
+            ("DryRun", "NullableBooleanType"),
+        ]),
+    ),
+    (
+        "VerifyMacResponse",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("MacValid", "BooleanType"),
+            ("MacAlgorithm", "MacAlgorithmSpec"),
+        ]),
+    ),
+    (
+        "VerifyRequest",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("Message", "PlaintextType"),
+            ("MessageType", "MessageType"),
+            ("Signature", "CiphertextType"),
+            ("SigningAlgorithm", "SigningAlgorithmSpec"),
+            ("GrantTokens", "GrantTokenList"),
+            ("DryRun", "NullableBooleanType"),
+        ]),
+    ),
+    (
+        "VerifyResponse",
+        crate::AuditShape::Structure(&[
+            ("KeyId", "KeyIdType"),
+            ("SignatureValid", "BooleanType"),
+            ("SigningAlgorithm", "SigningAlgorithmSpec"),
+        ]),
+    ),
+    (
+        "XksKeyConfigurationType",
+        crate::AuditShape::Structure(&[("Id", "XksKeyIdType")]),
+    ),
+    (
+        "XksProxyAuthenticationAccessKeyIdType",
+        crate::AuditShape::Sensitive,
+    ),
+    (
+        "XksProxyAuthenticationCredentialType",
+        crate::AuditShape::Structure(&[
+            ("AccessKeyId", "XksProxyAuthenticationAccessKeyIdType"),
+            (
+                "RawSecretAccessKey",
+                "XksProxyAuthenticationRawSecretAccessKeyType",
+            ),
+        ]),
+    ),
+    (
+        "XksProxyAuthenticationRawSecretAccessKeyType",
+        crate::AuditShape::Sensitive,
+    ),
+    (
+        "XksProxyConfigurationType",
+        crate::AuditShape::Structure(&[
+            ("Connectivity", "XksProxyConnectivityType"),
+            ("AccessKeyId", "XksProxyAuthenticationAccessKeyIdType"),
+            ("UriEndpoint", "XksProxyUriEndpointType"),
+            ("UriPath", "XksProxyUriPathType"),
+            (
+                "VpcEndpointServiceName",
+                "XksProxyVpcEndpointServiceNameType",
+            ),
+            ("VpcEndpointServiceOwner", "AccountIdType"),
+        ]),
+    ),
+];

@@ -51,3 +51,22 @@ pub fn check_input(
         _ => Ok(()),
     }
 }
+
+/// The `AUDIT_SHAPES` table of the service whose `SPEC.name` is `service`; empty for a
+/// service that is not generated.
+pub fn audit_shapes(service: &str) -> &'static [(&'static str, crate::AuditShape)] {
+    match service {
+        "acm" => acm::AUDIT_SHAPES,
+        "acm-pca" => acm_pca::AUDIT_SHAPES,
+        "cloudtrail" => cloudtrail::AUDIT_SHAPES,
+        "events" => events::AUDIT_SHAPES,
+        "iam" => iam::AUDIT_SHAPES,
+        "kms" => kms::AUDIT_SHAPES,
+        "organizations" => organizations::AUDIT_SHAPES,
+        "secretsmanager" => secretsmanager::AUDIT_SHAPES,
+        "ssm" => ssm::AUDIT_SHAPES,
+        "sts" => sts::AUDIT_SHAPES,
+        "wafv2" => wafv2::AUDIT_SHAPES,
+        _ => &[],
+    }
+}

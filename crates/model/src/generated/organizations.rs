@@ -6219,3 +6219,869 @@ static RULE_TAGGABLE_RESOURCE_ID: crate::rt::StrRule = crate::rt::StrRule {
     values: None,
     enum_constraint: "",
 };
+/// The shapes the audit trail walks, sorted by name (see [`crate::AuditShape`]).
+/// A shape not listed is a scalar that holds nothing sensitive.
+pub static AUDIT_SHAPES: &[(&str, crate::AuditShape)] = &[
+    (
+        "AcceptHandshakeRequest",
+        crate::AuditShape::Structure(&[("HandshakeId", "HandshakeId")]),
+    ),
+    (
+        "AcceptHandshakeResponse",
+        crate::AuditShape::Structure(&[("Handshake", "Handshake")]),
+    ),
+    (
+        "Account",
+        crate::AuditShape::Structure(&[
+            ("Id", "AccountId"),
+            ("Arn", "AccountArn"),
+            ("Email", "Email"),
+            ("Name", "AccountName"),
+            ("Status", "AccountStatus"),
+            ("State", "AccountState"),
+            ("Paths", "Paths"),
+            ("JoinedMethod", "AccountJoinedMethod"),
+            ("JoinedTimestamp", "Timestamp"),
+        ]),
+    ),
+    ("AccountName", crate::AuditShape::Sensitive),
+    ("Accounts", crate::AuditShape::List("Account")),
+    (
+        "AttachPolicyRequest",
+        crate::AuditShape::Structure(&[("PolicyId", "PolicyId"), ("TargetId", "PolicyTargetId")]),
+    ),
+    (
+        "CancelHandshakeRequest",
+        crate::AuditShape::Structure(&[("HandshakeId", "HandshakeId")]),
+    ),
+    (
+        "CancelHandshakeResponse",
+        crate::AuditShape::Structure(&[("Handshake", "Handshake")]),
+    ),
+    (
+        "Child",
+        crate::AuditShape::Structure(&[("Id", "ChildId"), ("Type", "ChildType")]),
+    ),
+    ("Children", crate::AuditShape::List("Child")),
+    (
+        "CloseAccountRequest",
+        crate::AuditShape::Structure(&[("AccountId", "AccountId")]),
+    ),
+    ("CreateAccountName", crate::AuditShape::Sensitive),
+    (
+        "CreateAccountRequest",
+        crate::AuditShape::Structure(&[
+            ("Email", "Email"),
+            ("AccountName", "CreateAccountName"),
+            ("RoleName", "RoleName"),
+            ("IamUserAccessToBilling", "IAMUserAccessToBilling"),
+            ("Tags", "Tags"),
+        ]),
+    ),
+    (
+        "CreateAccountResponse",
+        crate::AuditShape::Structure(&[("CreateAccountStatus", "CreateAccountStatus")]),
+    ),
+    (
+        "CreateAccountStates",
+        crate::AuditShape::List("CreateAccountState"),
+    ),
+    (
+        "CreateAccountStatus",
+        crate::AuditShape::Structure(&[
+            ("Id", "CreateAccountRequestId"),
+            ("AccountName", "CreateAccountName"),
+            ("State", "CreateAccountState"),
+            ("RequestedTimestamp", "Timestamp"),
+            ("CompletedTimestamp", "Timestamp"),
+            ("AccountId", "AccountId"),
+            ("GovCloudAccountId", "AccountId"),
+            ("FailureReason", "CreateAccountFailureReason"),
+        ]),
+    ),
+    (
+        "CreateAccountStatuses",
+        crate::AuditShape::List("CreateAccountStatus"),
+    ),
+    (
+        "CreateGovCloudAccountRequest",
+        crate::AuditShape::Structure(&[
+            ("Email", "Email"),
+            ("AccountName", "CreateAccountName"),
+            ("RoleName", "RoleName"),
+            ("IamUserAccessToBilling", "IAMUserAccessToBilling"),
+            ("Tags", "Tags"),
+        ]),
+    ),
+    (
+        "CreateGovCloudAccountResponse",
+        crate::AuditShape::Structure(&[("CreateAccountStatus", "CreateAccountStatus")]),
+    ),
+    (
+        "CreateOrganizationRequest",
+        crate::AuditShape::Structure(&[("FeatureSet", "OrganizationFeatureSet")]),
+    ),
+    (
+        "CreateOrganizationResponse",
+        crate::AuditShape::Structure(&[("Organization", "Organization")]),
+    ),
+    (
+        "CreateOrganizationalUnitRequest",
+        crate::AuditShape::Structure(&[
+            ("ParentId", "ParentId"),
+            ("Name", "OrganizationalUnitName"),
+            ("Tags", "Tags"),
+        ]),
+    ),
+    (
+        "CreateOrganizationalUnitResponse",
+        crate::AuditShape::Structure(&[("OrganizationalUnit", "OrganizationalUnit")]),
+    ),
+    (
+        "CreatePolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("Content", "PolicyContent"),
+            ("Description", "PolicyDescription"),
+            ("Name", "PolicyName"),
+            ("Type", "PolicyType"),
+            ("Tags", "Tags"),
+        ]),
+    ),
+    (
+        "CreatePolicyResponse",
+        crate::AuditShape::Structure(&[("Policy", "Policy")]),
+    ),
+    (
+        "DeclineHandshakeRequest",
+        crate::AuditShape::Structure(&[("HandshakeId", "HandshakeId")]),
+    ),
+    (
+        "DeclineHandshakeResponse",
+        crate::AuditShape::Structure(&[("Handshake", "Handshake")]),
+    ),
+    (
+        "DelegatedAdministrator",
+        crate::AuditShape::Structure(&[
+            ("Id", "AccountId"),
+            ("Arn", "AccountArn"),
+            ("Email", "Email"),
+            ("Name", "AccountName"),
+            ("Status", "AccountStatus"),
+            ("State", "AccountState"),
+            ("JoinedMethod", "AccountJoinedMethod"),
+            ("JoinedTimestamp", "Timestamp"),
+            ("DelegationEnabledDate", "Timestamp"),
+        ]),
+    ),
+    (
+        "DelegatedAdministrators",
+        crate::AuditShape::List("DelegatedAdministrator"),
+    ),
+    (
+        "DelegatedService",
+        crate::AuditShape::Structure(&[
+            ("ServicePrincipal", "ServicePrincipal"),
+            ("DelegationEnabledDate", "Timestamp"),
+        ]),
+    ),
+    (
+        "DelegatedServices",
+        crate::AuditShape::List("DelegatedService"),
+    ),
+    (
+        "DeleteOrganizationalUnitRequest",
+        crate::AuditShape::Structure(&[("OrganizationalUnitId", "OrganizationalUnitId")]),
+    ),
+    (
+        "DeletePolicyRequest",
+        crate::AuditShape::Structure(&[("PolicyId", "PolicyId")]),
+    ),
+    (
+        "DeregisterDelegatedAdministratorRequest",
+        crate::AuditShape::Structure(&[
+            ("AccountId", "AccountId"),
+            ("ServicePrincipal", "ServicePrincipal"),
+        ]),
+    ),
+    (
+        "DescribeAccountRequest",
+        crate::AuditShape::Structure(&[("AccountId", "AccountId")]),
+    ),
+    (
+        "DescribeAccountResponse",
+        crate::AuditShape::Structure(&[("Account", "Account")]),
+    ),
+    (
+        "DescribeCreateAccountStatusRequest",
+        crate::AuditShape::Structure(&[("CreateAccountRequestId", "CreateAccountRequestId")]),
+    ),
+    (
+        "DescribeCreateAccountStatusResponse",
+        crate::AuditShape::Structure(&[("CreateAccountStatus", "CreateAccountStatus")]),
+    ),
+    (
+        "DescribeEffectivePolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("PolicyType", "EffectivePolicyType"),
+            ("TargetId", "PolicyTargetId"),
+        ]),
+    ),
+    (
+        "DescribeEffectivePolicyResponse",
+        crate::AuditShape::Structure(&[("EffectivePolicy", "EffectivePolicy")]),
+    ),
+    (
+        "DescribeHandshakeRequest",
+        crate::AuditShape::Structure(&[("HandshakeId", "HandshakeId")]),
+    ),
+    (
+        "DescribeHandshakeResponse",
+        crate::AuditShape::Structure(&[("Handshake", "Handshake")]),
+    ),
+    (
+        "DescribeOrganizationResponse",
+        crate::AuditShape::Structure(&[("Organization", "Organization")]),
+    ),
+    (
+        "DescribeOrganizationalUnitRequest",
+        crate::AuditShape::Structure(&[("OrganizationalUnitId", "OrganizationalUnitId")]),
+    ),
+    (
+        "DescribeOrganizationalUnitResponse",
+        crate::AuditShape::Structure(&[("OrganizationalUnit", "OrganizationalUnit")]),
+    ),
+    (
+        "DescribePolicyRequest",
+        crate::AuditShape::Structure(&[("PolicyId", "PolicyId")]),
+    ),
+    (
+        "DescribePolicyResponse",
+        crate::AuditShape::Structure(&[("Policy", "Policy")]),
+    ),
+    (
+        "DescribeResourcePolicyResponse",
+        crate::AuditShape::Structure(&[("ResourcePolicy", "ResourcePolicy")]),
+    ),
+    (
+        "DescribeResponsibilityTransferRequest",
+        crate::AuditShape::Structure(&[("Id", "ResponsibilityTransferId")]),
+    ),
+    (
+        "DescribeResponsibilityTransferResponse",
+        crate::AuditShape::Structure(&[("ResponsibilityTransfer", "ResponsibilityTransfer")]),
+    ),
+    (
+        "DetachPolicyRequest",
+        crate::AuditShape::Structure(&[("PolicyId", "PolicyId"), ("TargetId", "PolicyTargetId")]),
+    ),
+    (
+        "DisableAWSServiceAccessRequest",
+        crate::AuditShape::Structure(&[("ServicePrincipal", "ServicePrincipal")]),
+    ),
+    (
+        "DisablePolicyTypeRequest",
+        crate::AuditShape::Structure(&[("RootId", "RootId"), ("PolicyType", "PolicyType")]),
+    ),
+    (
+        "DisablePolicyTypeResponse",
+        crate::AuditShape::Structure(&[("Root", "Root")]),
+    ),
+    (
+        "EffectivePolicy",
+        crate::AuditShape::Structure(&[
+            ("PolicyContent", "PolicyContent"),
+            ("LastUpdatedTimestamp", "Timestamp"),
+            ("TargetId", "PolicyTargetId"),
+            ("PolicyType", "EffectivePolicyType"),
+        ]),
+    ),
+    (
+        "EffectivePolicyValidationError",
+        crate::AuditShape::Structure(&[
+            ("ErrorCode", "ErrorCode"),
+            ("ErrorMessage", "ErrorMessage"),
+            ("PathToError", "PathToError"),
+            ("ContributingPolicies", "PolicyIds"),
+        ]),
+    ),
+    (
+        "EffectivePolicyValidationErrors",
+        crate::AuditShape::List("EffectivePolicyValidationError"),
+    ),
+    ("Email", crate::AuditShape::Sensitive),
+    (
+        "EnableAWSServiceAccessRequest",
+        crate::AuditShape::Structure(&[("ServicePrincipal", "ServicePrincipal")]),
+    ),
+    (
+        "EnableAllFeaturesRequest",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "EnableAllFeaturesResponse",
+        crate::AuditShape::Structure(&[("Handshake", "Handshake")]),
+    ),
+    (
+        "EnablePolicyTypeRequest",
+        crate::AuditShape::Structure(&[("RootId", "RootId"), ("PolicyType", "PolicyType")]),
+    ),
+    (
+        "EnablePolicyTypeResponse",
+        crate::AuditShape::Structure(&[("Root", "Root")]),
+    ),
+    (
+        "EnabledServicePrincipal",
+        crate::AuditShape::Structure(&[
+            ("ServicePrincipal", "ServicePrincipal"),
+            ("DateEnabled", "Timestamp"),
+        ]),
+    ),
+    (
+        "EnabledServicePrincipals",
+        crate::AuditShape::List("EnabledServicePrincipal"),
+    ),
+    (
+        "Handshake",
+        crate::AuditShape::Structure(&[
+            ("Id", "HandshakeId"),
+            ("Arn", "HandshakeArn"),
+            ("Parties", "HandshakeParties"),
+            ("State", "HandshakeState"),
+            ("RequestedTimestamp", "Timestamp"),
+            ("ExpirationTimestamp", "Timestamp"),
+            ("Action", "ActionType"),
+            ("Resources", "HandshakeResources"),
+        ]),
+    ),
+    (
+        "HandshakeFilter",
+        crate::AuditShape::Structure(&[
+            ("ActionType", "ActionType"),
+            ("ParentHandshakeId", "HandshakeId"),
+        ]),
+    ),
+    ("HandshakeNotes", crate::AuditShape::Sensitive),
+    (
+        "HandshakeParties",
+        crate::AuditShape::List("HandshakeParty"),
+    ),
+    (
+        "HandshakeParty",
+        crate::AuditShape::Structure(&[("Id", "HandshakePartyId"), ("Type", "HandshakePartyType")]),
+    ),
+    ("HandshakePartyId", crate::AuditShape::Sensitive),
+    (
+        "HandshakeResource",
+        crate::AuditShape::Structure(&[
+            ("Value", "HandshakeResourceValue"),
+            ("Type", "HandshakeResourceType"),
+            ("Resources", "HandshakeResources"),
+        ]),
+    ),
+    ("HandshakeResourceValue", crate::AuditShape::Sensitive),
+    (
+        "HandshakeResources",
+        crate::AuditShape::List("HandshakeResource"),
+    ),
+    ("Handshakes", crate::AuditShape::List("Handshake")),
+    (
+        "InviteAccountToOrganizationRequest",
+        crate::AuditShape::Structure(&[
+            ("Target", "HandshakeParty"),
+            ("Notes", "HandshakeNotes"),
+            ("Tags", "Tags"),
+        ]),
+    ),
+    (
+        "InviteAccountToOrganizationResponse",
+        crate::AuditShape::Structure(&[("Handshake", "Handshake")]),
+    ),
+    (
+        "InviteOrganizationToTransferResponsibilityRequest",
+        crate::AuditShape::Structure(&[
+            ("Type", "ResponsibilityTransferType"),
+            ("Target", "HandshakeParty"),
+            ("Notes", "HandshakeNotes"),
+            ("StartTimestamp", "Timestamp"),
+            ("SourceName", "ResponsibilityTransferName"),
+            ("Tags", "Tags"),
+        ]),
+    ),
+    (
+        "InviteOrganizationToTransferResponsibilityResponse",
+        crate::AuditShape::Structure(&[("Handshake", "Handshake")]),
+    ),
+    (
+        "ListAWSServiceAccessForOrganizationRequest",
+        crate::AuditShape::Structure(&[("NextToken", "NextToken"), ("MaxResults", "MaxResults")]),
+    ),
+    (
+        "ListAWSServiceAccessForOrganizationResponse",
+        crate::AuditShape::Structure(&[
+            ("EnabledServicePrincipals", "EnabledServicePrincipals"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListAccountsForParentRequest",
+        crate::AuditShape::Structure(&[
+            ("ParentId", "ParentId"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListAccountsForParentResponse",
+        crate::AuditShape::Structure(&[("Accounts", "Accounts"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListAccountsRequest",
+        crate::AuditShape::Structure(&[("NextToken", "NextToken"), ("MaxResults", "MaxResults")]),
+    ),
+    (
+        "ListAccountsResponse",
+        crate::AuditShape::Structure(&[("Accounts", "Accounts"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListAccountsWithInvalidEffectivePolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("PolicyType", "EffectivePolicyType"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListAccountsWithInvalidEffectivePolicyResponse",
+        crate::AuditShape::Structure(&[
+            ("Accounts", "Accounts"),
+            ("PolicyType", "EffectivePolicyType"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListChildrenRequest",
+        crate::AuditShape::Structure(&[
+            ("ParentId", "ParentId"),
+            ("ChildType", "ChildType"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListChildrenResponse",
+        crate::AuditShape::Structure(&[("Children", "Children"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListCreateAccountStatusRequest",
+        crate::AuditShape::Structure(&[
+            ("States", "CreateAccountStates"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListCreateAccountStatusResponse",
+        crate::AuditShape::Structure(&[
+            ("CreateAccountStatuses", "CreateAccountStatuses"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListDelegatedAdministratorsRequest",
+        crate::AuditShape::Structure(&[
+            ("ServicePrincipal", "ServicePrincipal"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListDelegatedAdministratorsResponse",
+        crate::AuditShape::Structure(&[
+            ("DelegatedAdministrators", "DelegatedAdministrators"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListDelegatedServicesForAccountRequest",
+        crate::AuditShape::Structure(&[
+            ("AccountId", "AccountId"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListDelegatedServicesForAccountResponse",
+        crate::AuditShape::Structure(&[
+            ("DelegatedServices", "DelegatedServices"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListEffectivePolicyValidationErrorsRequest",
+        crate::AuditShape::Structure(&[
+            ("AccountId", "AccountId"),
+            ("PolicyType", "EffectivePolicyType"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListEffectivePolicyValidationErrorsResponse",
+        crate::AuditShape::Structure(&[
+            ("AccountId", "AccountId"),
+            ("PolicyType", "EffectivePolicyType"),
+            ("Path", "Path"),
+            ("EvaluationTimestamp", "Timestamp"),
+            ("NextToken", "NextToken"),
+            (
+                "EffectivePolicyValidationErrors",
+                "EffectivePolicyValidationErrors",
+            ),
+        ]),
+    ),
+    (
+        "ListHandshakesForAccountRequest",
+        crate::AuditShape::Structure(&[
+            ("Filter", "HandshakeFilter"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListHandshakesForAccountResponse",
+        crate::AuditShape::Structure(&[("Handshakes", "Handshakes"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListHandshakesForOrganizationRequest",
+        crate::AuditShape::Structure(&[
+            ("Filter", "HandshakeFilter"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListHandshakesForOrganizationResponse",
+        crate::AuditShape::Structure(&[("Handshakes", "Handshakes"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListInboundResponsibilityTransfersRequest",
+        crate::AuditShape::Structure(&[
+            ("Type", "ResponsibilityTransferType"),
+            ("Id", "ResponsibilityTransferId"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListInboundResponsibilityTransfersResponse",
+        crate::AuditShape::Structure(&[
+            ("ResponsibilityTransfers", "ResponsibilityTransfers"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListOrganizationalUnitsForParentRequest",
+        crate::AuditShape::Structure(&[
+            ("ParentId", "ParentId"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListOrganizationalUnitsForParentResponse",
+        crate::AuditShape::Structure(&[
+            ("OrganizationalUnits", "OrganizationalUnits"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListOutboundResponsibilityTransfersRequest",
+        crate::AuditShape::Structure(&[
+            ("Type", "ResponsibilityTransferType"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListOutboundResponsibilityTransfersResponse",
+        crate::AuditShape::Structure(&[
+            ("ResponsibilityTransfers", "ResponsibilityTransfers"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListParentsRequest",
+        crate::AuditShape::Structure(&[
+            ("ChildId", "ChildId"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListParentsResponse",
+        crate::AuditShape::Structure(&[("Parents", "Parents"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListPoliciesForTargetRequest",
+        crate::AuditShape::Structure(&[
+            ("TargetId", "PolicyTargetId"),
+            ("Filter", "PolicyType"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListPoliciesForTargetResponse",
+        crate::AuditShape::Structure(&[("Policies", "Policies"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListPoliciesRequest",
+        crate::AuditShape::Structure(&[
+            ("Filter", "PolicyType"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListPoliciesResponse",
+        crate::AuditShape::Structure(&[("Policies", "Policies"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListRootsRequest",
+        crate::AuditShape::Structure(&[("NextToken", "NextToken"), ("MaxResults", "MaxResults")]),
+    ),
+    (
+        "ListRootsResponse",
+        crate::AuditShape::Structure(&[("Roots", "Roots"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListTagsForResourceRequest",
+        crate::AuditShape::Structure(&[
+            ("ResourceId", "TaggableResourceId"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListTagsForResourceResponse",
+        crate::AuditShape::Structure(&[("Tags", "Tags"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListTargetsForPolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("PolicyId", "PolicyId"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListTargetsForPolicyResponse",
+        crate::AuditShape::Structure(&[("Targets", "PolicyTargets"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "MoveAccountRequest",
+        crate::AuditShape::Structure(&[
+            ("AccountId", "AccountId"),
+            ("SourceParentId", "ParentId"),
+            ("DestinationParentId", "ParentId"),
+        ]),
+    ),
+    (
+        "Organization",
+        crate::AuditShape::Structure(&[
+            ("Id", "OrganizationId"),
+            ("Arn", "OrganizationArn"),
+            ("FeatureSet", "OrganizationFeatureSet"),
+            ("MasterAccountArn", "AccountArn"),
+            ("MasterAccountId", "AccountId"),
+            ("MasterAccountEmail", "Email"),
+            ("AvailablePolicyTypes", "PolicyTypes"),
+        ]),
+    ),
+    (
+        "OrganizationalUnit",
+        crate::AuditShape::Structure(&[
+            ("Id", "OrganizationalUnitId"),
+            ("Arn", "OrganizationalUnitArn"),
+            ("Name", "OrganizationalUnitName"),
+            ("Path", "Path"),
+        ]),
+    ),
+    (
+        "OrganizationalUnits",
+        crate::AuditShape::List("OrganizationalUnit"),
+    ),
+    (
+        "Parent",
+        crate::AuditShape::Structure(&[("Id", "ParentId"), ("Type", "ParentType")]),
+    ),
+    ("Parents", crate::AuditShape::List("Parent")),
+    ("Paths", crate::AuditShape::List("Path")),
+    ("Policies", crate::AuditShape::List("PolicySummary")),
+    (
+        "Policy",
+        crate::AuditShape::Structure(&[
+            ("PolicySummary", "PolicySummary"),
+            ("Content", "PolicyContent"),
+        ]),
+    ),
+    ("PolicyIds", crate::AuditShape::List("PolicyId")),
+    (
+        "PolicySummary",
+        crate::AuditShape::Structure(&[
+            ("Id", "PolicyId"),
+            ("Arn", "PolicyArn"),
+            ("Name", "PolicyName"),
+            ("Description", "PolicyDescription"),
+            ("Type", "PolicyType"),
+            ("AwsManaged", "AwsManagedPolicy"),
+        ]),
+    ),
+    (
+        "PolicyTargetSummary",
+        crate::AuditShape::Structure(&[
+            ("TargetId", "PolicyTargetId"),
+            ("Arn", "GenericArn"),
+            ("Name", "TargetName"),
+            ("Type", "TargetType"),
+        ]),
+    ),
+    (
+        "PolicyTargets",
+        crate::AuditShape::List("PolicyTargetSummary"),
+    ),
+    (
+        "PolicyTypeSummary",
+        crate::AuditShape::Structure(&[("Type", "PolicyType"), ("Status", "PolicyTypeStatus")]),
+    ),
+    ("PolicyTypes", crate::AuditShape::List("PolicyTypeSummary")),
+    (
+        "PutResourcePolicyRequest",
+        crate::AuditShape::Structure(&[("Content", "ResourcePolicyContent"), ("Tags", "Tags")]),
+    ),
+    (
+        "PutResourcePolicyResponse",
+        crate::AuditShape::Structure(&[("ResourcePolicy", "ResourcePolicy")]),
+    ),
+    (
+        "RegisterDelegatedAdministratorRequest",
+        crate::AuditShape::Structure(&[
+            ("AccountId", "AccountId"),
+            ("ServicePrincipal", "ServicePrincipal"),
+        ]),
+    ),
+    (
+        "RemoveAccountFromOrganizationRequest",
+        crate::AuditShape::Structure(&[("AccountId", "AccountId")]),
+    ),
+    (
+        "ResourcePolicy",
+        crate::AuditShape::Structure(&[
+            ("ResourcePolicySummary", "ResourcePolicySummary"),
+            ("Content", "ResourcePolicyContent"),
+        ]),
+    ),
+    (
+        "ResourcePolicySummary",
+        crate::AuditShape::Structure(&[("Id", "ResourcePolicyId"), ("Arn", "ResourcePolicyArn")]),
+    ),
+    (
+        "ResponsibilityTransfer",
+        crate::AuditShape::Structure(&[
+            ("Arn", "ResponsibilityTransferArn"),
+            ("Name", "ResponsibilityTransferName"),
+            ("Id", "ResponsibilityTransferId"),
+            ("Type", "ResponsibilityTransferType"),
+            ("Status", "ResponsibilityTransferStatus"),
+            ("Source", "TransferParticipant"),
+            ("Target", "TransferParticipant"),
+            ("StartTimestamp", "Timestamp"),
+            ("EndTimestamp", "Timestamp"),
+            ("ActiveHandshakeId", "HandshakeId"),
+        ]),
+    ),
+    ("ResponsibilityTransferName", crate::AuditShape::Sensitive),
+    (
+        "ResponsibilityTransfers",
+        crate::AuditShape::List("ResponsibilityTransfer"),
+    ),
+    (
+        "Root",
+        crate::AuditShape::Structure(&[
+            ("Id", "RootId"),
+            ("Arn", "RootArn"),
+            ("Name", "RootName"),
+            ("PolicyTypes", "PolicyTypes"),
+        ]),
+    ),
+    ("Roots", crate::AuditShape::List("Root")),
+    (
+        "Tag",
+        crate::AuditShape::Structure(&[("Key", "TagKey"), ("Value", "TagValue")]),
+    ),
+    ("TagKeys", crate::AuditShape::List("TagKey")),
+    (
+        "TagResourceRequest",
+        crate::AuditShape::Structure(&[("ResourceId", "TaggableResourceId"), ("Tags", "Tags")]),
+    ),
+    ("Tags", crate::AuditShape::List("Tag")),
+    (
+        "TerminateResponsibilityTransferRequest",
+        crate::AuditShape::Structure(&[
+            ("Id", "ResponsibilityTransferId"),
+            ("EndTimestamp", "Timestamp"),
+        ]),
+    ),
+    (
+        "TerminateResponsibilityTransferResponse",
+        crate::AuditShape::Structure(&[("ResponsibilityTransfer", "ResponsibilityTransfer")]),
+    ),
+    (
+        "TransferParticipant",
+        crate::AuditShape::Structure(&[
+            ("ManagementAccountId", "AccountId"),
+            ("ManagementAccountEmail", "Email"),
+        ]),
+    ),
+    (
+        "UntagResourceRequest",
+        crate::AuditShape::Structure(&[
+            ("ResourceId", "TaggableResourceId"),
+            ("TagKeys", "TagKeys"),
+        ]),
+    ),
+    (
+        "UpdateOrganizationalUnitRequest",
+        crate::AuditShape::Structure(&[
+            ("OrganizationalUnitId", "OrganizationalUnitId"),
+            ("Name", "OrganizationalUnitName"),
+        ]),
+    ),
+    (
+        "UpdateOrganizationalUnitResponse",
+        crate::AuditShape::Structure(&[("OrganizationalUnit", "OrganizationalUnit")]),
+    ),
+    (
+        "UpdatePolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("PolicyId", "PolicyId"),
+            ("Name", "PolicyName"),
+            ("Description", "PolicyDescription"),
+            ("Content", "PolicyContent"),
+        ]),
+    ),
+    (
+        "UpdatePolicyResponse",
+        crate::AuditShape::Structure(&[("Policy", "Policy")]),
+    ),
+    (
+        "UpdateResponsibilityTransferRequest",
+        crate::AuditShape::Structure(&[
+            ("Id", "ResponsibilityTransferId"),
+            ("Name", "ResponsibilityTransferName"),
+        ]),
+    ),
+    (
+        "UpdateResponsibilityTransferResponse",
+        crate::AuditShape::Structure(&[("ResponsibilityTransfer", "ResponsibilityTransfer")]),
+    ),
+];

@@ -2773,3 +2773,516 @@ static RULE_TAG_VALUE_TYPE: crate::rt::StrRule = crate::rt::StrRule {
     values: None,
     enum_constraint: "",
 };
+/// The shapes the audit trail walks, sorted by name (see [`crate::AuditShape`]).
+/// A shape not listed is a scalar that holds nothing sensitive.
+pub static AUDIT_SHAPES: &[(&str, crate::AuditShape)] = &[
+    ("APIErrorListType", crate::AuditShape::List("APIErrorType")),
+    (
+        "APIErrorType",
+        crate::AuditShape::Structure(&[
+            ("SecretId", "SecretIdType"),
+            ("ErrorCode", "ErrorCode"),
+            ("Message", "ErrorMessage"),
+        ]),
+    ),
+    (
+        "AddReplicaRegionListType",
+        crate::AuditShape::List("ReplicaRegionType"),
+    ),
+    (
+        "BatchGetSecretValueRequest",
+        crate::AuditShape::Structure(&[
+            ("SecretIdList", "SecretIdListType"),
+            ("Filters", "FiltersListType"),
+            ("MaxResults", "MaxResultsBatchType"),
+            ("NextToken", "NextTokenType"),
+        ]),
+    ),
+    (
+        "BatchGetSecretValueResponse",
+        crate::AuditShape::Structure(&[
+            ("SecretValues", "SecretValuesType"),
+            ("NextToken", "NextTokenType"),
+            ("Errors", "APIErrorListType"),
+        ]),
+    ),
+    (
+        "CancelRotateSecretRequest",
+        crate::AuditShape::Structure(&[("SecretId", "SecretIdType")]),
+    ),
+    (
+        "CancelRotateSecretResponse",
+        crate::AuditShape::Structure(&[
+            ("ARN", "SecretARNType"),
+            ("Name", "SecretNameType"),
+            ("VersionId", "SecretVersionIdType"),
+        ]),
+    ),
+    (
+        "CreateSecretRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "NameType"),
+            ("ClientRequestToken", "ClientRequestTokenType"),
+            ("Description", "DescriptionType"),
+            ("KmsKeyId", "KmsKeyIdType"),
+            ("SecretBinary", "SecretBinaryType"),
+            ("SecretString", "SecretStringType"),
+            ("Tags", "TagListType"),
+            ("AddReplicaRegions", "AddReplicaRegionListType"),
+            ("ForceOverwriteReplicaSecret", "BooleanType"),
+            ("Type", "MedeaTypeType"),
+        ]),
+    ),
+    (
+        "CreateSecretResponse",
+        crate::AuditShape::Structure(&[
+            ("ARN", "SecretARNType"),
+            ("Name", "SecretNameType"),
+            ("VersionId", "SecretVersionIdType"),
+            ("ReplicationStatus", "ReplicationStatusListType"),
+        ]),
+    ),
+    (
+        "DeleteResourcePolicyRequest",
+        crate::AuditShape::Structure(&[("SecretId", "SecretIdType")]),
+    ),
+    (
+        "DeleteResourcePolicyResponse",
+        crate::AuditShape::Structure(&[("ARN", "SecretARNType"), ("Name", "NameType")]),
+    ),
+    (
+        "DeleteSecretRequest",
+        crate::AuditShape::Structure(&[
+            ("SecretId", "SecretIdType"),
+            ("RecoveryWindowInDays", "RecoveryWindowInDaysType"),
+            ("ForceDeleteWithoutRecovery", "BooleanType"),
+        ]),
+    ),
+    (
+        "DeleteSecretResponse",
+        crate::AuditShape::Structure(&[
+            ("ARN", "SecretARNType"),
+            ("Name", "SecretNameType"),
+            ("DeletionDate", "DeletionDateType"),
+        ]),
+    ),
+    (
+        "DescribeSecretRequest",
+        crate::AuditShape::Structure(&[("SecretId", "SecretIdType")]),
+    ),
+    (
+        "DescribeSecretResponse",
+        crate::AuditShape::Structure(&[
+            ("ARN", "SecretARNType"),
+            ("Name", "SecretNameType"),
+            ("Type", "MedeaTypeType"),
+            ("Description", "DescriptionType"),
+            ("KmsKeyId", "KmsKeyIdType"),
+            ("RotationEnabled", "RotationEnabledType"),
+            ("RotationLambdaARN", "RotationLambdaARNType"),
+            ("RotationRules", "RotationRulesType"),
+            (
+                "ExternalSecretRotationMetadata",
+                "ExternalSecretRotationMetadataType",
+            ),
+            ("ExternalSecretRotationRoleArn", "RoleARNType"),
+            ("LastRotatedDate", "LastRotatedDateType"),
+            ("LastChangedDate", "LastChangedDateType"),
+            ("LastAccessedDate", "LastAccessedDateType"),
+            ("DeletedDate", "DeletedDateType"),
+            ("NextRotationDate", "NextRotationDateType"),
+            ("Tags", "TagListType"),
+            ("VersionIdsToStages", "SecretVersionsToStagesMapType"),
+            ("OwningService", "OwningServiceType"),
+            ("CreatedDate", "TimestampType"),
+            ("PrimaryRegion", "RegionType"),
+            ("ReplicationStatus", "ReplicationStatusListType"),
+        ]),
+    ),
+    (
+        "ExternalSecretRotationMetadataItem",
+        crate::AuditShape::Structure(&[
+            ("Key", "ExternalSecretRotationMetadataItemKeyType"),
+            ("Value", "ExternalSecretRotationMetadataItemValueType"),
+        ]),
+    ),
+    (
+        "ExternalSecretRotationMetadataType",
+        crate::AuditShape::List("ExternalSecretRotationMetadataItem"),
+    ),
+    (
+        "Filter",
+        crate::AuditShape::Structure(&[
+            ("Key", "FilterNameStringType"),
+            ("Values", "FilterValuesStringList"),
+        ]),
+    ),
+    (
+        "FilterValuesStringList",
+        crate::AuditShape::List("FilterValueStringType"),
+    ),
+    ("FiltersListType", crate::AuditShape::List("Filter")),
+    (
+        "GetRandomPasswordRequest",
+        crate::AuditShape::Structure(&[
+            ("PasswordLength", "PasswordLengthType"),
+            ("ExcludeCharacters", "ExcludeCharactersType"),
+            ("ExcludeNumbers", "ExcludeNumbersType"),
+            ("ExcludePunctuation", "ExcludePunctuationType"),
+            ("ExcludeUppercase", "ExcludeUppercaseType"),
+            ("ExcludeLowercase", "ExcludeLowercaseType"),
+            ("IncludeSpace", "IncludeSpaceType"),
+            ("RequireEachIncludedType", "RequireEachIncludedTypeType"),
+        ]),
+    ),
+    (
+        "GetRandomPasswordResponse",
+        crate::AuditShape::Structure(&[("RandomPassword", "RandomPasswordType")]),
+    ),
+    (
+        "GetResourcePolicyRequest",
+        crate::AuditShape::Structure(&[("SecretId", "SecretIdType")]),
+    ),
+    (
+        "GetResourcePolicyResponse",
+        crate::AuditShape::Structure(&[
+            ("ARN", "SecretARNType"),
+            ("Name", "NameType"),
+            ("ResourcePolicy", "NonEmptyResourcePolicyType"),
+        ]),
+    ),
+    (
+        "GetSecretValueRequest",
+        crate::AuditShape::Structure(&[
+            ("SecretId", "SecretIdType"),
+            ("VersionId", "SecretVersionIdType"),
+            ("VersionStage", "SecretVersionStageType"),
+        ]),
+    ),
+    (
+        "GetSecretValueResponse",
+        crate::AuditShape::Structure(&[
+            ("ARN", "SecretARNType"),
+            ("Name", "SecretNameType"),
+            ("VersionId", "SecretVersionIdType"),
+            ("SecretBinary", "SecretBinaryType"),
+            ("SecretString", "SecretStringType"),
+            ("VersionStages", "SecretVersionStagesType"),
+            ("CreatedDate", "CreatedDateType"),
+        ]),
+    ),
+    ("KmsKeyIdListType", crate::AuditShape::List("KmsKeyIdType")),
+    (
+        "ListSecretVersionIdsRequest",
+        crate::AuditShape::Structure(&[
+            ("SecretId", "SecretIdType"),
+            ("MaxResults", "MaxResultsType"),
+            ("NextToken", "NextTokenType"),
+            ("IncludeDeprecated", "BooleanType"),
+        ]),
+    ),
+    (
+        "ListSecretVersionIdsResponse",
+        crate::AuditShape::Structure(&[
+            ("Versions", "SecretVersionsListType"),
+            ("NextToken", "NextTokenType"),
+            ("ARN", "SecretARNType"),
+            ("Name", "SecretNameType"),
+        ]),
+    ),
+    (
+        "ListSecretsRequest",
+        crate::AuditShape::Structure(&[
+            ("IncludePlannedDeletion", "BooleanType"),
+            ("MaxResults", "MaxResultsType"),
+            ("NextToken", "NextTokenType"),
+            ("Filters", "FiltersListType"),
+            ("SortOrder", "SortOrderType"),
+            ("SortBy", "SortByType"),
+        ]),
+    ),
+    (
+        "ListSecretsResponse",
+        crate::AuditShape::Structure(&[
+            ("SecretList", "SecretListType"),
+            ("NextToken", "NextTokenType"),
+        ]),
+    ),
+    (
+        "PutResourcePolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("SecretId", "SecretIdType"),
+            ("ResourcePolicy", "NonEmptyResourcePolicyType"),
+            ("BlockPublicPolicy", "BooleanType"),
+        ]),
+    ),
+    (
+        "PutResourcePolicyResponse",
+        crate::AuditShape::Structure(&[("ARN", "SecretARNType"), ("Name", "NameType")]),
+    ),
+    (
+        "PutSecretValueRequest",
+        crate::AuditShape::Structure(&[
+            ("SecretId", "SecretIdType"),
+            ("ClientRequestToken", "ClientRequestTokenType"),
+            ("SecretBinary", "SecretBinaryType"),
+            ("SecretString", "SecretStringType"),
+            ("VersionStages", "SecretVersionStagesType"),
+            ("RotationToken", "RotationTokenType"),
+        ]),
+    ),
+    (
+        "PutSecretValueResponse",
+        crate::AuditShape::Structure(&[
+            ("ARN", "SecretARNType"),
+            ("Name", "SecretNameType"),
+            ("VersionId", "SecretVersionIdType"),
+            ("VersionStages", "SecretVersionStagesType"),
+        ]),
+    ),
+    ("RandomPasswordType", crate::AuditShape::Sensitive),
+    (
+        "RemoveRegionsFromReplicationRequest",
+        crate::AuditShape::Structure(&[
+            ("SecretId", "SecretIdType"),
+            ("RemoveReplicaRegions", "RemoveReplicaRegionListType"),
+        ]),
+    ),
+    (
+        "RemoveRegionsFromReplicationResponse",
+        crate::AuditShape::Structure(&[
+            ("ARN", "SecretARNType"),
+            ("ReplicationStatus", "ReplicationStatusListType"),
+        ]),
+    ),
+    (
+        "RemoveReplicaRegionListType",
+        crate::AuditShape::List("RegionType"),
+    ),
+    (
+        "ReplicaRegionType",
+        crate::AuditShape::Structure(&[("Region", "RegionType"), ("KmsKeyId", "KmsKeyIdType")]),
+    ),
+    (
+        "ReplicateSecretToRegionsRequest",
+        crate::AuditShape::Structure(&[
+            ("SecretId", "SecretIdType"),
+            ("AddReplicaRegions", "AddReplicaRegionListType"),
+            ("ForceOverwriteReplicaSecret", "BooleanType"),
+        ]),
+    ),
+    (
+        "ReplicateSecretToRegionsResponse",
+        crate::AuditShape::Structure(&[
+            ("ARN", "SecretARNType"),
+            ("ReplicationStatus", "ReplicationStatusListType"),
+        ]),
+    ),
+    (
+        "ReplicationStatusListType",
+        crate::AuditShape::List("ReplicationStatusType"),
+    ),
+    (
+        "ReplicationStatusType",
+        crate::AuditShape::Structure(&[
+            ("Region", "RegionType"),
+            ("KmsKeyId", "KmsKeyIdType"),
+            ("Status", "StatusType"),
+            ("StatusMessage", "StatusMessageType"),
+            ("LastAccessedDate", "LastAccessedDateType"),
+        ]),
+    ),
+    (
+        "RestoreSecretRequest",
+        crate::AuditShape::Structure(&[("SecretId", "SecretIdType")]),
+    ),
+    (
+        "RestoreSecretResponse",
+        crate::AuditShape::Structure(&[("ARN", "SecretARNType"), ("Name", "SecretNameType")]),
+    ),
+    (
+        "RotateSecretRequest",
+        crate::AuditShape::Structure(&[
+            ("SecretId", "SecretIdType"),
+            ("ClientRequestToken", "ClientRequestTokenType"),
+            ("RotationLambdaARN", "RotationLambdaARNType"),
+            ("RotationRules", "RotationRulesType"),
+            (
+                "ExternalSecretRotationMetadata",
+                "ExternalSecretRotationMetadataType",
+            ),
+            ("ExternalSecretRotationRoleArn", "RoleARNType"),
+            ("RotateImmediately", "BooleanType"),
+        ]),
+    ),
+    (
+        "RotateSecretResponse",
+        crate::AuditShape::Structure(&[
+            ("ARN", "SecretARNType"),
+            ("Name", "SecretNameType"),
+            ("VersionId", "SecretVersionIdType"),
+        ]),
+    ),
+    (
+        "RotationRulesType",
+        crate::AuditShape::Structure(&[
+            ("AutomaticallyAfterDays", "AutomaticallyRotateAfterDaysType"),
+            ("Duration", "DurationType"),
+            ("ScheduleExpression", "ScheduleExpressionType"),
+        ]),
+    ),
+    ("RotationTokenType", crate::AuditShape::Sensitive),
+    ("SecretBinaryType", crate::AuditShape::Sensitive),
+    ("SecretIdListType", crate::AuditShape::List("SecretIdType")),
+    (
+        "SecretListEntry",
+        crate::AuditShape::Structure(&[
+            ("ARN", "SecretARNType"),
+            ("Name", "SecretNameType"),
+            ("Type", "MedeaTypeType"),
+            ("Description", "DescriptionType"),
+            ("KmsKeyId", "KmsKeyIdType"),
+            ("RotationEnabled", "RotationEnabledType"),
+            ("RotationLambdaARN", "RotationLambdaARNType"),
+            ("RotationRules", "RotationRulesType"),
+            (
+                "ExternalSecretRotationMetadata",
+                "ExternalSecretRotationMetadataType",
+            ),
+            ("ExternalSecretRotationRoleArn", "RoleARNType"),
+            ("LastRotatedDate", "LastRotatedDateType"),
+            ("LastChangedDate", "LastChangedDateType"),
+            ("LastAccessedDate", "LastAccessedDateType"),
+            ("DeletedDate", "DeletedDateType"),
+            ("NextRotationDate", "NextRotationDateType"),
+            ("Tags", "TagListType"),
+            ("SecretVersionsToStages", "SecretVersionsToStagesMapType"),
+            ("OwningService", "OwningServiceType"),
+            ("CreatedDate", "TimestampType"),
+            ("PrimaryRegion", "RegionType"),
+        ]),
+    ),
+    ("SecretListType", crate::AuditShape::List("SecretListEntry")),
+    ("SecretStringType", crate::AuditShape::Sensitive),
+    (
+        "SecretValueEntry",
+        crate::AuditShape::Structure(&[
+            ("ARN", "SecretARNType"),
+            ("Name", "SecretNameType"),
+            ("VersionId", "SecretVersionIdType"),
+            ("SecretBinary", "SecretBinaryType"),
+            ("SecretString", "SecretStringType"),
+            ("VersionStages", "SecretVersionStagesType"),
+            ("CreatedDate", "CreatedDateType"),
+        ]),
+    ),
+    (
+        "SecretValuesType",
+        crate::AuditShape::List("SecretValueEntry"),
+    ),
+    (
+        "SecretVersionStagesType",
+        crate::AuditShape::List("SecretVersionStageType"),
+    ),
+    (
+        "SecretVersionsListEntry",
+        crate::AuditShape::Structure(&[
+            ("VersionId", "SecretVersionIdType"),
+            ("VersionStages", "SecretVersionStagesType"),
+            ("LastAccessedDate", "LastAccessedDateType"),
+            ("CreatedDate", "CreatedDateType"),
+            ("KmsKeyIds", "KmsKeyIdListType"),
+        ]),
+    ),
+    (
+        "SecretVersionsListType",
+        crate::AuditShape::List("SecretVersionsListEntry"),
+    ),
+    (
+        "SecretVersionsToStagesMapType",
+        crate::AuditShape::Map("SecretVersionStagesType"),
+    ),
+    (
+        "StopReplicationToReplicaRequest",
+        crate::AuditShape::Structure(&[("SecretId", "SecretIdType")]),
+    ),
+    (
+        "StopReplicationToReplicaResponse",
+        crate::AuditShape::Structure(&[("ARN", "SecretARNType")]),
+    ),
+    (
+        "Tag",
+        crate::AuditShape::Structure(&[("Key", "TagKeyType"), ("Value", "TagValueType")]),
+    ),
+    ("TagKeyListType", crate::AuditShape::List("TagKeyType")),
+    ("TagListType", crate::AuditShape::List("Tag")),
+    (
+        "TagResourceRequest",
+        crate::AuditShape::Structure(&[("SecretId", "SecretIdType"), ("Tags", "TagListType")]),
+    ),
+    (
+        "UntagResourceRequest",
+        crate::AuditShape::Structure(&[
+            ("SecretId", "SecretIdType"),
+            ("TagKeys", "TagKeyListType"),
+        ]),
+    ),
+    (
+        "UpdateSecretRequest",
+        crate::AuditShape::Structure(&[
+            ("SecretId", "SecretIdType"),
+            ("ClientRequestToken", "ClientRequestTokenType"),
+            ("Description", "DescriptionType"),
+            ("KmsKeyId", "KmsKeyIdType"),
+            ("SecretBinary", "SecretBinaryType"),
+            ("SecretString", "SecretStringType"),
+            ("Type", "MedeaTypeType"),
+        ]),
+    ),
+    (
+        "UpdateSecretResponse",
+        crate::AuditShape::Structure(&[
+            ("ARN", "SecretARNType"),
+            ("Name", "SecretNameType"),
+            ("VersionId", "SecretVersionIdType"),
+        ]),
+    ),
+    (
+        "UpdateSecretVersionStageRequest",
+        crate::AuditShape::Structure(&[
+            ("SecretId", "SecretIdType"),
+            ("VersionStage", "SecretVersionStageType"),
+            ("RemoveFromVersionId", "SecretVersionIdType"),
+            ("MoveToVersionId", "SecretVersionIdType"),
+        ]),
+    ),
+    (
+        "UpdateSecretVersionStageResponse",
+        crate::AuditShape::Structure(&[("ARN", "SecretARNType"), ("Name", "SecretNameType")]),
+    ),
+    (
+        "ValidateResourcePolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("SecretId", "SecretIdType"),
+            ("ResourcePolicy", "NonEmptyResourcePolicyType"),
+        ]),
+    ),
+    (
+        "ValidateResourcePolicyResponse",
+        crate::AuditShape::Structure(&[
+            ("PolicyValidationPassed", "BooleanType"),
+            ("ValidationErrors", "ValidationErrorsType"),
+        ]),
+    ),
+    (
+        "ValidationErrorsEntry",
+        crate::AuditShape::Structure(&[
+            ("CheckName", "NameType"),
+            ("ErrorMessage", "ErrorMessage"),
+        ]),
+    ),
+    (
+        "ValidationErrorsType",
+        crate::AuditShape::List("ValidationErrorsEntry"),
+    ),
+];

@@ -26887,3 +26887,4897 @@ static RULE_UUID: crate::rt::StrRule = crate::rt::StrRule {
     values: None,
     enum_constraint: "",
 };
+/// The shapes the audit trail walks, sorted by name (see [`crate::AuditShape`]).
+/// A shape not listed is a scalar that holds nothing sensitive.
+pub static AUDIT_SHAPES: &[(&str, crate::AuditShape)] = &[
+    ("AccessKeySecretType", crate::AuditShape::Sensitive),
+    ("AccountIdList", crate::AuditShape::List("AccountId")),
+    (
+        "AccountSharingInfo",
+        crate::AuditShape::Structure(&[
+            ("AccountId", "AccountId"),
+            ("SharedDocumentVersion", "SharedDocumentVersion"),
+        ]),
+    ),
+    (
+        "AccountSharingInfoList",
+        crate::AuditShape::List("AccountSharingInfo"),
+    ),
+    ("Accounts", crate::AuditShape::List("Account")),
+    (
+        "Activation",
+        crate::AuditShape::Structure(&[
+            ("ActivationId", "ActivationId"),
+            ("Description", "ActivationDescription"),
+            ("DefaultInstanceName", "DefaultInstanceName"),
+            ("IamRole", "IamRole"),
+            ("RegistrationLimit", "RegistrationLimit"),
+            ("RegistrationsCount", "RegistrationsCount"),
+            ("ExpirationDate", "ExpirationDate"),
+            ("Expired", "Boolean"),
+            ("CreatedDate", "CreatedDate"),
+            ("Tags", "TagList"),
+        ]),
+    ),
+    ("ActivationList", crate::AuditShape::List("Activation")),
+    (
+        "AddTagsToResourceRequest",
+        crate::AuditShape::Structure(&[
+            ("ResourceType", "ResourceTypeForTagging"),
+            ("ResourceId", "ResourceId"),
+            ("Tags", "TagList"),
+        ]),
+    ),
+    ("AddTagsToResourceResult", crate::AuditShape::Structure(&[])),
+    (
+        "Alarm",
+        crate::AuditShape::Structure(&[("Name", "AlarmName")]),
+    ),
+    (
+        "AlarmConfiguration",
+        crate::AuditShape::Structure(&[
+            ("IgnorePollAlarmFailure", "Boolean"),
+            ("Alarms", "AlarmList"),
+        ]),
+    ),
+    ("AlarmList", crate::AuditShape::List("Alarm")),
+    (
+        "AlarmStateInformation",
+        crate::AuditShape::Structure(&[("Name", "AlarmName"), ("State", "ExternalAlarmState")]),
+    ),
+    (
+        "AlarmStateInformationList",
+        crate::AuditShape::List("AlarmStateInformation"),
+    ),
+    (
+        "AssociateOpsItemRelatedItemRequest",
+        crate::AuditShape::Structure(&[
+            ("OpsItemId", "OpsItemId"),
+            ("AssociationType", "OpsItemRelatedItemAssociationType"),
+            ("ResourceType", "OpsItemRelatedItemAssociationResourceType"),
+            ("ResourceUri", "OpsItemRelatedItemAssociationResourceUri"),
+        ]),
+    ),
+    (
+        "AssociateOpsItemRelatedItemResponse",
+        crate::AuditShape::Structure(&[("AssociationId", "OpsItemRelatedItemAssociationId")]),
+    ),
+    (
+        "Association",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentARN"),
+            ("InstanceId", "InstanceId"),
+            ("AssociationId", "AssociationId"),
+            ("AssociationVersion", "AssociationVersion"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("Targets", "Targets"),
+            ("LastExecutionDate", "DateTime"),
+            ("Overview", "AssociationOverview"),
+            ("ScheduleExpression", "ScheduleExpression"),
+            ("AssociationName", "AssociationName"),
+            ("ScheduleOffset", "ScheduleOffset"),
+            ("Duration", "Duration"),
+            ("TargetMaps", "TargetMaps"),
+        ]),
+    ),
+    (
+        "AssociationDescription",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentARN"),
+            ("InstanceId", "InstanceId"),
+            ("AssociationVersion", "AssociationVersion"),
+            ("Date", "DateTime"),
+            ("LastUpdateAssociationDate", "DateTime"),
+            ("Status", "AssociationStatus"),
+            ("Overview", "AssociationOverview"),
+            ("DocumentVersion", "DocumentVersion"),
+            (
+                "AutomationTargetParameterName",
+                "AutomationTargetParameterName",
+            ),
+            ("Parameters", "Parameters"),
+            ("AssociationId", "AssociationId"),
+            ("Targets", "Targets"),
+            ("ScheduleExpression", "ScheduleExpression"),
+            ("OutputLocation", "InstanceAssociationOutputLocation"),
+            ("LastExecutionDate", "DateTime"),
+            ("LastSuccessfulExecutionDate", "DateTime"),
+            ("AssociationName", "AssociationName"),
+            ("MaxErrors", "MaxErrors"),
+            ("MaxConcurrency", "MaxConcurrency"),
+            ("ComplianceSeverity", "AssociationComplianceSeverity"),
+            ("SyncCompliance", "AssociationSyncCompliance"),
+            ("ApplyOnlyAtCronInterval", "ApplyOnlyAtCronInterval"),
+            ("CalendarNames", "CalendarNameOrARNList"),
+            ("TargetLocations", "TargetLocations"),
+            ("ScheduleOffset", "ScheduleOffset"),
+            ("Duration", "Duration"),
+            ("TargetMaps", "TargetMaps"),
+            ("AlarmConfiguration", "AlarmConfiguration"),
+            ("TriggeredAlarms", "AlarmStateInformationList"),
+            (
+                "AssociationDispatchAssumeRole",
+                "AssociationDispatchAssumeRoleArn",
+            ),
+        ]),
+    ),
+    (
+        "AssociationDescriptionList",
+        crate::AuditShape::List("AssociationDescription"),
+    ),
+    (
+        "AssociationExecution",
+        crate::AuditShape::Structure(&[
+            ("AssociationId", "AssociationId"),
+            ("AssociationVersion", "AssociationVersion"),
+            ("ExecutionId", "AssociationExecutionId"),
+            ("Status", "StatusName"),
+            ("DetailedStatus", "StatusName"),
+            ("CreatedTime", "DateTime"),
+            ("LastExecutionDate", "DateTime"),
+            ("ResourceCountByStatus", "ResourceCountByStatus"),
+            ("AlarmConfiguration", "AlarmConfiguration"),
+            ("TriggeredAlarms", "AlarmStateInformationList"),
+        ]),
+    ),
+    (
+        "AssociationExecutionFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "AssociationExecutionFilterKey"),
+            ("Value", "AssociationExecutionFilterValue"),
+            ("Type", "AssociationFilterOperatorType"),
+        ]),
+    ),
+    (
+        "AssociationExecutionFilterList",
+        crate::AuditShape::List("AssociationExecutionFilter"),
+    ),
+    (
+        "AssociationExecutionTarget",
+        crate::AuditShape::Structure(&[
+            ("AssociationId", "AssociationId"),
+            ("AssociationVersion", "AssociationVersion"),
+            ("ExecutionId", "AssociationExecutionId"),
+            ("ResourceId", "AssociationResourceId"),
+            ("ResourceType", "AssociationResourceType"),
+            ("Status", "StatusName"),
+            ("DetailedStatus", "StatusName"),
+            ("LastExecutionDate", "DateTime"),
+            ("OutputSource", "OutputSource"),
+        ]),
+    ),
+    (
+        "AssociationExecutionTargetsFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "AssociationExecutionTargetsFilterKey"),
+            ("Value", "AssociationExecutionTargetsFilterValue"),
+        ]),
+    ),
+    (
+        "AssociationExecutionTargetsFilterList",
+        crate::AuditShape::List("AssociationExecutionTargetsFilter"),
+    ),
+    (
+        "AssociationExecutionTargetsList",
+        crate::AuditShape::List("AssociationExecutionTarget"),
+    ),
+    (
+        "AssociationExecutionsList",
+        crate::AuditShape::List("AssociationExecution"),
+    ),
+    (
+        "AssociationFilter",
+        crate::AuditShape::Structure(&[
+            ("key", "AssociationFilterKey"),
+            ("value", "AssociationFilterValue"),
+        ]),
+    ),
+    (
+        "AssociationFilterList",
+        crate::AuditShape::List("AssociationFilter"),
+    ),
+    (
+        "AssociationIdList",
+        crate::AuditShape::List("AssociationId"),
+    ),
+    ("AssociationList", crate::AuditShape::List("Association")),
+    (
+        "AssociationOverview",
+        crate::AuditShape::Structure(&[
+            ("Status", "StatusName"),
+            ("DetailedStatus", "StatusName"),
+            (
+                "AssociationStatusAggregatedCount",
+                "AssociationStatusAggregatedCount",
+            ),
+        ]),
+    ),
+    (
+        "AssociationStatus",
+        crate::AuditShape::Structure(&[
+            ("Date", "DateTime"),
+            ("Name", "AssociationStatusName"),
+            ("Message", "StatusMessage"),
+            ("AdditionalInfo", "StatusAdditionalInfo"),
+        ]),
+    ),
+    (
+        "AssociationStatusAggregatedCount",
+        crate::AuditShape::Map("InstanceCount"),
+    ),
+    (
+        "AssociationVersionInfo",
+        crate::AuditShape::Structure(&[
+            ("AssociationId", "AssociationId"),
+            ("AssociationVersion", "AssociationVersion"),
+            ("CreatedDate", "DateTime"),
+            ("Name", "DocumentARN"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("Parameters", "Parameters"),
+            ("Targets", "Targets"),
+            ("ScheduleExpression", "ScheduleExpression"),
+            ("OutputLocation", "InstanceAssociationOutputLocation"),
+            ("AssociationName", "AssociationName"),
+            ("MaxErrors", "MaxErrors"),
+            ("MaxConcurrency", "MaxConcurrency"),
+            ("ComplianceSeverity", "AssociationComplianceSeverity"),
+            ("SyncCompliance", "AssociationSyncCompliance"),
+            ("ApplyOnlyAtCronInterval", "ApplyOnlyAtCronInterval"),
+            ("CalendarNames", "CalendarNameOrARNList"),
+            ("TargetLocations", "TargetLocations"),
+            ("ScheduleOffset", "ScheduleOffset"),
+            ("Duration", "Duration"),
+            ("TargetMaps", "TargetMaps"),
+            (
+                "AssociationDispatchAssumeRole",
+                "AssociationDispatchAssumeRoleArn",
+            ),
+        ]),
+    ),
+    (
+        "AssociationVersionList",
+        crate::AuditShape::List("AssociationVersionInfo"),
+    ),
+    (
+        "AttachmentContent",
+        crate::AuditShape::Structure(&[
+            ("Name", "AttachmentName"),
+            ("Size", "ContentLength"),
+            ("Hash", "AttachmentHash"),
+            ("HashType", "AttachmentHashType"),
+            ("Url", "AttachmentUrl"),
+        ]),
+    ),
+    (
+        "AttachmentContentList",
+        crate::AuditShape::List("AttachmentContent"),
+    ),
+    (
+        "AttachmentInformation",
+        crate::AuditShape::Structure(&[("Name", "AttachmentName")]),
+    ),
+    (
+        "AttachmentInformationList",
+        crate::AuditShape::List("AttachmentInformation"),
+    ),
+    (
+        "AttachmentsSource",
+        crate::AuditShape::Structure(&[
+            ("Key", "AttachmentsSourceKey"),
+            ("Values", "AttachmentsSourceValues"),
+            ("Name", "AttachmentIdentifier"),
+        ]),
+    ),
+    (
+        "AttachmentsSourceList",
+        crate::AuditShape::List("AttachmentsSource"),
+    ),
+    (
+        "AttachmentsSourceValues",
+        crate::AuditShape::List("AttachmentsSourceValue"),
+    ),
+    (
+        "AutomationExecution",
+        crate::AuditShape::Structure(&[
+            ("AutomationExecutionId", "AutomationExecutionId"),
+            ("DocumentName", "DocumentName"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("ExecutionStartTime", "DateTime"),
+            ("ExecutionEndTime", "DateTime"),
+            ("AutomationExecutionStatus", "AutomationExecutionStatus"),
+            ("StepExecutions", "StepExecutionList"),
+            ("StepExecutionsTruncated", "Boolean"),
+            ("Parameters", "AutomationParameterMap"),
+            ("Outputs", "AutomationParameterMap"),
+            ("FailureMessage", "String"),
+            ("Mode", "ExecutionMode"),
+            ("ParentAutomationExecutionId", "AutomationExecutionId"),
+            ("ExecutedBy", "String"),
+            ("CurrentStepName", "String"),
+            ("CurrentAction", "String"),
+            ("TargetParameterName", "AutomationParameterKey"),
+            ("Targets", "Targets"),
+            ("TargetMaps", "TargetMaps"),
+            ("ResolvedTargets", "ResolvedTargets"),
+            ("MaxConcurrency", "MaxConcurrency"),
+            ("MaxErrors", "MaxErrors"),
+            ("Target", "String"),
+            ("TargetLocations", "TargetLocations"),
+            ("ProgressCounters", "ProgressCounters"),
+            ("AlarmConfiguration", "AlarmConfiguration"),
+            ("TriggeredAlarms", "AlarmStateInformationList"),
+            ("TargetLocationsURL", "TargetLocationsURL"),
+            ("AutomationSubtype", "AutomationSubtype"),
+            ("ScheduledTime", "DateTime"),
+            ("Runbooks", "Runbooks"),
+            ("OpsItemId", "String"),
+            ("AssociationId", "String"),
+            ("ChangeRequestName", "ChangeRequestName"),
+            ("Variables", "AutomationParameterMap"),
+        ]),
+    ),
+    (
+        "AutomationExecutionFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "AutomationExecutionFilterKey"),
+            ("Values", "AutomationExecutionFilterValueList"),
+        ]),
+    ),
+    (
+        "AutomationExecutionFilterList",
+        crate::AuditShape::List("AutomationExecutionFilter"),
+    ),
+    (
+        "AutomationExecutionFilterValueList",
+        crate::AuditShape::List("AutomationExecutionFilterValue"),
+    ),
+    (
+        "AutomationExecutionInputs",
+        crate::AuditShape::Structure(&[
+            ("Parameters", "AutomationParameterMap"),
+            ("TargetParameterName", "AutomationParameterKey"),
+            ("Targets", "Targets"),
+            ("TargetMaps", "TargetMaps"),
+            ("TargetLocations", "TargetLocations"),
+            ("TargetLocationsURL", "TargetLocationsURL"),
+        ]),
+    ),
+    (
+        "AutomationExecutionMetadata",
+        crate::AuditShape::Structure(&[
+            ("AutomationExecutionId", "AutomationExecutionId"),
+            ("DocumentName", "DocumentName"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("AutomationExecutionStatus", "AutomationExecutionStatus"),
+            ("ExecutionStartTime", "DateTime"),
+            ("ExecutionEndTime", "DateTime"),
+            ("ExecutedBy", "String"),
+            ("LogFile", "String"),
+            ("Outputs", "AutomationParameterMap"),
+            ("Mode", "ExecutionMode"),
+            ("ParentAutomationExecutionId", "AutomationExecutionId"),
+            ("CurrentStepName", "String"),
+            ("CurrentAction", "String"),
+            ("FailureMessage", "String"),
+            ("TargetParameterName", "AutomationParameterKey"),
+            ("Targets", "Targets"),
+            ("TargetMaps", "TargetMaps"),
+            ("ResolvedTargets", "ResolvedTargets"),
+            ("MaxConcurrency", "MaxConcurrency"),
+            ("MaxErrors", "MaxErrors"),
+            ("Target", "String"),
+            ("AutomationType", "AutomationType"),
+            ("AlarmConfiguration", "AlarmConfiguration"),
+            ("TriggeredAlarms", "AlarmStateInformationList"),
+            ("TargetLocationsURL", "TargetLocationsURL"),
+            ("AutomationSubtype", "AutomationSubtype"),
+            ("ScheduledTime", "DateTime"),
+            ("Runbooks", "Runbooks"),
+            ("OpsItemId", "String"),
+            ("AssociationId", "String"),
+            ("ChangeRequestName", "ChangeRequestName"),
+        ]),
+    ),
+    (
+        "AutomationExecutionMetadataList",
+        crate::AuditShape::List("AutomationExecutionMetadata"),
+    ),
+    (
+        "AutomationExecutionPreview",
+        crate::AuditShape::Structure(&[
+            ("StepPreviews", "StepPreviewMap"),
+            ("Regions", "RegionList"),
+            ("TargetPreviews", "TargetPreviewList"),
+            ("TotalAccounts", "Integer"),
+        ]),
+    ),
+    (
+        "AutomationParameterMap",
+        crate::AuditShape::Map("AutomationParameterValueList"),
+    ),
+    (
+        "AutomationParameterValueList",
+        crate::AuditShape::List("AutomationParameterValue"),
+    ),
+    (
+        "BaselineOverride",
+        crate::AuditShape::Structure(&[
+            ("OperatingSystem", "OperatingSystem"),
+            ("GlobalFilters", "PatchFilterGroup"),
+            ("ApprovalRules", "PatchRuleGroup"),
+            ("ApprovedPatches", "PatchIdList"),
+            ("ApprovedPatchesComplianceLevel", "PatchComplianceLevel"),
+            ("RejectedPatches", "PatchIdList"),
+            ("RejectedPatchesAction", "PatchAction"),
+            ("ApprovedPatchesEnableNonSecurity", "Boolean"),
+            ("Sources", "PatchSourceList"),
+            (
+                "AvailableSecurityUpdatesComplianceStatus",
+                "PatchComplianceStatus",
+            ),
+        ]),
+    ),
+    (
+        "CalendarNameOrARNList",
+        crate::AuditShape::List("CalendarNameOrARN"),
+    ),
+    (
+        "CancelCommandRequest",
+        crate::AuditShape::Structure(&[
+            ("CommandId", "CommandId"),
+            ("InstanceIds", "InstanceIdList"),
+        ]),
+    ),
+    ("CancelCommandResult", crate::AuditShape::Structure(&[])),
+    (
+        "CancelMaintenanceWindowExecutionRequest",
+        crate::AuditShape::Structure(&[("WindowExecutionId", "MaintenanceWindowExecutionId")]),
+    ),
+    (
+        "CancelMaintenanceWindowExecutionResult",
+        crate::AuditShape::Structure(&[("WindowExecutionId", "MaintenanceWindowExecutionId")]),
+    ),
+    ("CategoryEnumList", crate::AuditShape::List("Category")),
+    ("CategoryList", crate::AuditShape::List("Category")),
+    (
+        "CloudWatchOutputConfig",
+        crate::AuditShape::Structure(&[
+            ("CloudWatchLogGroupName", "CloudWatchLogGroupName"),
+            ("CloudWatchOutputEnabled", "CloudWatchOutputEnabled"),
+        ]),
+    ),
+    (
+        "Command",
+        crate::AuditShape::Structure(&[
+            ("CommandId", "CommandId"),
+            ("DocumentName", "DocumentName"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("Comment", "Comment"),
+            ("ExpiresAfter", "DateTime"),
+            ("Parameters", "Parameters"),
+            ("InstanceIds", "InstanceIdList"),
+            ("Targets", "Targets"),
+            ("RequestedDateTime", "DateTime"),
+            ("Status", "CommandStatus"),
+            ("StatusDetails", "StatusDetails"),
+            ("OutputS3Region", "S3Region"),
+            ("OutputS3BucketName", "S3BucketName"),
+            ("OutputS3KeyPrefix", "S3KeyPrefix"),
+            ("MaxConcurrency", "MaxConcurrency"),
+            ("MaxErrors", "MaxErrors"),
+            ("TargetCount", "TargetCount"),
+            ("CompletedCount", "CompletedCount"),
+            ("ErrorCount", "ErrorCount"),
+            ("DeliveryTimedOutCount", "DeliveryTimedOutCount"),
+            ("ServiceRole", "ServiceRole"),
+            ("NotificationConfig", "NotificationConfig"),
+            ("CloudWatchOutputConfig", "CloudWatchOutputConfig"),
+            ("TimeoutSeconds", "TimeoutSeconds"),
+            ("AlarmConfiguration", "AlarmConfiguration"),
+            ("TriggeredAlarms", "AlarmStateInformationList"),
+        ]),
+    ),
+    (
+        "CommandFilter",
+        crate::AuditShape::Structure(&[
+            ("key", "CommandFilterKey"),
+            ("value", "CommandFilterValue"),
+        ]),
+    ),
+    (
+        "CommandFilterList",
+        crate::AuditShape::List("CommandFilter"),
+    ),
+    (
+        "CommandInvocation",
+        crate::AuditShape::Structure(&[
+            ("CommandId", "CommandId"),
+            ("InstanceId", "InstanceId"),
+            ("InstanceName", "InstanceTagName"),
+            ("Comment", "Comment"),
+            ("DocumentName", "DocumentName"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("RequestedDateTime", "DateTime"),
+            ("Status", "CommandInvocationStatus"),
+            ("StatusDetails", "StatusDetails"),
+            ("TraceOutput", "InvocationTraceOutput"),
+            ("StandardOutputUrl", "Url"),
+            ("StandardErrorUrl", "Url"),
+            ("CommandPlugins", "CommandPluginList"),
+            ("ServiceRole", "ServiceRole"),
+            ("NotificationConfig", "NotificationConfig"),
+            ("CloudWatchOutputConfig", "CloudWatchOutputConfig"),
+        ]),
+    ),
+    (
+        "CommandInvocationList",
+        crate::AuditShape::List("CommandInvocation"),
+    ),
+    ("CommandList", crate::AuditShape::List("Command")),
+    (
+        "CommandPlugin",
+        crate::AuditShape::Structure(&[
+            ("Name", "CommandPluginName"),
+            ("Status", "CommandPluginStatus"),
+            ("StatusDetails", "StatusDetails"),
+            ("ResponseCode", "ResponseCode"),
+            ("ResponseStartDateTime", "DateTime"),
+            ("ResponseFinishDateTime", "DateTime"),
+            ("Output", "CommandPluginOutput"),
+            ("StandardOutputUrl", "Url"),
+            ("StandardErrorUrl", "Url"),
+            ("OutputS3Region", "S3Region"),
+            ("OutputS3BucketName", "S3BucketName"),
+            ("OutputS3KeyPrefix", "S3KeyPrefix"),
+        ]),
+    ),
+    (
+        "CommandPluginList",
+        crate::AuditShape::List("CommandPlugin"),
+    ),
+    (
+        "ComplianceExecutionSummary",
+        crate::AuditShape::Structure(&[
+            ("ExecutionTime", "DateTime"),
+            ("ExecutionId", "ComplianceExecutionId"),
+            ("ExecutionType", "ComplianceExecutionType"),
+        ]),
+    ),
+    (
+        "ComplianceItem",
+        crate::AuditShape::Structure(&[
+            ("ComplianceType", "ComplianceTypeName"),
+            ("ResourceType", "ComplianceResourceType"),
+            ("ResourceId", "ComplianceResourceId"),
+            ("Id", "ComplianceItemId"),
+            ("Title", "ComplianceItemTitle"),
+            ("Status", "ComplianceStatus"),
+            ("Severity", "ComplianceSeverity"),
+            ("ExecutionSummary", "ComplianceExecutionSummary"),
+            ("Details", "ComplianceItemDetails"),
+        ]),
+    ),
+    (
+        "ComplianceItemDetails",
+        crate::AuditShape::Map("AttributeValue"),
+    ),
+    (
+        "ComplianceItemEntry",
+        crate::AuditShape::Structure(&[
+            ("Id", "ComplianceItemId"),
+            ("Title", "ComplianceItemTitle"),
+            ("Severity", "ComplianceSeverity"),
+            ("Status", "ComplianceStatus"),
+            ("Details", "ComplianceItemDetails"),
+        ]),
+    ),
+    (
+        "ComplianceItemEntryList",
+        crate::AuditShape::List("ComplianceItemEntry"),
+    ),
+    (
+        "ComplianceItemList",
+        crate::AuditShape::List("ComplianceItem"),
+    ),
+    (
+        "ComplianceResourceIdList",
+        crate::AuditShape::List("ComplianceResourceId"),
+    ),
+    (
+        "ComplianceResourceTypeList",
+        crate::AuditShape::List("ComplianceResourceType"),
+    ),
+    (
+        "ComplianceStringFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "ComplianceStringFilterKey"),
+            ("Values", "ComplianceStringFilterValueList"),
+            ("Type", "ComplianceQueryOperatorType"),
+        ]),
+    ),
+    (
+        "ComplianceStringFilterList",
+        crate::AuditShape::List("ComplianceStringFilter"),
+    ),
+    (
+        "ComplianceStringFilterValueList",
+        crate::AuditShape::List("ComplianceFilterValue"),
+    ),
+    (
+        "ComplianceSummaryItem",
+        crate::AuditShape::Structure(&[
+            ("ComplianceType", "ComplianceTypeName"),
+            ("CompliantSummary", "CompliantSummary"),
+            ("NonCompliantSummary", "NonCompliantSummary"),
+        ]),
+    ),
+    (
+        "ComplianceSummaryItemList",
+        crate::AuditShape::List("ComplianceSummaryItem"),
+    ),
+    (
+        "CompliantSummary",
+        crate::AuditShape::Structure(&[
+            ("CompliantCount", "ComplianceSummaryCount"),
+            ("SeveritySummary", "SeveritySummary"),
+        ]),
+    ),
+    (
+        "CreateActivationRequest",
+        crate::AuditShape::Structure(&[
+            ("Description", "ActivationDescription"),
+            ("DefaultInstanceName", "DefaultInstanceName"),
+            ("IamRole", "IamRole"),
+            ("RegistrationLimit", "RegistrationLimit"),
+            ("ExpirationDate", "ExpirationDate"),
+            ("Tags", "TagList"),
+            ("RegistrationMetadata", "RegistrationMetadataList"),
+        ]),
+    ),
+    (
+        "CreateActivationResult",
+        crate::AuditShape::Structure(&[
+            ("ActivationId", "ActivationId"),
+            ("ActivationCode", "ActivationCode"),
+        ]),
+    ),
+    (
+        "CreateAssociationBatchRequest",
+        crate::AuditShape::Structure(&[
+            ("Entries", "CreateAssociationBatchRequestEntries"),
+            (
+                "AssociationDispatchAssumeRole",
+                "AssociationDispatchAssumeRoleArn",
+            ),
+        ]),
+    ),
+    (
+        "CreateAssociationBatchRequestEntries",
+        crate::AuditShape::List("CreateAssociationBatchRequestEntry"),
+    ),
+    (
+        "CreateAssociationBatchRequestEntry",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentARN"),
+            ("InstanceId", "InstanceId"),
+            ("Parameters", "Parameters"),
+            (
+                "AutomationTargetParameterName",
+                "AutomationTargetParameterName",
+            ),
+            ("DocumentVersion", "DocumentVersion"),
+            ("Targets", "Targets"),
+            ("ScheduleExpression", "ScheduleExpression"),
+            ("OutputLocation", "InstanceAssociationOutputLocation"),
+            ("AssociationName", "AssociationName"),
+            ("MaxErrors", "MaxErrors"),
+            ("MaxConcurrency", "MaxConcurrency"),
+            ("ComplianceSeverity", "AssociationComplianceSeverity"),
+            ("SyncCompliance", "AssociationSyncCompliance"),
+            ("ApplyOnlyAtCronInterval", "ApplyOnlyAtCronInterval"),
+            ("CalendarNames", "CalendarNameOrARNList"),
+            ("TargetLocations", "TargetLocations"),
+            ("ScheduleOffset", "ScheduleOffset"),
+            ("Duration", "Duration"),
+            ("TargetMaps", "TargetMaps"),
+            ("AlarmConfiguration", "AlarmConfiguration"),
+        ]),
+    ),
+    (
+        "CreateAssociationBatchResult",
+        crate::AuditShape::Structure(&[
+            ("Successful", "AssociationDescriptionList"),
+            ("Failed", "FailedCreateAssociationList"),
+        ]),
+    ),
+    (
+        "CreateAssociationRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentARN"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("InstanceId", "InstanceId"),
+            ("Parameters", "Parameters"),
+            ("Targets", "Targets"),
+            ("ScheduleExpression", "ScheduleExpression"),
+            ("OutputLocation", "InstanceAssociationOutputLocation"),
+            ("AssociationName", "AssociationName"),
+            (
+                "AutomationTargetParameterName",
+                "AutomationTargetParameterName",
+            ),
+            ("MaxErrors", "MaxErrors"),
+            ("MaxConcurrency", "MaxConcurrency"),
+            ("ComplianceSeverity", "AssociationComplianceSeverity"),
+            ("SyncCompliance", "AssociationSyncCompliance"),
+            ("ApplyOnlyAtCronInterval", "ApplyOnlyAtCronInterval"),
+            ("CalendarNames", "CalendarNameOrARNList"),
+            ("TargetLocations", "TargetLocations"),
+            ("ScheduleOffset", "ScheduleOffset"),
+            ("Duration", "Duration"),
+            ("TargetMaps", "TargetMaps"),
+            ("Tags", "TagList"),
+            ("AlarmConfiguration", "AlarmConfiguration"),
+            (
+                "AssociationDispatchAssumeRole",
+                "AssociationDispatchAssumeRoleArn",
+            ),
+        ]),
+    ),
+    (
+        "CreateAssociationResult",
+        crate::AuditShape::Structure(&[("AssociationDescription", "AssociationDescription")]),
+    ),
+    (
+        "CreateDocumentRequest",
+        crate::AuditShape::Structure(&[
+            ("Content", "DocumentContent"),
+            ("Requires", "DocumentRequiresList"),
+            ("Attachments", "AttachmentsSourceList"),
+            ("Name", "DocumentName"),
+            ("DisplayName", "DocumentDisplayName"),
+            ("VersionName", "DocumentVersionName"),
+            ("DocumentType", "DocumentType"),
+            ("DocumentFormat", "DocumentFormat"),
+            ("TargetType", "TargetType"),
+            ("Tags", "TagList"),
+        ]),
+    ),
+    (
+        "CreateDocumentResult",
+        crate::AuditShape::Structure(&[("DocumentDescription", "DocumentDescription")]),
+    ),
+    (
+        "CreateMaintenanceWindowRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "MaintenanceWindowName"),
+            ("Description", "MaintenanceWindowDescription"),
+            ("StartDate", "MaintenanceWindowStringDateTime"),
+            ("EndDate", "MaintenanceWindowStringDateTime"),
+            ("Schedule", "MaintenanceWindowSchedule"),
+            ("ScheduleTimezone", "MaintenanceWindowTimezone"),
+            ("ScheduleOffset", "MaintenanceWindowOffset"),
+            ("Duration", "MaintenanceWindowDurationHours"),
+            ("Cutoff", "MaintenanceWindowCutoff"),
+            (
+                "AllowUnassociatedTargets",
+                "MaintenanceWindowAllowUnassociatedTargets",
+            ),
+            ("ClientToken", "ClientToken"),
+            ("Tags", "TagList"),
+        ]),
+    ),
+    (
+        "CreateMaintenanceWindowResult",
+        crate::AuditShape::Structure(&[("WindowId", "MaintenanceWindowId")]),
+    ),
+    (
+        "CreateOpsItemRequest",
+        crate::AuditShape::Structure(&[
+            ("Description", "OpsItemDescription"),
+            ("OpsItemType", "OpsItemType"),
+            ("OperationalData", "OpsItemOperationalData"),
+            ("Notifications", "OpsItemNotifications"),
+            ("Priority", "OpsItemPriority"),
+            ("RelatedOpsItems", "RelatedOpsItems"),
+            ("Source", "OpsItemSource"),
+            ("Title", "OpsItemTitle"),
+            ("Tags", "TagList"),
+            ("Category", "OpsItemCategory"),
+            ("Severity", "OpsItemSeverity"),
+            ("ActualStartTime", "DateTime"),
+            ("ActualEndTime", "DateTime"),
+            ("PlannedStartTime", "DateTime"),
+            ("PlannedEndTime", "DateTime"),
+            ("AccountId", "OpsItemAccountId"),
+        ]),
+    ),
+    (
+        "CreateOpsItemResponse",
+        crate::AuditShape::Structure(&[("OpsItemId", "String"), ("OpsItemArn", "OpsItemArn")]),
+    ),
+    (
+        "CreateOpsMetadataRequest",
+        crate::AuditShape::Structure(&[
+            ("ResourceId", "OpsMetadataResourceId"),
+            ("Metadata", "MetadataMap"),
+            ("Tags", "TagList"),
+        ]),
+    ),
+    (
+        "CreateOpsMetadataResult",
+        crate::AuditShape::Structure(&[("OpsMetadataArn", "OpsMetadataArn")]),
+    ),
+    (
+        "CreatePatchBaselineRequest",
+        crate::AuditShape::Structure(&[
+            ("OperatingSystem", "OperatingSystem"),
+            ("Name", "BaselineName"),
+            ("GlobalFilters", "PatchFilterGroup"),
+            ("ApprovalRules", "PatchRuleGroup"),
+            ("ApprovedPatches", "PatchIdList"),
+            ("ApprovedPatchesComplianceLevel", "PatchComplianceLevel"),
+            ("ApprovedPatchesEnableNonSecurity", "Boolean"),
+            ("RejectedPatches", "PatchIdList"),
+            ("RejectedPatchesAction", "PatchAction"),
+            ("Description", "BaselineDescription"),
+            ("Sources", "PatchSourceList"),
+            (
+                "AvailableSecurityUpdatesComplianceStatus",
+                "PatchComplianceStatus",
+            ),
+            ("ClientToken", "ClientToken"),
+            ("Tags", "TagList"),
+        ]),
+    ),
+    (
+        "CreatePatchBaselineResult",
+        crate::AuditShape::Structure(&[("BaselineId", "BaselineId")]),
+    ),
+    (
+        "CreateResourceDataSyncRequest",
+        crate::AuditShape::Structure(&[
+            ("SyncName", "ResourceDataSyncName"),
+            ("S3Destination", "ResourceDataSyncS3Destination"),
+            ("SyncType", "ResourceDataSyncType"),
+            ("SyncSource", "ResourceDataSyncSource"),
+        ]),
+    ),
+    (
+        "CreateResourceDataSyncResult",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "Credentials",
+        crate::AuditShape::Structure(&[
+            ("AccessKeyId", "AccessKeyIdType"),
+            ("SecretAccessKey", "AccessKeySecretType"),
+            ("SessionToken", "SessionTokenType"),
+            ("ExpirationTime", "DateTime"),
+        ]),
+    ),
+    (
+        "DeleteActivationRequest",
+        crate::AuditShape::Structure(&[("ActivationId", "ActivationId")]),
+    ),
+    ("DeleteActivationResult", crate::AuditShape::Structure(&[])),
+    (
+        "DeleteAssociationRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentARN"),
+            ("InstanceId", "InstanceId"),
+            ("AssociationId", "AssociationId"),
+        ]),
+    ),
+    ("DeleteAssociationResult", crate::AuditShape::Structure(&[])),
+    (
+        "DeleteDocumentRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentName"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("VersionName", "DocumentVersionName"),
+            ("Force", "Boolean"),
+        ]),
+    ),
+    ("DeleteDocumentResult", crate::AuditShape::Structure(&[])),
+    (
+        "DeleteInventoryRequest",
+        crate::AuditShape::Structure(&[
+            ("TypeName", "InventoryItemTypeName"),
+            ("SchemaDeleteOption", "InventorySchemaDeleteOption"),
+            ("DryRun", "DryRun"),
+            ("ClientToken", "UUID"),
+        ]),
+    ),
+    (
+        "DeleteInventoryResult",
+        crate::AuditShape::Structure(&[
+            ("DeletionId", "UUID"),
+            ("TypeName", "InventoryItemTypeName"),
+            ("DeletionSummary", "InventoryDeletionSummary"),
+        ]),
+    ),
+    (
+        "DeleteMaintenanceWindowRequest",
+        crate::AuditShape::Structure(&[("WindowId", "MaintenanceWindowId")]),
+    ),
+    (
+        "DeleteMaintenanceWindowResult",
+        crate::AuditShape::Structure(&[("WindowId", "MaintenanceWindowId")]),
+    ),
+    (
+        "DeleteOpsItemRequest",
+        crate::AuditShape::Structure(&[("OpsItemId", "OpsItemId")]),
+    ),
+    ("DeleteOpsItemResponse", crate::AuditShape::Structure(&[])),
+    (
+        "DeleteOpsMetadataRequest",
+        crate::AuditShape::Structure(&[("OpsMetadataArn", "OpsMetadataArn")]),
+    ),
+    ("DeleteOpsMetadataResult", crate::AuditShape::Structure(&[])),
+    (
+        "DeleteParameterRequest",
+        crate::AuditShape::Structure(&[("Name", "PSParameterName")]),
+    ),
+    ("DeleteParameterResult", crate::AuditShape::Structure(&[])),
+    (
+        "DeleteParametersRequest",
+        crate::AuditShape::Structure(&[("Names", "ParameterNameList")]),
+    ),
+    (
+        "DeleteParametersResult",
+        crate::AuditShape::Structure(&[
+            ("DeletedParameters", "ParameterNameList"),
+            ("InvalidParameters", "ParameterNameList"),
+        ]),
+    ),
+    (
+        "DeletePatchBaselineRequest",
+        crate::AuditShape::Structure(&[("BaselineId", "BaselineId")]),
+    ),
+    (
+        "DeletePatchBaselineResult",
+        crate::AuditShape::Structure(&[("BaselineId", "BaselineId")]),
+    ),
+    (
+        "DeleteResourceDataSyncRequest",
+        crate::AuditShape::Structure(&[
+            ("SyncName", "ResourceDataSyncName"),
+            ("SyncType", "ResourceDataSyncType"),
+        ]),
+    ),
+    (
+        "DeleteResourceDataSyncResult",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "DeleteResourcePolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("ResourceArn", "ResourceArnString"),
+            ("PolicyId", "PolicyId"),
+            ("PolicyHash", "PolicyHash"),
+        ]),
+    ),
+    (
+        "DeleteResourcePolicyResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "DeregisterManagedInstanceRequest",
+        crate::AuditShape::Structure(&[("InstanceId", "ManagedInstanceId")]),
+    ),
+    (
+        "DeregisterManagedInstanceResult",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "DeregisterPatchBaselineForPatchGroupRequest",
+        crate::AuditShape::Structure(&[("BaselineId", "BaselineId"), ("PatchGroup", "PatchGroup")]),
+    ),
+    (
+        "DeregisterPatchBaselineForPatchGroupResult",
+        crate::AuditShape::Structure(&[("BaselineId", "BaselineId"), ("PatchGroup", "PatchGroup")]),
+    ),
+    (
+        "DeregisterTargetFromMaintenanceWindowRequest",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("WindowTargetId", "MaintenanceWindowTargetId"),
+            ("Safe", "Boolean"),
+        ]),
+    ),
+    (
+        "DeregisterTargetFromMaintenanceWindowResult",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("WindowTargetId", "MaintenanceWindowTargetId"),
+        ]),
+    ),
+    (
+        "DeregisterTaskFromMaintenanceWindowRequest",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("WindowTaskId", "MaintenanceWindowTaskId"),
+        ]),
+    ),
+    (
+        "DeregisterTaskFromMaintenanceWindowResult",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("WindowTaskId", "MaintenanceWindowTaskId"),
+        ]),
+    ),
+    (
+        "DescribeActivationsFilter",
+        crate::AuditShape::Structure(&[
+            ("FilterKey", "DescribeActivationsFilterKeys"),
+            ("FilterValues", "StringList"),
+        ]),
+    ),
+    (
+        "DescribeActivationsFilterList",
+        crate::AuditShape::List("DescribeActivationsFilter"),
+    ),
+    (
+        "DescribeActivationsRequest",
+        crate::AuditShape::Structure(&[
+            ("Filters", "DescribeActivationsFilterList"),
+            ("MaxResults", "MaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeActivationsResult",
+        crate::AuditShape::Structure(&[
+            ("ActivationList", "ActivationList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeAssociationExecutionTargetsRequest",
+        crate::AuditShape::Structure(&[
+            ("AssociationId", "AssociationId"),
+            ("ExecutionId", "AssociationExecutionId"),
+            ("Filters", "AssociationExecutionTargetsFilterList"),
+            ("MaxResults", "MaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeAssociationExecutionTargetsResult",
+        crate::AuditShape::Structure(&[
+            (
+                "AssociationExecutionTargets",
+                "AssociationExecutionTargetsList",
+            ),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeAssociationExecutionsRequest",
+        crate::AuditShape::Structure(&[
+            ("AssociationId", "AssociationId"),
+            ("Filters", "AssociationExecutionFilterList"),
+            ("MaxResults", "MaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeAssociationExecutionsResult",
+        crate::AuditShape::Structure(&[
+            ("AssociationExecutions", "AssociationExecutionsList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeAssociationRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentARN"),
+            ("InstanceId", "InstanceId"),
+            ("AssociationId", "AssociationId"),
+            ("AssociationVersion", "AssociationVersion"),
+        ]),
+    ),
+    (
+        "DescribeAssociationResult",
+        crate::AuditShape::Structure(&[("AssociationDescription", "AssociationDescription")]),
+    ),
+    (
+        "DescribeAutomationExecutionsRequest",
+        crate::AuditShape::Structure(&[
+            ("Filters", "AutomationExecutionFilterList"),
+            ("MaxResults", "MaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeAutomationExecutionsResult",
+        crate::AuditShape::Structure(&[
+            (
+                "AutomationExecutionMetadataList",
+                "AutomationExecutionMetadataList",
+            ),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeAutomationStepExecutionsRequest",
+        crate::AuditShape::Structure(&[
+            ("AutomationExecutionId", "AutomationExecutionId"),
+            ("Filters", "StepExecutionFilterList"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+            ("ReverseOrder", "Boolean"),
+        ]),
+    ),
+    (
+        "DescribeAutomationStepExecutionsResult",
+        crate::AuditShape::Structure(&[
+            ("StepExecutions", "StepExecutionList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeAvailablePatchesRequest",
+        crate::AuditShape::Structure(&[
+            ("Filters", "PatchOrchestratorFilterList"),
+            ("MaxResults", "PatchBaselineMaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeAvailablePatchesResult",
+        crate::AuditShape::Structure(&[("Patches", "PatchList"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "DescribeDocumentPermissionRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentName"),
+            ("PermissionType", "DocumentPermissionType"),
+            ("MaxResults", "DocumentPermissionMaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeDocumentPermissionResponse",
+        crate::AuditShape::Structure(&[
+            ("AccountIds", "AccountIdList"),
+            ("AccountSharingInfoList", "AccountSharingInfoList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeDocumentRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentARN"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("VersionName", "DocumentVersionName"),
+        ]),
+    ),
+    (
+        "DescribeDocumentResult",
+        crate::AuditShape::Structure(&[("Document", "DocumentDescription")]),
+    ),
+    (
+        "DescribeEffectiveInstanceAssociationsRequest",
+        crate::AuditShape::Structure(&[
+            ("InstanceId", "InstanceId"),
+            ("MaxResults", "EffectiveInstanceAssociationMaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeEffectiveInstanceAssociationsResult",
+        crate::AuditShape::Structure(&[
+            ("Associations", "InstanceAssociationList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeEffectivePatchesForPatchBaselineRequest",
+        crate::AuditShape::Structure(&[
+            ("BaselineId", "BaselineId"),
+            ("MaxResults", "PatchBaselineMaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeEffectivePatchesForPatchBaselineResult",
+        crate::AuditShape::Structure(&[
+            ("EffectivePatches", "EffectivePatchList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeInstanceAssociationsStatusRequest",
+        crate::AuditShape::Structure(&[
+            ("InstanceId", "InstanceId"),
+            ("MaxResults", "MaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeInstanceAssociationsStatusResult",
+        crate::AuditShape::Structure(&[
+            (
+                "InstanceAssociationStatusInfos",
+                "InstanceAssociationStatusInfos",
+            ),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeInstanceInformationRequest",
+        crate::AuditShape::Structure(&[
+            (
+                "InstanceInformationFilterList",
+                "InstanceInformationFilterList",
+            ),
+            ("Filters", "InstanceInformationStringFilterList"),
+            ("MaxResults", "MaxResultsEC2Compatible"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeInstanceInformationResult",
+        crate::AuditShape::Structure(&[
+            ("InstanceInformationList", "InstanceInformationList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeInstancePatchStatesForPatchGroupRequest",
+        crate::AuditShape::Structure(&[
+            ("PatchGroup", "PatchGroup"),
+            ("Filters", "InstancePatchStateFilterList"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "PatchComplianceMaxResults"),
+        ]),
+    ),
+    (
+        "DescribeInstancePatchStatesForPatchGroupResult",
+        crate::AuditShape::Structure(&[
+            ("InstancePatchStates", "InstancePatchStatesList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeInstancePatchStatesRequest",
+        crate::AuditShape::Structure(&[
+            ("InstanceIds", "InstanceIdList"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "PatchComplianceMaxResults"),
+        ]),
+    ),
+    (
+        "DescribeInstancePatchStatesResult",
+        crate::AuditShape::Structure(&[
+            ("InstancePatchStates", "InstancePatchStateList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeInstancePatchesRequest",
+        crate::AuditShape::Structure(&[
+            ("InstanceId", "InstanceId"),
+            ("Filters", "PatchOrchestratorFilterList"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "PatchComplianceMaxResults"),
+        ]),
+    ),
+    (
+        "DescribeInstancePatchesResult",
+        crate::AuditShape::Structure(&[
+            ("Patches", "PatchComplianceDataList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeInstancePropertiesRequest",
+        crate::AuditShape::Structure(&[
+            ("InstancePropertyFilterList", "InstancePropertyFilterList"),
+            ("FiltersWithOperator", "InstancePropertyStringFilterList"),
+            ("MaxResults", "DescribeInstancePropertiesMaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeInstancePropertiesResult",
+        crate::AuditShape::Structure(&[
+            ("InstanceProperties", "InstanceProperties"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeInventoryDeletionsRequest",
+        crate::AuditShape::Structure(&[
+            ("DeletionId", "UUID"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "DescribeInventoryDeletionsResult",
+        crate::AuditShape::Structure(&[
+            ("InventoryDeletions", "InventoryDeletionsList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeMaintenanceWindowExecutionTaskInvocationsRequest",
+        crate::AuditShape::Structure(&[
+            ("WindowExecutionId", "MaintenanceWindowExecutionId"),
+            ("TaskId", "MaintenanceWindowExecutionTaskId"),
+            ("Filters", "MaintenanceWindowFilterList"),
+            ("MaxResults", "MaintenanceWindowMaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeMaintenanceWindowExecutionTaskInvocationsResult",
+        crate::AuditShape::Structure(&[
+            (
+                "WindowExecutionTaskInvocationIdentities",
+                "MaintenanceWindowExecutionTaskInvocationIdentityList",
+            ),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeMaintenanceWindowExecutionTasksRequest",
+        crate::AuditShape::Structure(&[
+            ("WindowExecutionId", "MaintenanceWindowExecutionId"),
+            ("Filters", "MaintenanceWindowFilterList"),
+            ("MaxResults", "MaintenanceWindowMaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeMaintenanceWindowExecutionTasksResult",
+        crate::AuditShape::Structure(&[
+            (
+                "WindowExecutionTaskIdentities",
+                "MaintenanceWindowExecutionTaskIdentityList",
+            ),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeMaintenanceWindowExecutionsRequest",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("Filters", "MaintenanceWindowFilterList"),
+            ("MaxResults", "MaintenanceWindowMaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeMaintenanceWindowExecutionsResult",
+        crate::AuditShape::Structure(&[
+            ("WindowExecutions", "MaintenanceWindowExecutionList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeMaintenanceWindowScheduleRequest",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("Targets", "Targets"),
+            ("ResourceType", "MaintenanceWindowResourceType"),
+            ("Filters", "PatchOrchestratorFilterList"),
+            ("MaxResults", "MaintenanceWindowSearchMaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeMaintenanceWindowScheduleResult",
+        crate::AuditShape::Structure(&[
+            ("ScheduledWindowExecutions", "ScheduledWindowExecutionList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeMaintenanceWindowTargetsRequest",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("Filters", "MaintenanceWindowFilterList"),
+            ("MaxResults", "MaintenanceWindowMaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeMaintenanceWindowTargetsResult",
+        crate::AuditShape::Structure(&[
+            ("Targets", "MaintenanceWindowTargetList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeMaintenanceWindowTasksRequest",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("Filters", "MaintenanceWindowFilterList"),
+            ("MaxResults", "MaintenanceWindowMaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeMaintenanceWindowTasksResult",
+        crate::AuditShape::Structure(&[
+            ("Tasks", "MaintenanceWindowTaskList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeMaintenanceWindowsForTargetRequest",
+        crate::AuditShape::Structure(&[
+            ("Targets", "Targets"),
+            ("ResourceType", "MaintenanceWindowResourceType"),
+            ("MaxResults", "MaintenanceWindowSearchMaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeMaintenanceWindowsForTargetResult",
+        crate::AuditShape::Structure(&[
+            ("WindowIdentities", "MaintenanceWindowsForTargetList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeMaintenanceWindowsRequest",
+        crate::AuditShape::Structure(&[
+            ("Filters", "MaintenanceWindowFilterList"),
+            ("MaxResults", "MaintenanceWindowMaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeMaintenanceWindowsResult",
+        crate::AuditShape::Structure(&[
+            ("WindowIdentities", "MaintenanceWindowIdentityList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeOpsItemsRequest",
+        crate::AuditShape::Structure(&[
+            ("OpsItemFilters", "OpsItemFilters"),
+            ("MaxResults", "OpsItemMaxResults"),
+            ("NextToken", "String"),
+        ]),
+    ),
+    (
+        "DescribeOpsItemsResponse",
+        crate::AuditShape::Structure(&[
+            ("NextToken", "String"),
+            ("OpsItemSummaries", "OpsItemSummaries"),
+        ]),
+    ),
+    (
+        "DescribeParametersRequest",
+        crate::AuditShape::Structure(&[
+            ("Filters", "ParametersFilterList"),
+            ("ParameterFilters", "ParameterStringFilterList"),
+            ("MaxResults", "MaxResults"),
+            ("NextToken", "NextToken"),
+            ("Shared", "Boolean"),
+        ]),
+    ),
+    (
+        "DescribeParametersResult",
+        crate::AuditShape::Structure(&[
+            ("Parameters", "ParameterMetadataList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribePatchBaselinesRequest",
+        crate::AuditShape::Structure(&[
+            ("Filters", "PatchOrchestratorFilterList"),
+            ("MaxResults", "PatchBaselineMaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribePatchBaselinesResult",
+        crate::AuditShape::Structure(&[
+            ("BaselineIdentities", "PatchBaselineIdentityList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribePatchGroupStateRequest",
+        crate::AuditShape::Structure(&[("PatchGroup", "PatchGroup")]),
+    ),
+    (
+        "DescribePatchGroupStateResult",
+        crate::AuditShape::Structure(&[
+            ("Instances", "Integer"),
+            ("InstancesWithInstalledPatches", "Integer"),
+            ("InstancesWithInstalledOtherPatches", "Integer"),
+            (
+                "InstancesWithInstalledPendingRebootPatches",
+                "InstancesCount",
+            ),
+            ("InstancesWithInstalledRejectedPatches", "InstancesCount"),
+            ("InstancesWithMissingPatches", "Integer"),
+            ("InstancesWithFailedPatches", "Integer"),
+            ("InstancesWithNotApplicablePatches", "Integer"),
+            ("InstancesWithUnreportedNotApplicablePatches", "Integer"),
+            ("InstancesWithCriticalNonCompliantPatches", "InstancesCount"),
+            ("InstancesWithSecurityNonCompliantPatches", "InstancesCount"),
+            ("InstancesWithOtherNonCompliantPatches", "InstancesCount"),
+            ("InstancesWithAvailableSecurityUpdates", "Integer"),
+        ]),
+    ),
+    (
+        "DescribePatchGroupsRequest",
+        crate::AuditShape::Structure(&[
+            ("MaxResults", "PatchBaselineMaxResults"),
+            ("Filters", "PatchOrchestratorFilterList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribePatchGroupsResult",
+        crate::AuditShape::Structure(&[
+            ("Mappings", "PatchGroupPatchBaselineMappingList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribePatchPropertiesRequest",
+        crate::AuditShape::Structure(&[
+            ("OperatingSystem", "OperatingSystem"),
+            ("Property", "PatchProperty"),
+            ("PatchSet", "PatchSet"),
+            ("MaxResults", "MaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribePatchPropertiesResult",
+        crate::AuditShape::Structure(&[
+            ("Properties", "PatchPropertiesList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "DescribeSessionsRequest",
+        crate::AuditShape::Structure(&[
+            ("State", "SessionState"),
+            ("MaxResults", "SessionMaxResults"),
+            ("NextToken", "NextToken"),
+            ("Filters", "SessionFilterList"),
+        ]),
+    ),
+    (
+        "DescribeSessionsResponse",
+        crate::AuditShape::Structure(&[("Sessions", "SessionList"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "DisassociateOpsItemRelatedItemRequest",
+        crate::AuditShape::Structure(&[
+            ("OpsItemId", "OpsItemId"),
+            ("AssociationId", "OpsItemRelatedItemAssociationId"),
+        ]),
+    ),
+    (
+        "DisassociateOpsItemRelatedItemResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "DocumentDefaultVersionDescription",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentName"),
+            ("DefaultVersion", "DocumentVersion"),
+            ("DefaultVersionName", "DocumentVersionName"),
+        ]),
+    ),
+    (
+        "DocumentDescription",
+        crate::AuditShape::Structure(&[
+            ("Sha1", "DocumentSha1"),
+            ("Hash", "DocumentHash"),
+            ("HashType", "DocumentHashType"),
+            ("Name", "DocumentARN"),
+            ("DisplayName", "DocumentDisplayName"),
+            ("VersionName", "DocumentVersionName"),
+            ("Owner", "DocumentOwner"),
+            ("CreatedDate", "DateTime"),
+            ("Status", "DocumentStatus"),
+            ("StatusInformation", "DocumentStatusInformation"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("Description", "DescriptionInDocument"),
+            ("Parameters", "DocumentParameterList"),
+            ("PlatformTypes", "PlatformTypeList"),
+            ("DocumentType", "DocumentType"),
+            ("SchemaVersion", "DocumentSchemaVersion"),
+            ("LatestVersion", "DocumentVersion"),
+            ("DefaultVersion", "DocumentVersion"),
+            ("DocumentFormat", "DocumentFormat"),
+            ("TargetType", "TargetType"),
+            ("Tags", "TagList"),
+            ("AttachmentsInformation", "AttachmentInformationList"),
+            ("Requires", "DocumentRequiresList"),
+            ("Author", "DocumentAuthor"),
+            ("ReviewInformation", "ReviewInformationList"),
+            ("ApprovedVersion", "DocumentVersion"),
+            ("PendingReviewVersion", "DocumentVersion"),
+            ("ReviewStatus", "ReviewStatus"),
+            ("Category", "CategoryList"),
+            ("CategoryEnum", "CategoryEnumList"),
+        ]),
+    ),
+    (
+        "DocumentFilter",
+        crate::AuditShape::Structure(&[
+            ("key", "DocumentFilterKey"),
+            ("value", "DocumentFilterValue"),
+        ]),
+    ),
+    (
+        "DocumentFilterList",
+        crate::AuditShape::List("DocumentFilter"),
+    ),
+    (
+        "DocumentIdentifier",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentARN"),
+            ("CreatedDate", "DateTime"),
+            ("DisplayName", "DocumentDisplayName"),
+            ("Owner", "DocumentOwner"),
+            ("VersionName", "DocumentVersionName"),
+            ("PlatformTypes", "PlatformTypeList"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("DocumentType", "DocumentType"),
+            ("SchemaVersion", "DocumentSchemaVersion"),
+            ("DocumentFormat", "DocumentFormat"),
+            ("TargetType", "TargetType"),
+            ("Tags", "TagList"),
+            ("Requires", "DocumentRequiresList"),
+            ("ReviewStatus", "ReviewStatus"),
+            ("Author", "DocumentAuthor"),
+        ]),
+    ),
+    (
+        "DocumentIdentifierList",
+        crate::AuditShape::List("DocumentIdentifier"),
+    ),
+    (
+        "DocumentKeyValuesFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "DocumentKeyValuesFilterKey"),
+            ("Values", "DocumentKeyValuesFilterValues"),
+        ]),
+    ),
+    (
+        "DocumentKeyValuesFilterList",
+        crate::AuditShape::List("DocumentKeyValuesFilter"),
+    ),
+    (
+        "DocumentKeyValuesFilterValues",
+        crate::AuditShape::List("DocumentKeyValuesFilterValue"),
+    ),
+    (
+        "DocumentMetadataResponseInfo",
+        crate::AuditShape::Structure(&[("ReviewerResponse", "DocumentReviewerResponseList")]),
+    ),
+    (
+        "DocumentParameter",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentParameterName"),
+            ("Type", "DocumentParameterType"),
+            ("Description", "DocumentParameterDescrption"),
+            ("DefaultValue", "DocumentParameterDefaultValue"),
+        ]),
+    ),
+    (
+        "DocumentParameterList",
+        crate::AuditShape::List("DocumentParameter"),
+    ),
+    (
+        "DocumentRequires",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentARN"),
+            ("Version", "DocumentVersion"),
+            ("RequireType", "RequireType"),
+            ("VersionName", "DocumentVersionName"),
+        ]),
+    ),
+    (
+        "DocumentRequiresList",
+        crate::AuditShape::List("DocumentRequires"),
+    ),
+    (
+        "DocumentReviewCommentList",
+        crate::AuditShape::List("DocumentReviewCommentSource"),
+    ),
+    (
+        "DocumentReviewCommentSource",
+        crate::AuditShape::Structure(&[
+            ("Type", "DocumentReviewCommentType"),
+            ("Content", "DocumentReviewComment"),
+        ]),
+    ),
+    (
+        "DocumentReviewerResponseList",
+        crate::AuditShape::List("DocumentReviewerResponseSource"),
+    ),
+    (
+        "DocumentReviewerResponseSource",
+        crate::AuditShape::Structure(&[
+            ("CreateTime", "DateTime"),
+            ("UpdatedTime", "DateTime"),
+            ("ReviewStatus", "ReviewStatus"),
+            ("Comment", "DocumentReviewCommentList"),
+            ("Reviewer", "Reviewer"),
+        ]),
+    ),
+    (
+        "DocumentReviews",
+        crate::AuditShape::Structure(&[
+            ("Action", "DocumentReviewAction"),
+            ("Comment", "DocumentReviewCommentList"),
+        ]),
+    ),
+    (
+        "DocumentVersionInfo",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentName"),
+            ("DisplayName", "DocumentDisplayName"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("VersionName", "DocumentVersionName"),
+            ("CreatedDate", "DateTime"),
+            ("IsDefaultVersion", "Boolean"),
+            ("DocumentFormat", "DocumentFormat"),
+            ("Status", "DocumentStatus"),
+            ("StatusInformation", "DocumentStatusInformation"),
+            ("ReviewStatus", "ReviewStatus"),
+        ]),
+    ),
+    (
+        "DocumentVersionList",
+        crate::AuditShape::List("DocumentVersionInfo"),
+    ),
+    (
+        "EffectivePatch",
+        crate::AuditShape::Structure(&[("Patch", "Patch"), ("PatchStatus", "PatchStatus")]),
+    ),
+    (
+        "EffectivePatchList",
+        crate::AuditShape::List("EffectivePatch"),
+    ),
+    ("ExcludeAccounts", crate::AuditShape::List("ExcludeAccount")),
+    (
+        "ExecutionInputs",
+        crate::AuditShape::Structure(&[("Automation", "AutomationExecutionInputs")]),
+    ),
+    (
+        "ExecutionPreview",
+        crate::AuditShape::Structure(&[("Automation", "AutomationExecutionPreview")]),
+    ),
+    (
+        "FailedCreateAssociation",
+        crate::AuditShape::Structure(&[
+            ("Entry", "CreateAssociationBatchRequestEntry"),
+            ("Message", "BatchErrorMessage"),
+            ("Fault", "Fault"),
+        ]),
+    ),
+    (
+        "FailedCreateAssociationList",
+        crate::AuditShape::List("FailedCreateAssociation"),
+    ),
+    (
+        "FailureDetails",
+        crate::AuditShape::Structure(&[
+            ("FailureStage", "String"),
+            ("FailureType", "String"),
+            ("Details", "AutomationParameterMap"),
+        ]),
+    ),
+    (
+        "GetAccessTokenRequest",
+        crate::AuditShape::Structure(&[("AccessRequestId", "AccessRequestId")]),
+    ),
+    (
+        "GetAccessTokenResponse",
+        crate::AuditShape::Structure(&[
+            ("Credentials", "Credentials"),
+            ("AccessRequestStatus", "AccessRequestStatus"),
+        ]),
+    ),
+    (
+        "GetAutomationExecutionRequest",
+        crate::AuditShape::Structure(&[("AutomationExecutionId", "AutomationExecutionId")]),
+    ),
+    (
+        "GetAutomationExecutionResult",
+        crate::AuditShape::Structure(&[("AutomationExecution", "AutomationExecution")]),
+    ),
+    (
+        "GetCalendarStateRequest",
+        crate::AuditShape::Structure(&[
+            ("CalendarNames", "CalendarNameOrARNList"),
+            ("AtTime", "ISO8601String"),
+        ]),
+    ),
+    (
+        "GetCalendarStateResponse",
+        crate::AuditShape::Structure(&[
+            ("State", "CalendarState"),
+            ("AtTime", "ISO8601String"),
+            ("NextTransitionTime", "ISO8601String"),
+        ]),
+    ),
+    (
+        "GetCommandInvocationRequest",
+        crate::AuditShape::Structure(&[
+            ("CommandId", "CommandId"),
+            ("InstanceId", "InstanceId"),
+            ("PluginName", "CommandPluginName"),
+        ]),
+    ),
+    (
+        "GetCommandInvocationResult",
+        crate::AuditShape::Structure(&[
+            ("CommandId", "CommandId"),
+            ("InstanceId", "InstanceId"),
+            ("Comment", "Comment"),
+            ("DocumentName", "DocumentName"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("PluginName", "CommandPluginName"),
+            ("ResponseCode", "ResponseCode"),
+            ("ExecutionStartDateTime", "StringDateTime"),
+            ("ExecutionElapsedTime", "StringDateTime"),
+            ("ExecutionEndDateTime", "StringDateTime"),
+            ("Status", "CommandInvocationStatus"),
+            ("StatusDetails", "StatusDetails"),
+            ("StandardOutputContent", "StandardOutputContent"),
+            ("StandardOutputUrl", "Url"),
+            ("StandardErrorContent", "StandardErrorContent"),
+            ("StandardErrorUrl", "Url"),
+            ("CloudWatchOutputConfig", "CloudWatchOutputConfig"),
+        ]),
+    ),
+    (
+        "GetConnectionStatusRequest",
+        crate::AuditShape::Structure(&[("Target", "SessionTarget")]),
+    ),
+    (
+        "GetConnectionStatusResponse",
+        crate::AuditShape::Structure(&[
+            ("Target", "SessionTarget"),
+            ("Status", "ConnectionStatus"),
+        ]),
+    ),
+    (
+        "GetDefaultPatchBaselineRequest",
+        crate::AuditShape::Structure(&[("OperatingSystem", "OperatingSystem")]),
+    ),
+    (
+        "GetDefaultPatchBaselineResult",
+        crate::AuditShape::Structure(&[
+            ("BaselineId", "BaselineId"),
+            ("OperatingSystem", "OperatingSystem"),
+        ]),
+    ),
+    (
+        "GetDeployablePatchSnapshotForInstanceRequest",
+        crate::AuditShape::Structure(&[
+            ("InstanceId", "InstanceId"),
+            ("SnapshotId", "SnapshotId"),
+            ("BaselineOverride", "BaselineOverride"),
+            ("UseS3DualStackEndpoint", "Boolean"),
+        ]),
+    ),
+    (
+        "GetDeployablePatchSnapshotForInstanceResult",
+        crate::AuditShape::Structure(&[
+            ("InstanceId", "InstanceId"),
+            ("SnapshotId", "SnapshotId"),
+            ("SnapshotDownloadUrl", "SnapshotDownloadUrl"),
+            ("Product", "Product"),
+        ]),
+    ),
+    (
+        "GetDocumentRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentARN"),
+            ("VersionName", "DocumentVersionName"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("DocumentFormat", "DocumentFormat"),
+        ]),
+    ),
+    (
+        "GetDocumentResult",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentARN"),
+            ("CreatedDate", "DateTime"),
+            ("DisplayName", "DocumentDisplayName"),
+            ("VersionName", "DocumentVersionName"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("Status", "DocumentStatus"),
+            ("StatusInformation", "DocumentStatusInformation"),
+            ("Content", "DocumentContent"),
+            ("DocumentType", "DocumentType"),
+            ("DocumentFormat", "DocumentFormat"),
+            ("Requires", "DocumentRequiresList"),
+            ("AttachmentsContent", "AttachmentContentList"),
+            ("ReviewStatus", "ReviewStatus"),
+        ]),
+    ),
+    (
+        "GetExecutionPreviewRequest",
+        crate::AuditShape::Structure(&[("ExecutionPreviewId", "ExecutionPreviewId")]),
+    ),
+    (
+        "GetExecutionPreviewResponse",
+        crate::AuditShape::Structure(&[
+            ("ExecutionPreviewId", "ExecutionPreviewId"),
+            ("EndedAt", "DateTime"),
+            ("Status", "ExecutionPreviewStatus"),
+            ("StatusMessage", "String"),
+            ("ExecutionPreview", "ExecutionPreview"),
+        ]),
+    ),
+    (
+        "GetInventoryRequest",
+        crate::AuditShape::Structure(&[
+            ("Filters", "InventoryFilterList"),
+            ("Aggregators", "InventoryAggregatorList"),
+            ("ResultAttributes", "ResultAttributeList"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "GetInventoryResult",
+        crate::AuditShape::Structure(&[
+            ("Entities", "InventoryResultEntityList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "GetInventorySchemaRequest",
+        crate::AuditShape::Structure(&[
+            ("TypeName", "InventoryItemTypeNameFilter"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "GetInventorySchemaMaxResults"),
+            ("Aggregator", "AggregatorSchemaOnly"),
+            ("SubType", "IsSubTypeSchema"),
+        ]),
+    ),
+    (
+        "GetInventorySchemaResult",
+        crate::AuditShape::Structure(&[
+            ("Schemas", "InventoryItemSchemaResultList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "GetMaintenanceWindowExecutionRequest",
+        crate::AuditShape::Structure(&[("WindowExecutionId", "MaintenanceWindowExecutionId")]),
+    ),
+    (
+        "GetMaintenanceWindowExecutionResult",
+        crate::AuditShape::Structure(&[
+            ("WindowExecutionId", "MaintenanceWindowExecutionId"),
+            ("TaskIds", "MaintenanceWindowExecutionTaskIdList"),
+            ("Status", "MaintenanceWindowExecutionStatus"),
+            ("StatusDetails", "MaintenanceWindowExecutionStatusDetails"),
+            ("StartTime", "DateTime"),
+            ("EndTime", "DateTime"),
+        ]),
+    ),
+    (
+        "GetMaintenanceWindowExecutionTaskInvocationRequest",
+        crate::AuditShape::Structure(&[
+            ("WindowExecutionId", "MaintenanceWindowExecutionId"),
+            ("TaskId", "MaintenanceWindowExecutionTaskId"),
+            ("InvocationId", "MaintenanceWindowExecutionTaskInvocationId"),
+        ]),
+    ),
+    (
+        "GetMaintenanceWindowExecutionTaskInvocationResult",
+        crate::AuditShape::Structure(&[
+            ("WindowExecutionId", "MaintenanceWindowExecutionId"),
+            ("TaskExecutionId", "MaintenanceWindowExecutionTaskId"),
+            ("InvocationId", "MaintenanceWindowExecutionTaskInvocationId"),
+            ("ExecutionId", "MaintenanceWindowExecutionTaskExecutionId"),
+            ("TaskType", "MaintenanceWindowTaskType"),
+            (
+                "Parameters",
+                "MaintenanceWindowExecutionTaskInvocationParameters",
+            ),
+            ("Status", "MaintenanceWindowExecutionStatus"),
+            ("StatusDetails", "MaintenanceWindowExecutionStatusDetails"),
+            ("StartTime", "DateTime"),
+            ("EndTime", "DateTime"),
+            ("OwnerInformation", "OwnerInformation"),
+            ("WindowTargetId", "MaintenanceWindowTaskTargetId"),
+        ]),
+    ),
+    (
+        "GetMaintenanceWindowExecutionTaskRequest",
+        crate::AuditShape::Structure(&[
+            ("WindowExecutionId", "MaintenanceWindowExecutionId"),
+            ("TaskId", "MaintenanceWindowExecutionTaskId"),
+        ]),
+    ),
+    (
+        "GetMaintenanceWindowExecutionTaskResult",
+        crate::AuditShape::Structure(&[
+            ("WindowExecutionId", "MaintenanceWindowExecutionId"),
+            ("TaskExecutionId", "MaintenanceWindowExecutionTaskId"),
+            ("TaskArn", "MaintenanceWindowTaskArn"),
+            ("ServiceRole", "ServiceRole"),
+            ("Type", "MaintenanceWindowTaskType"),
+            ("TaskParameters", "MaintenanceWindowTaskParametersList"),
+            ("Priority", "MaintenanceWindowTaskPriority"),
+            ("MaxConcurrency", "MaxConcurrency"),
+            ("MaxErrors", "MaxErrors"),
+            ("Status", "MaintenanceWindowExecutionStatus"),
+            ("StatusDetails", "MaintenanceWindowExecutionStatusDetails"),
+            ("StartTime", "DateTime"),
+            ("EndTime", "DateTime"),
+            ("AlarmConfiguration", "AlarmConfiguration"),
+            ("TriggeredAlarms", "AlarmStateInformationList"),
+        ]),
+    ),
+    (
+        "GetMaintenanceWindowRequest",
+        crate::AuditShape::Structure(&[("WindowId", "MaintenanceWindowId")]),
+    ),
+    (
+        "GetMaintenanceWindowResult",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("Name", "MaintenanceWindowName"),
+            ("Description", "MaintenanceWindowDescription"),
+            ("StartDate", "MaintenanceWindowStringDateTime"),
+            ("EndDate", "MaintenanceWindowStringDateTime"),
+            ("Schedule", "MaintenanceWindowSchedule"),
+            ("ScheduleTimezone", "MaintenanceWindowTimezone"),
+            ("ScheduleOffset", "MaintenanceWindowOffset"),
+            ("NextExecutionTime", "MaintenanceWindowStringDateTime"),
+            ("Duration", "MaintenanceWindowDurationHours"),
+            ("Cutoff", "MaintenanceWindowCutoff"),
+            (
+                "AllowUnassociatedTargets",
+                "MaintenanceWindowAllowUnassociatedTargets",
+            ),
+            ("Enabled", "MaintenanceWindowEnabled"),
+            ("CreatedDate", "DateTime"),
+            ("ModifiedDate", "DateTime"),
+        ]),
+    ),
+    (
+        "GetMaintenanceWindowTaskRequest",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("WindowTaskId", "MaintenanceWindowTaskId"),
+        ]),
+    ),
+    (
+        "GetMaintenanceWindowTaskResult",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("WindowTaskId", "MaintenanceWindowTaskId"),
+            ("Targets", "Targets"),
+            ("TaskArn", "MaintenanceWindowTaskArn"),
+            ("ServiceRoleArn", "ServiceRole"),
+            ("TaskType", "MaintenanceWindowTaskType"),
+            ("TaskParameters", "MaintenanceWindowTaskParameters"),
+            (
+                "TaskInvocationParameters",
+                "MaintenanceWindowTaskInvocationParameters",
+            ),
+            ("Priority", "MaintenanceWindowTaskPriority"),
+            ("MaxConcurrency", "MaxConcurrency"),
+            ("MaxErrors", "MaxErrors"),
+            ("LoggingInfo", "LoggingInfo"),
+            ("Name", "MaintenanceWindowName"),
+            ("Description", "MaintenanceWindowDescription"),
+            ("CutoffBehavior", "MaintenanceWindowTaskCutoffBehavior"),
+            ("AlarmConfiguration", "AlarmConfiguration"),
+        ]),
+    ),
+    (
+        "GetOpsItemRequest",
+        crate::AuditShape::Structure(&[("OpsItemId", "OpsItemId"), ("OpsItemArn", "OpsItemArn")]),
+    ),
+    (
+        "GetOpsItemResponse",
+        crate::AuditShape::Structure(&[("OpsItem", "OpsItem")]),
+    ),
+    (
+        "GetOpsMetadataRequest",
+        crate::AuditShape::Structure(&[
+            ("OpsMetadataArn", "OpsMetadataArn"),
+            ("MaxResults", "GetOpsMetadataMaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "GetOpsMetadataResult",
+        crate::AuditShape::Structure(&[
+            ("ResourceId", "OpsMetadataResourceId"),
+            ("Metadata", "MetadataMap"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "GetOpsSummaryRequest",
+        crate::AuditShape::Structure(&[
+            ("SyncName", "ResourceDataSyncName"),
+            ("Filters", "OpsFilterList"),
+            ("Aggregators", "OpsAggregatorList"),
+            ("ResultAttributes", "OpsResultAttributeList"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "GetOpsSummaryResult",
+        crate::AuditShape::Structure(&[("Entities", "OpsEntityList"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "GetParameterHistoryRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "PSParameterName"),
+            ("WithDecryption", "Boolean"),
+            ("MaxResults", "MaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "GetParameterHistoryResult",
+        crate::AuditShape::Structure(&[
+            ("Parameters", "ParameterHistoryList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "GetParameterRequest",
+        crate::AuditShape::Structure(&[("Name", "PSParameterName"), ("WithDecryption", "Boolean")]),
+    ),
+    (
+        "GetParameterResult",
+        crate::AuditShape::Structure(&[("Parameter", "Parameter")]),
+    ),
+    (
+        "GetParametersByPathRequest",
+        crate::AuditShape::Structure(&[
+            ("Path", "PSParameterName"),
+            ("Recursive", "Boolean"),
+            ("ParameterFilters", "ParameterStringFilterList"),
+            ("WithDecryption", "Boolean"),
+            ("MaxResults", "GetParametersByPathMaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "GetParametersByPathResult",
+        crate::AuditShape::Structure(&[
+            ("Parameters", "ParameterList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "GetParametersRequest",
+        crate::AuditShape::Structure(&[
+            ("Names", "ParameterNameList"),
+            ("WithDecryption", "Boolean"),
+        ]),
+    ),
+    (
+        "GetParametersResult",
+        crate::AuditShape::Structure(&[
+            ("Parameters", "ParameterList"),
+            ("InvalidParameters", "ParameterNameList"),
+        ]),
+    ),
+    (
+        "GetPatchBaselineForPatchGroupRequest",
+        crate::AuditShape::Structure(&[
+            ("PatchGroup", "PatchGroup"),
+            ("OperatingSystem", "OperatingSystem"),
+        ]),
+    ),
+    (
+        "GetPatchBaselineForPatchGroupResult",
+        crate::AuditShape::Structure(&[
+            ("BaselineId", "BaselineId"),
+            ("PatchGroup", "PatchGroup"),
+            ("OperatingSystem", "OperatingSystem"),
+        ]),
+    ),
+    (
+        "GetPatchBaselineRequest",
+        crate::AuditShape::Structure(&[("BaselineId", "BaselineId")]),
+    ),
+    (
+        "GetPatchBaselineResult",
+        crate::AuditShape::Structure(&[
+            ("BaselineId", "BaselineId"),
+            ("Name", "BaselineName"),
+            ("OperatingSystem", "OperatingSystem"),
+            ("GlobalFilters", "PatchFilterGroup"),
+            ("ApprovalRules", "PatchRuleGroup"),
+            ("ApprovedPatches", "PatchIdList"),
+            ("ApprovedPatchesComplianceLevel", "PatchComplianceLevel"),
+            ("ApprovedPatchesEnableNonSecurity", "Boolean"),
+            ("RejectedPatches", "PatchIdList"),
+            ("RejectedPatchesAction", "PatchAction"),
+            ("PatchGroups", "PatchGroupList"),
+            ("CreatedDate", "DateTime"),
+            ("ModifiedDate", "DateTime"),
+            ("Description", "BaselineDescription"),
+            ("Sources", "PatchSourceList"),
+            (
+                "AvailableSecurityUpdatesComplianceStatus",
+                "PatchComplianceStatus",
+            ),
+        ]),
+    ),
+    (
+        "GetResourcePoliciesRequest",
+        crate::AuditShape::Structure(&[
+            ("ResourceArn", "ResourceArnString"),
+            ("NextToken", "String"),
+            ("MaxResults", "ResourcePolicyMaxResults"),
+        ]),
+    ),
+    (
+        "GetResourcePoliciesResponse",
+        crate::AuditShape::Structure(&[
+            ("NextToken", "String"),
+            ("Policies", "GetResourcePoliciesResponseEntries"),
+        ]),
+    ),
+    (
+        "GetResourcePoliciesResponseEntries",
+        crate::AuditShape::List("GetResourcePoliciesResponseEntry"),
+    ),
+    (
+        "GetResourcePoliciesResponseEntry",
+        crate::AuditShape::Structure(&[
+            ("PolicyId", "PolicyId"),
+            ("PolicyHash", "PolicyHash"),
+            ("Policy", "Policy"),
+        ]),
+    ),
+    (
+        "GetServiceSettingRequest",
+        crate::AuditShape::Structure(&[("SettingId", "ServiceSettingId")]),
+    ),
+    (
+        "GetServiceSettingResult",
+        crate::AuditShape::Structure(&[("ServiceSetting", "ServiceSetting")]),
+    ),
+    ("IPAddress", crate::AuditShape::Sensitive),
+    (
+        "InstanceAggregatedAssociationOverview",
+        crate::AuditShape::Structure(&[
+            ("DetailedStatus", "StatusName"),
+            (
+                "InstanceAssociationStatusAggregatedCount",
+                "InstanceAssociationStatusAggregatedCount",
+            ),
+        ]),
+    ),
+    (
+        "InstanceAssociation",
+        crate::AuditShape::Structure(&[
+            ("AssociationId", "AssociationId"),
+            ("InstanceId", "InstanceId"),
+            ("Content", "DocumentContent"),
+            ("AssociationVersion", "AssociationVersion"),
+        ]),
+    ),
+    (
+        "InstanceAssociationList",
+        crate::AuditShape::List("InstanceAssociation"),
+    ),
+    (
+        "InstanceAssociationOutputLocation",
+        crate::AuditShape::Structure(&[("S3Location", "S3OutputLocation")]),
+    ),
+    (
+        "InstanceAssociationOutputUrl",
+        crate::AuditShape::Structure(&[("S3OutputUrl", "S3OutputUrl")]),
+    ),
+    (
+        "InstanceAssociationStatusAggregatedCount",
+        crate::AuditShape::Map("InstanceCount"),
+    ),
+    (
+        "InstanceAssociationStatusInfo",
+        crate::AuditShape::Structure(&[
+            ("AssociationId", "AssociationId"),
+            ("Name", "DocumentARN"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("AssociationVersion", "AssociationVersion"),
+            ("InstanceId", "InstanceId"),
+            ("ExecutionDate", "DateTime"),
+            ("Status", "StatusName"),
+            ("DetailedStatus", "StatusName"),
+            ("ExecutionSummary", "InstanceAssociationExecutionSummary"),
+            ("ErrorCode", "AgentErrorCode"),
+            ("OutputUrl", "InstanceAssociationOutputUrl"),
+            ("AssociationName", "AssociationName"),
+        ]),
+    ),
+    (
+        "InstanceAssociationStatusInfos",
+        crate::AuditShape::List("InstanceAssociationStatusInfo"),
+    ),
+    ("InstanceIdList", crate::AuditShape::List("InstanceId")),
+    (
+        "InstanceInfo",
+        crate::AuditShape::Structure(&[
+            ("AgentType", "AgentType"),
+            ("AgentVersion", "AgentVersion"),
+            ("ComputerName", "ComputerName"),
+            ("InstanceStatus", "InstanceStatus"),
+            ("IpAddress", "IpAddress"),
+            ("ManagedStatus", "ManagedStatus"),
+            ("PlatformType", "PlatformType"),
+            ("PlatformName", "PlatformName"),
+            ("PlatformVersion", "PlatformVersion"),
+            ("ResourceType", "ResourceType"),
+        ]),
+    ),
+    (
+        "InstanceInformation",
+        crate::AuditShape::Structure(&[
+            ("InstanceId", "InstanceId"),
+            ("PingStatus", "PingStatus"),
+            ("LastPingDateTime", "DateTime"),
+            ("AgentVersion", "Version"),
+            ("IsLatestVersion", "Boolean"),
+            ("PlatformType", "PlatformType"),
+            ("PlatformName", "String"),
+            ("PlatformVersion", "String"),
+            ("ActivationId", "ActivationId"),
+            ("IamRole", "IamRole"),
+            ("RegistrationDate", "DateTime"),
+            ("ResourceType", "ResourceType"),
+            ("Name", "String"),
+            ("IPAddress", "IPAddress"),
+            ("ComputerName", "ComputerName"),
+            ("AssociationStatus", "StatusName"),
+            ("LastAssociationExecutionDate", "DateTime"),
+            ("LastSuccessfulAssociationExecutionDate", "DateTime"),
+            (
+                "AssociationOverview",
+                "InstanceAggregatedAssociationOverview",
+            ),
+            ("SourceId", "SourceId"),
+            ("SourceType", "SourceType"),
+        ]),
+    ),
+    (
+        "InstanceInformationFilter",
+        crate::AuditShape::Structure(&[
+            ("key", "InstanceInformationFilterKey"),
+            ("valueSet", "InstanceInformationFilterValueSet"),
+        ]),
+    ),
+    (
+        "InstanceInformationFilterList",
+        crate::AuditShape::List("InstanceInformationFilter"),
+    ),
+    (
+        "InstanceInformationFilterValueSet",
+        crate::AuditShape::List("InstanceInformationFilterValue"),
+    ),
+    (
+        "InstanceInformationList",
+        crate::AuditShape::List("InstanceInformation"),
+    ),
+    (
+        "InstanceInformationStringFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "InstanceInformationStringFilterKey"),
+            ("Values", "InstanceInformationFilterValueSet"),
+        ]),
+    ),
+    (
+        "InstanceInformationStringFilterList",
+        crate::AuditShape::List("InstanceInformationStringFilter"),
+    ),
+    (
+        "InstancePatchState",
+        crate::AuditShape::Structure(&[
+            ("InstanceId", "InstanceId"),
+            ("PatchGroup", "PatchGroup"),
+            ("BaselineId", "BaselineId"),
+            ("SnapshotId", "SnapshotId"),
+            ("InstallOverrideList", "InstallOverrideList"),
+            ("OwnerInformation", "OwnerInformation"),
+            ("InstalledCount", "PatchInstalledCount"),
+            ("InstalledOtherCount", "PatchInstalledOtherCount"),
+            (
+                "InstalledPendingRebootCount",
+                "PatchInstalledPendingRebootCount",
+            ),
+            ("InstalledRejectedCount", "PatchInstalledRejectedCount"),
+            ("MissingCount", "PatchMissingCount"),
+            ("FailedCount", "PatchFailedCount"),
+            (
+                "UnreportedNotApplicableCount",
+                "PatchUnreportedNotApplicableCount",
+            ),
+            ("NotApplicableCount", "PatchNotApplicableCount"),
+            (
+                "AvailableSecurityUpdateCount",
+                "PatchAvailableSecurityUpdateCount",
+            ),
+            ("OperationStartTime", "DateTime"),
+            ("OperationEndTime", "DateTime"),
+            ("Operation", "PatchOperationType"),
+            ("LastNoRebootInstallOperationTime", "DateTime"),
+            ("RebootOption", "RebootOption"),
+            (
+                "CriticalNonCompliantCount",
+                "PatchCriticalNonCompliantCount",
+            ),
+            (
+                "SecurityNonCompliantCount",
+                "PatchSecurityNonCompliantCount",
+            ),
+            ("OtherNonCompliantCount", "PatchOtherNonCompliantCount"),
+        ]),
+    ),
+    (
+        "InstancePatchStateFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "InstancePatchStateFilterKey"),
+            ("Values", "InstancePatchStateFilterValues"),
+            ("Type", "InstancePatchStateOperatorType"),
+        ]),
+    ),
+    (
+        "InstancePatchStateFilterList",
+        crate::AuditShape::List("InstancePatchStateFilter"),
+    ),
+    (
+        "InstancePatchStateFilterValues",
+        crate::AuditShape::List("InstancePatchStateFilterValue"),
+    ),
+    (
+        "InstancePatchStateList",
+        crate::AuditShape::List("InstancePatchState"),
+    ),
+    (
+        "InstancePatchStatesList",
+        crate::AuditShape::List("InstancePatchState"),
+    ),
+    (
+        "InstanceProperties",
+        crate::AuditShape::List("InstanceProperty"),
+    ),
+    (
+        "InstanceProperty",
+        crate::AuditShape::Structure(&[
+            ("Name", "InstanceName"),
+            ("InstanceId", "InstanceId"),
+            ("InstanceType", "InstanceType"),
+            ("InstanceRole", "InstanceRole"),
+            ("KeyName", "KeyName"),
+            ("InstanceState", "InstanceState"),
+            ("Architecture", "Architecture"),
+            ("IPAddress", "IPAddress"),
+            ("LaunchTime", "DateTime"),
+            ("PingStatus", "PingStatus"),
+            ("LastPingDateTime", "DateTime"),
+            ("AgentVersion", "Version"),
+            ("PlatformType", "PlatformType"),
+            ("PlatformName", "PlatformName"),
+            ("PlatformVersion", "PlatformVersion"),
+            ("ActivationId", "ActivationId"),
+            ("IamRole", "IamRole"),
+            ("RegistrationDate", "DateTime"),
+            ("ResourceType", "String"),
+            ("ComputerName", "ComputerName"),
+            ("AssociationStatus", "StatusName"),
+            ("LastAssociationExecutionDate", "DateTime"),
+            ("LastSuccessfulAssociationExecutionDate", "DateTime"),
+            (
+                "AssociationOverview",
+                "InstanceAggregatedAssociationOverview",
+            ),
+            ("SourceId", "SourceId"),
+            ("SourceType", "SourceType"),
+        ]),
+    ),
+    (
+        "InstancePropertyFilter",
+        crate::AuditShape::Structure(&[
+            ("key", "InstancePropertyFilterKey"),
+            ("valueSet", "InstancePropertyFilterValueSet"),
+        ]),
+    ),
+    (
+        "InstancePropertyFilterList",
+        crate::AuditShape::List("InstancePropertyFilter"),
+    ),
+    (
+        "InstancePropertyFilterValueSet",
+        crate::AuditShape::List("InstancePropertyFilterValue"),
+    ),
+    (
+        "InstancePropertyStringFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "InstancePropertyStringFilterKey"),
+            ("Values", "InstancePropertyFilterValueSet"),
+            ("Operator", "InstancePropertyFilterOperator"),
+        ]),
+    ),
+    (
+        "InstancePropertyStringFilterList",
+        crate::AuditShape::List("InstancePropertyStringFilter"),
+    ),
+    (
+        "InventoryAggregator",
+        crate::AuditShape::Structure(&[
+            ("Expression", "InventoryAggregatorExpression"),
+            ("Aggregators", "InventoryAggregatorList"),
+            ("Groups", "InventoryGroupList"),
+        ]),
+    ),
+    (
+        "InventoryAggregatorList",
+        crate::AuditShape::List("InventoryAggregator"),
+    ),
+    (
+        "InventoryDeletionStatusItem",
+        crate::AuditShape::Structure(&[
+            ("DeletionId", "UUID"),
+            ("TypeName", "InventoryItemTypeName"),
+            ("DeletionStartTime", "InventoryDeletionStartTime"),
+            ("LastStatus", "InventoryDeletionStatus"),
+            ("LastStatusMessage", "InventoryDeletionLastStatusMessage"),
+            ("DeletionSummary", "InventoryDeletionSummary"),
+            (
+                "LastStatusUpdateTime",
+                "InventoryDeletionLastStatusUpdateTime",
+            ),
+        ]),
+    ),
+    (
+        "InventoryDeletionSummary",
+        crate::AuditShape::Structure(&[
+            ("TotalCount", "TotalCount"),
+            ("RemainingCount", "RemainingCount"),
+            ("SummaryItems", "InventoryDeletionSummaryItems"),
+        ]),
+    ),
+    (
+        "InventoryDeletionSummaryItem",
+        crate::AuditShape::Structure(&[
+            ("Version", "InventoryItemSchemaVersion"),
+            ("Count", "ResourceCount"),
+            ("RemainingCount", "RemainingCount"),
+        ]),
+    ),
+    (
+        "InventoryDeletionSummaryItems",
+        crate::AuditShape::List("InventoryDeletionSummaryItem"),
+    ),
+    (
+        "InventoryDeletionsList",
+        crate::AuditShape::List("InventoryDeletionStatusItem"),
+    ),
+    (
+        "InventoryFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "InventoryFilterKey"),
+            ("Values", "InventoryFilterValueList"),
+            ("Type", "InventoryQueryOperatorType"),
+        ]),
+    ),
+    (
+        "InventoryFilterList",
+        crate::AuditShape::List("InventoryFilter"),
+    ),
+    (
+        "InventoryFilterValueList",
+        crate::AuditShape::List("InventoryFilterValue"),
+    ),
+    (
+        "InventoryGroup",
+        crate::AuditShape::Structure(&[
+            ("Name", "InventoryGroupName"),
+            ("Filters", "InventoryFilterList"),
+        ]),
+    ),
+    (
+        "InventoryGroupList",
+        crate::AuditShape::List("InventoryGroup"),
+    ),
+    (
+        "InventoryItem",
+        crate::AuditShape::Structure(&[
+            ("TypeName", "InventoryItemTypeName"),
+            ("SchemaVersion", "InventoryItemSchemaVersion"),
+            ("CaptureTime", "InventoryItemCaptureTime"),
+            ("ContentHash", "InventoryItemContentHash"),
+            ("Content", "InventoryItemEntryList"),
+            ("Context", "InventoryItemContentContext"),
+        ]),
+    ),
+    (
+        "InventoryItemAttribute",
+        crate::AuditShape::Structure(&[
+            ("Name", "InventoryItemAttributeName"),
+            ("DataType", "InventoryAttributeDataType"),
+        ]),
+    ),
+    (
+        "InventoryItemAttributeList",
+        crate::AuditShape::List("InventoryItemAttribute"),
+    ),
+    (
+        "InventoryItemContentContext",
+        crate::AuditShape::Map("AttributeValue"),
+    ),
+    (
+        "InventoryItemEntry",
+        crate::AuditShape::Map("AttributeValue"),
+    ),
+    (
+        "InventoryItemEntryList",
+        crate::AuditShape::List("InventoryItemEntry"),
+    ),
+    (
+        "InventoryItemList",
+        crate::AuditShape::List("InventoryItem"),
+    ),
+    (
+        "InventoryItemSchema",
+        crate::AuditShape::Structure(&[
+            ("TypeName", "InventoryItemTypeName"),
+            ("Version", "InventoryItemSchemaVersion"),
+            ("Attributes", "InventoryItemAttributeList"),
+            ("DisplayName", "InventoryTypeDisplayName"),
+        ]),
+    ),
+    (
+        "InventoryItemSchemaResultList",
+        crate::AuditShape::List("InventoryItemSchema"),
+    ),
+    (
+        "InventoryResultEntity",
+        crate::AuditShape::Structure(&[
+            ("Id", "InventoryResultEntityId"),
+            ("Data", "InventoryResultItemMap"),
+        ]),
+    ),
+    (
+        "InventoryResultEntityList",
+        crate::AuditShape::List("InventoryResultEntity"),
+    ),
+    (
+        "InventoryResultItem",
+        crate::AuditShape::Structure(&[
+            ("TypeName", "InventoryItemTypeName"),
+            ("SchemaVersion", "InventoryItemSchemaVersion"),
+            ("CaptureTime", "InventoryItemCaptureTime"),
+            ("ContentHash", "InventoryItemContentHash"),
+            ("Content", "InventoryItemEntryList"),
+        ]),
+    ),
+    (
+        "InventoryResultItemMap",
+        crate::AuditShape::Map("InventoryResultItem"),
+    ),
+    ("IpAddress", crate::AuditShape::Sensitive),
+    ("KeyList", crate::AuditShape::List("TagKey")),
+    (
+        "LabelParameterVersionRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "PSParameterName"),
+            ("ParameterVersion", "PSParameterVersion"),
+            ("Labels", "ParameterLabelList"),
+        ]),
+    ),
+    (
+        "LabelParameterVersionResult",
+        crate::AuditShape::Structure(&[
+            ("InvalidLabels", "ParameterLabelList"),
+            ("ParameterVersion", "PSParameterVersion"),
+        ]),
+    ),
+    (
+        "ListAssociationVersionsRequest",
+        crate::AuditShape::Structure(&[
+            ("AssociationId", "AssociationId"),
+            ("MaxResults", "MaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListAssociationVersionsResult",
+        crate::AuditShape::Structure(&[
+            ("AssociationVersions", "AssociationVersionList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListAssociationsRequest",
+        crate::AuditShape::Structure(&[
+            ("AssociationFilterList", "AssociationFilterList"),
+            ("MaxResults", "MaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListAssociationsResult",
+        crate::AuditShape::Structure(&[
+            ("Associations", "AssociationList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListCommandInvocationsRequest",
+        crate::AuditShape::Structure(&[
+            ("CommandId", "CommandId"),
+            ("InstanceId", "InstanceId"),
+            ("MaxResults", "CommandMaxResults"),
+            ("NextToken", "NextToken"),
+            ("Filters", "CommandFilterList"),
+            ("Details", "Boolean"),
+        ]),
+    ),
+    (
+        "ListCommandInvocationsResult",
+        crate::AuditShape::Structure(&[
+            ("CommandInvocations", "CommandInvocationList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListCommandsRequest",
+        crate::AuditShape::Structure(&[
+            ("CommandId", "CommandId"),
+            ("InstanceId", "InstanceId"),
+            ("MaxResults", "CommandMaxResults"),
+            ("NextToken", "NextToken"),
+            ("Filters", "CommandFilterList"),
+        ]),
+    ),
+    (
+        "ListCommandsResult",
+        crate::AuditShape::Structure(&[("Commands", "CommandList"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListComplianceItemsRequest",
+        crate::AuditShape::Structure(&[
+            ("Filters", "ComplianceStringFilterList"),
+            ("ResourceIds", "ComplianceResourceIdList"),
+            ("ResourceTypes", "ComplianceResourceTypeList"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListComplianceItemsResult",
+        crate::AuditShape::Structure(&[
+            ("ComplianceItems", "ComplianceItemList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListComplianceSummariesRequest",
+        crate::AuditShape::Structure(&[
+            ("Filters", "ComplianceStringFilterList"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListComplianceSummariesResult",
+        crate::AuditShape::Structure(&[
+            ("ComplianceSummaryItems", "ComplianceSummaryItemList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListDocumentMetadataHistoryRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentName"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("Metadata", "DocumentMetadataEnum"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListDocumentMetadataHistoryResponse",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentName"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("Author", "DocumentAuthor"),
+            ("Metadata", "DocumentMetadataResponseInfo"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListDocumentVersionsRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentARN"),
+            ("MaxResults", "MaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListDocumentVersionsResult",
+        crate::AuditShape::Structure(&[
+            ("DocumentVersions", "DocumentVersionList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListDocumentsRequest",
+        crate::AuditShape::Structure(&[
+            ("DocumentFilterList", "DocumentFilterList"),
+            ("Filters", "DocumentKeyValuesFilterList"),
+            ("MaxResults", "MaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListDocumentsResult",
+        crate::AuditShape::Structure(&[
+            ("DocumentIdentifiers", "DocumentIdentifierList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListInventoryEntriesRequest",
+        crate::AuditShape::Structure(&[
+            ("InstanceId", "InstanceId"),
+            ("TypeName", "InventoryItemTypeName"),
+            ("Filters", "InventoryFilterList"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListInventoryEntriesResult",
+        crate::AuditShape::Structure(&[
+            ("TypeName", "InventoryItemTypeName"),
+            ("InstanceId", "InstanceId"),
+            ("SchemaVersion", "InventoryItemSchemaVersion"),
+            ("CaptureTime", "InventoryItemCaptureTime"),
+            ("Entries", "InventoryItemEntryList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListNodesRequest",
+        crate::AuditShape::Structure(&[
+            ("SyncName", "ResourceDataSyncName"),
+            ("Filters", "NodeFilterList"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListNodesResult",
+        crate::AuditShape::Structure(&[("Nodes", "NodeList"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListNodesSummaryRequest",
+        crate::AuditShape::Structure(&[
+            ("SyncName", "ResourceDataSyncName"),
+            ("Filters", "NodeFilterList"),
+            ("Aggregators", "NodeAggregatorList"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListNodesSummaryResult",
+        crate::AuditShape::Structure(&[("Summary", "NodeSummaryList"), ("NextToken", "NextToken")]),
+    ),
+    (
+        "ListOpsItemEventsRequest",
+        crate::AuditShape::Structure(&[
+            ("Filters", "OpsItemEventFilters"),
+            ("MaxResults", "OpsItemEventMaxResults"),
+            ("NextToken", "String"),
+        ]),
+    ),
+    (
+        "ListOpsItemEventsResponse",
+        crate::AuditShape::Structure(&[
+            ("NextToken", "String"),
+            ("Summaries", "OpsItemEventSummaries"),
+        ]),
+    ),
+    (
+        "ListOpsItemRelatedItemsRequest",
+        crate::AuditShape::Structure(&[
+            ("OpsItemId", "OpsItemId"),
+            ("Filters", "OpsItemRelatedItemsFilters"),
+            ("MaxResults", "OpsItemRelatedItemsMaxResults"),
+            ("NextToken", "String"),
+        ]),
+    ),
+    (
+        "ListOpsItemRelatedItemsResponse",
+        crate::AuditShape::Structure(&[
+            ("NextToken", "String"),
+            ("Summaries", "OpsItemRelatedItemSummaries"),
+        ]),
+    ),
+    (
+        "ListOpsMetadataRequest",
+        crate::AuditShape::Structure(&[
+            ("Filters", "OpsMetadataFilterList"),
+            ("MaxResults", "ListOpsMetadataMaxResults"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListOpsMetadataResult",
+        crate::AuditShape::Structure(&[
+            ("OpsMetadataList", "OpsMetadataList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListResourceComplianceSummariesRequest",
+        crate::AuditShape::Structure(&[
+            ("Filters", "ComplianceStringFilterList"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListResourceComplianceSummariesResult",
+        crate::AuditShape::Structure(&[
+            (
+                "ResourceComplianceSummaryItems",
+                "ResourceComplianceSummaryItemList",
+            ),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListResourceDataSyncRequest",
+        crate::AuditShape::Structure(&[
+            ("SyncType", "ResourceDataSyncType"),
+            ("NextToken", "NextToken"),
+            ("MaxResults", "MaxResults"),
+        ]),
+    ),
+    (
+        "ListResourceDataSyncResult",
+        crate::AuditShape::Structure(&[
+            ("ResourceDataSyncItems", "ResourceDataSyncItemList"),
+            ("NextToken", "NextToken"),
+        ]),
+    ),
+    (
+        "ListTagsForResourceRequest",
+        crate::AuditShape::Structure(&[
+            ("ResourceType", "ResourceTypeForTagging"),
+            ("ResourceId", "ResourceId"),
+        ]),
+    ),
+    (
+        "ListTagsForResourceResult",
+        crate::AuditShape::Structure(&[("TagList", "TagList")]),
+    ),
+    (
+        "LoggingInfo",
+        crate::AuditShape::Structure(&[
+            ("S3BucketName", "S3BucketName"),
+            ("S3KeyPrefix", "S3KeyPrefix"),
+            ("S3Region", "S3Region"),
+        ]),
+    ),
+    (
+        "MaintenanceWindowAutomationParameters",
+        crate::AuditShape::Structure(&[
+            ("DocumentVersion", "DocumentVersion"),
+            ("Parameters", "AutomationParameterMap"),
+        ]),
+    ),
+    ("MaintenanceWindowDescription", crate::AuditShape::Sensitive),
+    (
+        "MaintenanceWindowExecution",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("WindowExecutionId", "MaintenanceWindowExecutionId"),
+            ("Status", "MaintenanceWindowExecutionStatus"),
+            ("StatusDetails", "MaintenanceWindowExecutionStatusDetails"),
+            ("StartTime", "DateTime"),
+            ("EndTime", "DateTime"),
+        ]),
+    ),
+    (
+        "MaintenanceWindowExecutionList",
+        crate::AuditShape::List("MaintenanceWindowExecution"),
+    ),
+    (
+        "MaintenanceWindowExecutionTaskIdList",
+        crate::AuditShape::List("MaintenanceWindowExecutionTaskId"),
+    ),
+    (
+        "MaintenanceWindowExecutionTaskIdentity",
+        crate::AuditShape::Structure(&[
+            ("WindowExecutionId", "MaintenanceWindowExecutionId"),
+            ("TaskExecutionId", "MaintenanceWindowExecutionTaskId"),
+            ("Status", "MaintenanceWindowExecutionStatus"),
+            ("StatusDetails", "MaintenanceWindowExecutionStatusDetails"),
+            ("StartTime", "DateTime"),
+            ("EndTime", "DateTime"),
+            ("TaskArn", "MaintenanceWindowTaskArn"),
+            ("TaskType", "MaintenanceWindowTaskType"),
+            ("AlarmConfiguration", "AlarmConfiguration"),
+            ("TriggeredAlarms", "AlarmStateInformationList"),
+        ]),
+    ),
+    (
+        "MaintenanceWindowExecutionTaskIdentityList",
+        crate::AuditShape::List("MaintenanceWindowExecutionTaskIdentity"),
+    ),
+    (
+        "MaintenanceWindowExecutionTaskInvocationIdentity",
+        crate::AuditShape::Structure(&[
+            ("WindowExecutionId", "MaintenanceWindowExecutionId"),
+            ("TaskExecutionId", "MaintenanceWindowExecutionTaskId"),
+            ("InvocationId", "MaintenanceWindowExecutionTaskInvocationId"),
+            ("ExecutionId", "MaintenanceWindowExecutionTaskExecutionId"),
+            ("TaskType", "MaintenanceWindowTaskType"),
+            (
+                "Parameters",
+                "MaintenanceWindowExecutionTaskInvocationParameters",
+            ),
+            ("Status", "MaintenanceWindowExecutionStatus"),
+            ("StatusDetails", "MaintenanceWindowExecutionStatusDetails"),
+            ("StartTime", "DateTime"),
+            ("EndTime", "DateTime"),
+            ("OwnerInformation", "OwnerInformation"),
+            ("WindowTargetId", "MaintenanceWindowTaskTargetId"),
+        ]),
+    ),
+    (
+        "MaintenanceWindowExecutionTaskInvocationIdentityList",
+        crate::AuditShape::List("MaintenanceWindowExecutionTaskInvocationIdentity"),
+    ),
+    (
+        "MaintenanceWindowExecutionTaskInvocationParameters",
+        crate::AuditShape::Sensitive,
+    ),
+    (
+        "MaintenanceWindowFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "MaintenanceWindowFilterKey"),
+            ("Values", "MaintenanceWindowFilterValues"),
+        ]),
+    ),
+    (
+        "MaintenanceWindowFilterList",
+        crate::AuditShape::List("MaintenanceWindowFilter"),
+    ),
+    (
+        "MaintenanceWindowFilterValues",
+        crate::AuditShape::List("MaintenanceWindowFilterValue"),
+    ),
+    (
+        "MaintenanceWindowIdentity",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("Name", "MaintenanceWindowName"),
+            ("Description", "MaintenanceWindowDescription"),
+            ("Enabled", "MaintenanceWindowEnabled"),
+            ("Duration", "MaintenanceWindowDurationHours"),
+            ("Cutoff", "MaintenanceWindowCutoff"),
+            ("Schedule", "MaintenanceWindowSchedule"),
+            ("ScheduleTimezone", "MaintenanceWindowTimezone"),
+            ("ScheduleOffset", "MaintenanceWindowOffset"),
+            ("EndDate", "MaintenanceWindowStringDateTime"),
+            ("StartDate", "MaintenanceWindowStringDateTime"),
+            ("NextExecutionTime", "MaintenanceWindowStringDateTime"),
+        ]),
+    ),
+    (
+        "MaintenanceWindowIdentityForTarget",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("Name", "MaintenanceWindowName"),
+        ]),
+    ),
+    (
+        "MaintenanceWindowIdentityList",
+        crate::AuditShape::List("MaintenanceWindowIdentity"),
+    ),
+    (
+        "MaintenanceWindowLambdaParameters",
+        crate::AuditShape::Structure(&[
+            ("ClientContext", "MaintenanceWindowLambdaClientContext"),
+            ("Qualifier", "MaintenanceWindowLambdaQualifier"),
+            ("Payload", "MaintenanceWindowLambdaPayload"),
+        ]),
+    ),
+    (
+        "MaintenanceWindowLambdaPayload",
+        crate::AuditShape::Sensitive,
+    ),
+    (
+        "MaintenanceWindowRunCommandParameters",
+        crate::AuditShape::Structure(&[
+            ("Comment", "Comment"),
+            ("CloudWatchOutputConfig", "CloudWatchOutputConfig"),
+            ("DocumentHash", "DocumentHash"),
+            ("DocumentHashType", "DocumentHashType"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("NotificationConfig", "NotificationConfig"),
+            ("OutputS3BucketName", "S3BucketName"),
+            ("OutputS3KeyPrefix", "S3KeyPrefix"),
+            ("Parameters", "Parameters"),
+            ("ServiceRoleArn", "ServiceRole"),
+            ("TimeoutSeconds", "TimeoutSeconds"),
+        ]),
+    ),
+    (
+        "MaintenanceWindowStepFunctionsInput",
+        crate::AuditShape::Sensitive,
+    ),
+    (
+        "MaintenanceWindowStepFunctionsParameters",
+        crate::AuditShape::Structure(&[
+            ("Input", "MaintenanceWindowStepFunctionsInput"),
+            ("Name", "MaintenanceWindowStepFunctionsName"),
+        ]),
+    ),
+    (
+        "MaintenanceWindowTarget",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("WindowTargetId", "MaintenanceWindowTargetId"),
+            ("ResourceType", "MaintenanceWindowResourceType"),
+            ("Targets", "Targets"),
+            ("OwnerInformation", "OwnerInformation"),
+            ("Name", "MaintenanceWindowName"),
+            ("Description", "MaintenanceWindowDescription"),
+        ]),
+    ),
+    (
+        "MaintenanceWindowTargetList",
+        crate::AuditShape::List("MaintenanceWindowTarget"),
+    ),
+    (
+        "MaintenanceWindowTask",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("WindowTaskId", "MaintenanceWindowTaskId"),
+            ("TaskArn", "MaintenanceWindowTaskArn"),
+            ("Type", "MaintenanceWindowTaskType"),
+            ("Targets", "Targets"),
+            ("TaskParameters", "MaintenanceWindowTaskParameters"),
+            ("Priority", "MaintenanceWindowTaskPriority"),
+            ("LoggingInfo", "LoggingInfo"),
+            ("ServiceRoleArn", "ServiceRole"),
+            ("MaxConcurrency", "MaxConcurrency"),
+            ("MaxErrors", "MaxErrors"),
+            ("Name", "MaintenanceWindowName"),
+            ("Description", "MaintenanceWindowDescription"),
+            ("CutoffBehavior", "MaintenanceWindowTaskCutoffBehavior"),
+            ("AlarmConfiguration", "AlarmConfiguration"),
+        ]),
+    ),
+    (
+        "MaintenanceWindowTaskInvocationParameters",
+        crate::AuditShape::Structure(&[
+            ("RunCommand", "MaintenanceWindowRunCommandParameters"),
+            ("Automation", "MaintenanceWindowAutomationParameters"),
+            ("StepFunctions", "MaintenanceWindowStepFunctionsParameters"),
+            ("Lambda", "MaintenanceWindowLambdaParameters"),
+        ]),
+    ),
+    (
+        "MaintenanceWindowTaskList",
+        crate::AuditShape::List("MaintenanceWindowTask"),
+    ),
+    (
+        "MaintenanceWindowTaskParameterValue",
+        crate::AuditShape::Sensitive,
+    ),
+    (
+        "MaintenanceWindowTaskParameterValueExpression",
+        crate::AuditShape::Sensitive,
+    ),
+    (
+        "MaintenanceWindowTaskParameterValueList",
+        crate::AuditShape::Sensitive,
+    ),
+    (
+        "MaintenanceWindowTaskParameters",
+        crate::AuditShape::Sensitive,
+    ),
+    (
+        "MaintenanceWindowTaskParametersList",
+        crate::AuditShape::Sensitive,
+    ),
+    (
+        "MaintenanceWindowsForTargetList",
+        crate::AuditShape::List("MaintenanceWindowIdentityForTarget"),
+    ),
+    (
+        "MetadataKeysToDeleteList",
+        crate::AuditShape::List("MetadataKey"),
+    ),
+    ("MetadataMap", crate::AuditShape::Map("MetadataValue")),
+    (
+        "MetadataValue",
+        crate::AuditShape::Structure(&[("Value", "MetadataValueString")]),
+    ),
+    (
+        "ModifyDocumentPermissionRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentName"),
+            ("PermissionType", "DocumentPermissionType"),
+            ("AccountIdsToAdd", "AccountIdList"),
+            ("AccountIdsToRemove", "AccountIdList"),
+            ("SharedDocumentVersion", "SharedDocumentVersion"),
+        ]),
+    ),
+    (
+        "ModifyDocumentPermissionResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "Node",
+        crate::AuditShape::Structure(&[
+            ("CaptureTime", "NodeCaptureTime"),
+            ("Id", "NodeId"),
+            ("Owner", "NodeOwnerInfo"),
+            ("Region", "NodeRegion"),
+            ("NodeType", "NodeType"),
+        ]),
+    ),
+    (
+        "NodeAggregator",
+        crate::AuditShape::Structure(&[
+            ("AggregatorType", "NodeAggregatorType"),
+            ("TypeName", "NodeTypeName"),
+            ("AttributeName", "NodeAttributeName"),
+            ("Aggregators", "NodeAggregatorList"),
+        ]),
+    ),
+    (
+        "NodeAggregatorList",
+        crate::AuditShape::List("NodeAggregator"),
+    ),
+    (
+        "NodeFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "NodeFilterKey"),
+            ("Values", "NodeFilterValueList"),
+            ("Type", "NodeFilterOperatorType"),
+        ]),
+    ),
+    ("NodeFilterList", crate::AuditShape::List("NodeFilter")),
+    (
+        "NodeFilterValueList",
+        crate::AuditShape::List("NodeFilterValue"),
+    ),
+    ("NodeList", crate::AuditShape::List("Node")),
+    (
+        "NodeOwnerInfo",
+        crate::AuditShape::Structure(&[
+            ("AccountId", "NodeAccountId"),
+            ("OrganizationalUnitId", "NodeOrganizationalUnitId"),
+            ("OrganizationalUnitPath", "NodeOrganizationalUnitPath"),
+        ]),
+    ),
+    ("NodeSummary", crate::AuditShape::Map("AttributeValue")),
+    ("NodeSummaryList", crate::AuditShape::List("NodeSummary")),
+    (
+        "NodeType",
+        crate::AuditShape::Structure(&[("Instance", "InstanceInfo")]),
+    ),
+    (
+        "NonCompliantSummary",
+        crate::AuditShape::Structure(&[
+            ("NonCompliantCount", "ComplianceSummaryCount"),
+            ("SeveritySummary", "SeveritySummary"),
+        ]),
+    ),
+    ("NormalStringMap", crate::AuditShape::Map("String")),
+    (
+        "NotificationConfig",
+        crate::AuditShape::Structure(&[
+            ("NotificationArn", "NotificationArn"),
+            ("NotificationEvents", "NotificationEventList"),
+            ("NotificationType", "NotificationType"),
+        ]),
+    ),
+    (
+        "NotificationEventList",
+        crate::AuditShape::List("NotificationEvent"),
+    ),
+    (
+        "OpsAggregator",
+        crate::AuditShape::Structure(&[
+            ("AggregatorType", "OpsAggregatorType"),
+            ("TypeName", "OpsDataTypeName"),
+            ("AttributeName", "OpsDataAttributeName"),
+            ("Values", "OpsAggregatorValueMap"),
+            ("Filters", "OpsFilterList"),
+            ("Aggregators", "OpsAggregatorList"),
+        ]),
+    ),
+    (
+        "OpsAggregatorList",
+        crate::AuditShape::List("OpsAggregator"),
+    ),
+    (
+        "OpsAggregatorValueMap",
+        crate::AuditShape::Map("OpsAggregatorValue"),
+    ),
+    (
+        "OpsEntity",
+        crate::AuditShape::Structure(&[("Id", "OpsEntityId"), ("Data", "OpsEntityItemMap")]),
+    ),
+    (
+        "OpsEntityItem",
+        crate::AuditShape::Structure(&[
+            ("CaptureTime", "OpsEntityItemCaptureTime"),
+            ("Content", "OpsEntityItemEntryList"),
+        ]),
+    ),
+    (
+        "OpsEntityItemEntry",
+        crate::AuditShape::Map("AttributeValue"),
+    ),
+    (
+        "OpsEntityItemEntryList",
+        crate::AuditShape::List("OpsEntityItemEntry"),
+    ),
+    ("OpsEntityItemMap", crate::AuditShape::Map("OpsEntityItem")),
+    ("OpsEntityList", crate::AuditShape::List("OpsEntity")),
+    (
+        "OpsFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "OpsFilterKey"),
+            ("Values", "OpsFilterValueList"),
+            ("Type", "OpsFilterOperatorType"),
+        ]),
+    ),
+    ("OpsFilterList", crate::AuditShape::List("OpsFilter")),
+    (
+        "OpsFilterValueList",
+        crate::AuditShape::List("OpsFilterValue"),
+    ),
+    (
+        "OpsItem",
+        crate::AuditShape::Structure(&[
+            ("CreatedBy", "String"),
+            ("OpsItemType", "OpsItemType"),
+            ("CreatedTime", "DateTime"),
+            ("Description", "OpsItemDescription"),
+            ("LastModifiedBy", "String"),
+            ("LastModifiedTime", "DateTime"),
+            ("Notifications", "OpsItemNotifications"),
+            ("Priority", "OpsItemPriority"),
+            ("RelatedOpsItems", "RelatedOpsItems"),
+            ("Status", "OpsItemStatus"),
+            ("OpsItemId", "OpsItemId"),
+            ("Version", "String"),
+            ("Title", "OpsItemTitle"),
+            ("Source", "OpsItemSource"),
+            ("OperationalData", "OpsItemOperationalData"),
+            ("Category", "OpsItemCategory"),
+            ("Severity", "OpsItemSeverity"),
+            ("ActualStartTime", "DateTime"),
+            ("ActualEndTime", "DateTime"),
+            ("PlannedStartTime", "DateTime"),
+            ("PlannedEndTime", "DateTime"),
+            ("OpsItemArn", "OpsItemArn"),
+        ]),
+    ),
+    (
+        "OpsItemDataValue",
+        crate::AuditShape::Structure(&[
+            ("Value", "OpsItemDataValueString"),
+            ("Type", "OpsItemDataType"),
+        ]),
+    ),
+    (
+        "OpsItemEventFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "OpsItemEventFilterKey"),
+            ("Values", "OpsItemEventFilterValues"),
+            ("Operator", "OpsItemEventFilterOperator"),
+        ]),
+    ),
+    (
+        "OpsItemEventFilterValues",
+        crate::AuditShape::List("OpsItemEventFilterValue"),
+    ),
+    (
+        "OpsItemEventFilters",
+        crate::AuditShape::List("OpsItemEventFilter"),
+    ),
+    (
+        "OpsItemEventSummaries",
+        crate::AuditShape::List("OpsItemEventSummary"),
+    ),
+    (
+        "OpsItemEventSummary",
+        crate::AuditShape::Structure(&[
+            ("OpsItemId", "String"),
+            ("EventId", "String"),
+            ("Source", "String"),
+            ("DetailType", "String"),
+            ("Detail", "String"),
+            ("CreatedBy", "OpsItemIdentity"),
+            ("CreatedTime", "DateTime"),
+        ]),
+    ),
+    (
+        "OpsItemFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "OpsItemFilterKey"),
+            ("Values", "OpsItemFilterValues"),
+            ("Operator", "OpsItemFilterOperator"),
+        ]),
+    ),
+    (
+        "OpsItemFilterValues",
+        crate::AuditShape::List("OpsItemFilterValue"),
+    ),
+    ("OpsItemFilters", crate::AuditShape::List("OpsItemFilter")),
+    (
+        "OpsItemIdentity",
+        crate::AuditShape::Structure(&[("Arn", "String")]),
+    ),
+    (
+        "OpsItemNotification",
+        crate::AuditShape::Structure(&[("Arn", "String")]),
+    ),
+    (
+        "OpsItemNotifications",
+        crate::AuditShape::List("OpsItemNotification"),
+    ),
+    (
+        "OpsItemOperationalData",
+        crate::AuditShape::Map("OpsItemDataValue"),
+    ),
+    ("OpsItemOpsDataKeysList", crate::AuditShape::List("String")),
+    (
+        "OpsItemRelatedItemSummaries",
+        crate::AuditShape::List("OpsItemRelatedItemSummary"),
+    ),
+    (
+        "OpsItemRelatedItemSummary",
+        crate::AuditShape::Structure(&[
+            ("OpsItemId", "OpsItemId"),
+            ("AssociationId", "OpsItemRelatedItemAssociationId"),
+            ("ResourceType", "OpsItemRelatedItemAssociationResourceType"),
+            ("AssociationType", "OpsItemRelatedItemAssociationType"),
+            ("ResourceUri", "OpsItemRelatedItemAssociationResourceUri"),
+            ("CreatedBy", "OpsItemIdentity"),
+            ("CreatedTime", "DateTime"),
+            ("LastModifiedBy", "OpsItemIdentity"),
+            ("LastModifiedTime", "DateTime"),
+        ]),
+    ),
+    (
+        "OpsItemRelatedItemsFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "OpsItemRelatedItemsFilterKey"),
+            ("Values", "OpsItemRelatedItemsFilterValues"),
+            ("Operator", "OpsItemRelatedItemsFilterOperator"),
+        ]),
+    ),
+    (
+        "OpsItemRelatedItemsFilterValues",
+        crate::AuditShape::List("OpsItemRelatedItemsFilterValue"),
+    ),
+    (
+        "OpsItemRelatedItemsFilters",
+        crate::AuditShape::List("OpsItemRelatedItemsFilter"),
+    ),
+    (
+        "OpsItemSummaries",
+        crate::AuditShape::List("OpsItemSummary"),
+    ),
+    (
+        "OpsItemSummary",
+        crate::AuditShape::Structure(&[
+            ("CreatedBy", "String"),
+            ("CreatedTime", "DateTime"),
+            ("LastModifiedBy", "String"),
+            ("LastModifiedTime", "DateTime"),
+            ("Priority", "OpsItemPriority"),
+            ("Source", "OpsItemSource"),
+            ("Status", "OpsItemStatus"),
+            ("OpsItemId", "OpsItemId"),
+            ("Title", "OpsItemTitle"),
+            ("OperationalData", "OpsItemOperationalData"),
+            ("Category", "OpsItemCategory"),
+            ("Severity", "OpsItemSeverity"),
+            ("OpsItemType", "OpsItemType"),
+            ("ActualStartTime", "DateTime"),
+            ("ActualEndTime", "DateTime"),
+            ("PlannedStartTime", "DateTime"),
+            ("PlannedEndTime", "DateTime"),
+        ]),
+    ),
+    (
+        "OpsMetadata",
+        crate::AuditShape::Structure(&[
+            ("ResourceId", "OpsMetadataResourceId"),
+            ("OpsMetadataArn", "OpsMetadataArn"),
+            ("LastModifiedDate", "DateTime"),
+            ("LastModifiedUser", "String"),
+            ("CreationDate", "DateTime"),
+        ]),
+    ),
+    (
+        "OpsMetadataFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "OpsMetadataFilterKey"),
+            ("Values", "OpsMetadataFilterValueList"),
+        ]),
+    ),
+    (
+        "OpsMetadataFilterList",
+        crate::AuditShape::List("OpsMetadataFilter"),
+    ),
+    (
+        "OpsMetadataFilterValueList",
+        crate::AuditShape::List("OpsMetadataFilterValue"),
+    ),
+    ("OpsMetadataList", crate::AuditShape::List("OpsMetadata")),
+    (
+        "OpsResultAttribute",
+        crate::AuditShape::Structure(&[("TypeName", "OpsDataTypeName")]),
+    ),
+    (
+        "OpsResultAttributeList",
+        crate::AuditShape::List("OpsResultAttribute"),
+    ),
+    (
+        "OutputSource",
+        crate::AuditShape::Structure(&[
+            ("OutputSourceId", "OutputSourceId"),
+            ("OutputSourceType", "OutputSourceType"),
+        ]),
+    ),
+    ("OwnerInformation", crate::AuditShape::Sensitive),
+    ("PSParameterValue", crate::AuditShape::Sensitive),
+    (
+        "Parameter",
+        crate::AuditShape::Structure(&[
+            ("Name", "PSParameterName"),
+            ("Type", "ParameterType"),
+            ("Value", "PSParameterValue"),
+            ("Version", "PSParameterVersion"),
+            ("Selector", "PSParameterSelector"),
+            ("SourceResult", "String"),
+            ("LastModifiedDate", "DateTime"),
+            ("ARN", "String"),
+            ("DataType", "ParameterDataType"),
+        ]),
+    ),
+    (
+        "ParameterHistory",
+        crate::AuditShape::Structure(&[
+            ("Name", "PSParameterName"),
+            ("Type", "ParameterType"),
+            ("KeyId", "ParameterKeyId"),
+            ("LastModifiedDate", "DateTime"),
+            ("LastModifiedUser", "String"),
+            ("Description", "ParameterDescription"),
+            ("Value", "PSParameterValue"),
+            ("AllowedPattern", "AllowedPattern"),
+            ("Version", "PSParameterVersion"),
+            ("Labels", "ParameterLabelList"),
+            ("Tier", "ParameterTier"),
+            ("Policies", "ParameterPolicyList"),
+            ("DataType", "ParameterDataType"),
+        ]),
+    ),
+    (
+        "ParameterHistoryList",
+        crate::AuditShape::List("ParameterHistory"),
+    ),
+    (
+        "ParameterInlinePolicy",
+        crate::AuditShape::Structure(&[
+            ("PolicyText", "String"),
+            ("PolicyType", "String"),
+            ("PolicyStatus", "String"),
+        ]),
+    ),
+    (
+        "ParameterLabelList",
+        crate::AuditShape::List("ParameterLabel"),
+    ),
+    ("ParameterList", crate::AuditShape::List("Parameter")),
+    (
+        "ParameterMetadata",
+        crate::AuditShape::Structure(&[
+            ("Name", "PSParameterName"),
+            ("ARN", "String"),
+            ("Type", "ParameterType"),
+            ("KeyId", "ParameterKeyId"),
+            ("LastModifiedDate", "DateTime"),
+            ("LastModifiedUser", "String"),
+            ("Description", "ParameterDescription"),
+            ("AllowedPattern", "AllowedPattern"),
+            ("Version", "PSParameterVersion"),
+            ("Tier", "ParameterTier"),
+            ("Policies", "ParameterPolicyList"),
+            ("DataType", "ParameterDataType"),
+        ]),
+    ),
+    (
+        "ParameterMetadataList",
+        crate::AuditShape::List("ParameterMetadata"),
+    ),
+    (
+        "ParameterNameList",
+        crate::AuditShape::List("PSParameterName"),
+    ),
+    (
+        "ParameterPolicyList",
+        crate::AuditShape::List("ParameterInlinePolicy"),
+    ),
+    (
+        "ParameterStringFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "ParameterStringFilterKey"),
+            ("Option", "ParameterStringQueryOption"),
+            ("Values", "ParameterStringFilterValueList"),
+        ]),
+    ),
+    (
+        "ParameterStringFilterList",
+        crate::AuditShape::List("ParameterStringFilter"),
+    ),
+    (
+        "ParameterStringFilterValueList",
+        crate::AuditShape::List("ParameterStringFilterValue"),
+    ),
+    (
+        "ParameterValueList",
+        crate::AuditShape::List("ParameterValue"),
+    ),
+    ("Parameters", crate::AuditShape::Sensitive),
+    (
+        "ParametersFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "ParametersFilterKey"),
+            ("Values", "ParametersFilterValueList"),
+        ]),
+    ),
+    (
+        "ParametersFilterList",
+        crate::AuditShape::List("ParametersFilter"),
+    ),
+    (
+        "ParametersFilterValueList",
+        crate::AuditShape::List("ParametersFilterValue"),
+    ),
+    (
+        "ParentStepDetails",
+        crate::AuditShape::Structure(&[
+            ("StepExecutionId", "String"),
+            ("StepName", "String"),
+            ("Action", "AutomationActionName"),
+            ("Iteration", "Integer"),
+            ("IteratorValue", "String"),
+        ]),
+    ),
+    (
+        "Patch",
+        crate::AuditShape::Structure(&[
+            ("Id", "PatchId"),
+            ("ReleaseDate", "DateTime"),
+            ("Title", "PatchTitle"),
+            ("Description", "PatchDescription"),
+            ("ContentUrl", "PatchContentUrl"),
+            ("Vendor", "PatchVendor"),
+            ("ProductFamily", "PatchProductFamily"),
+            ("Product", "PatchProduct"),
+            ("Classification", "PatchClassification"),
+            ("MsrcSeverity", "PatchMsrcSeverity"),
+            ("KbNumber", "PatchKbNumber"),
+            ("MsrcNumber", "PatchMsrcNumber"),
+            ("Language", "PatchLanguage"),
+            ("AdvisoryIds", "PatchAdvisoryIdList"),
+            ("BugzillaIds", "PatchBugzillaIdList"),
+            ("CVEIds", "PatchCVEIdList"),
+            ("Name", "PatchName"),
+            ("Epoch", "PatchEpoch"),
+            ("Version", "PatchVersion"),
+            ("Release", "PatchRelease"),
+            ("Arch", "PatchArch"),
+            ("Severity", "PatchSeverity"),
+            ("Repository", "PatchRepository"),
+        ]),
+    ),
+    (
+        "PatchAdvisoryIdList",
+        crate::AuditShape::List("PatchAdvisoryId"),
+    ),
+    (
+        "PatchBaselineIdentity",
+        crate::AuditShape::Structure(&[
+            ("BaselineId", "BaselineId"),
+            ("BaselineName", "BaselineName"),
+            ("OperatingSystem", "OperatingSystem"),
+            ("BaselineDescription", "BaselineDescription"),
+            ("DefaultBaseline", "DefaultBaseline"),
+        ]),
+    ),
+    (
+        "PatchBaselineIdentityList",
+        crate::AuditShape::List("PatchBaselineIdentity"),
+    ),
+    (
+        "PatchBugzillaIdList",
+        crate::AuditShape::List("PatchBugzillaId"),
+    ),
+    ("PatchCVEIdList", crate::AuditShape::List("PatchCVEId")),
+    (
+        "PatchComplianceData",
+        crate::AuditShape::Structure(&[
+            ("Title", "PatchTitle"),
+            ("KBId", "PatchKbNumber"),
+            ("Classification", "PatchClassification"),
+            ("Severity", "PatchSeverity"),
+            ("State", "PatchComplianceDataState"),
+            ("InstalledTime", "DateTime"),
+            ("CVEIds", "PatchCVEIds"),
+        ]),
+    ),
+    (
+        "PatchComplianceDataList",
+        crate::AuditShape::List("PatchComplianceData"),
+    ),
+    (
+        "PatchFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "PatchFilterKey"),
+            ("Values", "PatchFilterValueList"),
+        ]),
+    ),
+    (
+        "PatchFilterGroup",
+        crate::AuditShape::Structure(&[("PatchFilters", "PatchFilterList")]),
+    ),
+    ("PatchFilterList", crate::AuditShape::List("PatchFilter")),
+    (
+        "PatchFilterValueList",
+        crate::AuditShape::List("PatchFilterValue"),
+    ),
+    ("PatchGroupList", crate::AuditShape::List("PatchGroup")),
+    (
+        "PatchGroupPatchBaselineMapping",
+        crate::AuditShape::Structure(&[
+            ("PatchGroup", "PatchGroup"),
+            ("BaselineIdentity", "PatchBaselineIdentity"),
+        ]),
+    ),
+    (
+        "PatchGroupPatchBaselineMappingList",
+        crate::AuditShape::List("PatchGroupPatchBaselineMapping"),
+    ),
+    ("PatchIdList", crate::AuditShape::List("PatchId")),
+    ("PatchList", crate::AuditShape::List("Patch")),
+    (
+        "PatchOrchestratorFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "PatchOrchestratorFilterKey"),
+            ("Values", "PatchOrchestratorFilterValues"),
+        ]),
+    ),
+    (
+        "PatchOrchestratorFilterList",
+        crate::AuditShape::List("PatchOrchestratorFilter"),
+    ),
+    (
+        "PatchOrchestratorFilterValues",
+        crate::AuditShape::List("PatchOrchestratorFilterValue"),
+    ),
+    (
+        "PatchPropertiesList",
+        crate::AuditShape::List("PatchPropertyEntry"),
+    ),
+    (
+        "PatchPropertyEntry",
+        crate::AuditShape::Map("AttributeValue"),
+    ),
+    (
+        "PatchRule",
+        crate::AuditShape::Structure(&[
+            ("PatchFilterGroup", "PatchFilterGroup"),
+            ("ComplianceLevel", "PatchComplianceLevel"),
+            ("ApproveAfterDays", "ApproveAfterDays"),
+            ("ApproveUntilDate", "PatchStringDateTime"),
+            ("EnableNonSecurity", "Boolean"),
+        ]),
+    ),
+    (
+        "PatchRuleGroup",
+        crate::AuditShape::Structure(&[("PatchRules", "PatchRuleList")]),
+    ),
+    ("PatchRuleList", crate::AuditShape::List("PatchRule")),
+    (
+        "PatchSource",
+        crate::AuditShape::Structure(&[
+            ("Name", "PatchSourceName"),
+            ("Products", "PatchSourceProductList"),
+            ("Configuration", "PatchSourceConfiguration"),
+        ]),
+    ),
+    ("PatchSourceConfiguration", crate::AuditShape::Sensitive),
+    ("PatchSourceList", crate::AuditShape::List("PatchSource")),
+    (
+        "PatchSourceProductList",
+        crate::AuditShape::List("PatchSourceProduct"),
+    ),
+    (
+        "PatchStatus",
+        crate::AuditShape::Structure(&[
+            ("DeploymentStatus", "PatchDeploymentStatus"),
+            ("ComplianceLevel", "PatchComplianceLevel"),
+            ("ApprovalDate", "DateTime"),
+        ]),
+    ),
+    ("PlatformTypeList", crate::AuditShape::List("PlatformType")),
+    (
+        "ProgressCounters",
+        crate::AuditShape::Structure(&[
+            ("TotalSteps", "Integer"),
+            ("SuccessSteps", "Integer"),
+            ("FailedSteps", "Integer"),
+            ("CancelledSteps", "Integer"),
+            ("TimedOutSteps", "Integer"),
+        ]),
+    ),
+    (
+        "PutComplianceItemsRequest",
+        crate::AuditShape::Structure(&[
+            ("ResourceId", "ComplianceResourceId"),
+            ("ResourceType", "ComplianceResourceType"),
+            ("ComplianceType", "ComplianceTypeName"),
+            ("ExecutionSummary", "ComplianceExecutionSummary"),
+            ("Items", "ComplianceItemEntryList"),
+            ("ItemContentHash", "ComplianceItemContentHash"),
+            ("UploadType", "ComplianceUploadType"),
+        ]),
+    ),
+    (
+        "PutComplianceItemsResult",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "PutInventoryRequest",
+        crate::AuditShape::Structure(&[
+            ("InstanceId", "InstanceId"),
+            ("Items", "InventoryItemList"),
+        ]),
+    ),
+    (
+        "PutInventoryResult",
+        crate::AuditShape::Structure(&[("Message", "PutInventoryMessage")]),
+    ),
+    (
+        "PutParameterRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "PSParameterName"),
+            ("Description", "ParameterDescription"),
+            ("Value", "PSParameterValue"),
+            ("Type", "ParameterType"),
+            ("KeyId", "ParameterKeyId"),
+            ("Overwrite", "Boolean"),
+            ("AllowedPattern", "AllowedPattern"),
+            ("Tags", "TagList"),
+            ("Tier", "ParameterTier"),
+            ("Policies", "ParameterPolicies"),
+            ("DataType", "ParameterDataType"),
+        ]),
+    ),
+    (
+        "PutParameterResult",
+        crate::AuditShape::Structure(&[
+            ("Version", "PSParameterVersion"),
+            ("Tier", "ParameterTier"),
+        ]),
+    ),
+    (
+        "PutResourcePolicyRequest",
+        crate::AuditShape::Structure(&[
+            ("ResourceArn", "ResourceArnString"),
+            ("Policy", "Policy"),
+            ("PolicyId", "PolicyId"),
+            ("PolicyHash", "PolicyHash"),
+        ]),
+    ),
+    (
+        "PutResourcePolicyResponse",
+        crate::AuditShape::Structure(&[("PolicyId", "PolicyId"), ("PolicyHash", "PolicyHash")]),
+    ),
+    ("RegionList", crate::AuditShape::List("Region")),
+    ("Regions", crate::AuditShape::List("Region")),
+    (
+        "RegisterDefaultPatchBaselineRequest",
+        crate::AuditShape::Structure(&[("BaselineId", "BaselineId")]),
+    ),
+    (
+        "RegisterDefaultPatchBaselineResult",
+        crate::AuditShape::Structure(&[("BaselineId", "BaselineId")]),
+    ),
+    (
+        "RegisterPatchBaselineForPatchGroupRequest",
+        crate::AuditShape::Structure(&[("BaselineId", "BaselineId"), ("PatchGroup", "PatchGroup")]),
+    ),
+    (
+        "RegisterPatchBaselineForPatchGroupResult",
+        crate::AuditShape::Structure(&[("BaselineId", "BaselineId"), ("PatchGroup", "PatchGroup")]),
+    ),
+    (
+        "RegisterTargetWithMaintenanceWindowRequest",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("ResourceType", "MaintenanceWindowResourceType"),
+            ("Targets", "Targets"),
+            ("OwnerInformation", "OwnerInformation"),
+            ("Name", "MaintenanceWindowName"),
+            ("Description", "MaintenanceWindowDescription"),
+            ("ClientToken", "ClientToken"),
+        ]),
+    ),
+    (
+        "RegisterTargetWithMaintenanceWindowResult",
+        crate::AuditShape::Structure(&[("WindowTargetId", "MaintenanceWindowTargetId")]),
+    ),
+    (
+        "RegisterTaskWithMaintenanceWindowRequest",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("Targets", "Targets"),
+            ("TaskArn", "MaintenanceWindowTaskArn"),
+            ("ServiceRoleArn", "ServiceRole"),
+            ("TaskType", "MaintenanceWindowTaskType"),
+            ("TaskParameters", "MaintenanceWindowTaskParameters"),
+            (
+                "TaskInvocationParameters",
+                "MaintenanceWindowTaskInvocationParameters",
+            ),
+            ("Priority", "MaintenanceWindowTaskPriority"),
+            ("MaxConcurrency", "MaxConcurrency"),
+            ("MaxErrors", "MaxErrors"),
+            ("LoggingInfo", "LoggingInfo"),
+            ("Name", "MaintenanceWindowName"),
+            ("Description", "MaintenanceWindowDescription"),
+            ("ClientToken", "ClientToken"),
+            ("CutoffBehavior", "MaintenanceWindowTaskCutoffBehavior"),
+            ("AlarmConfiguration", "AlarmConfiguration"),
+        ]),
+    ),
+    (
+        "RegisterTaskWithMaintenanceWindowResult",
+        crate::AuditShape::Structure(&[("WindowTaskId", "MaintenanceWindowTaskId")]),
+    ),
+    (
+        "RegistrationMetadataItem",
+        crate::AuditShape::Structure(&[
+            ("Key", "RegistrationMetadataKey"),
+            ("Value", "RegistrationMetadataValue"),
+        ]),
+    ),
+    (
+        "RegistrationMetadataList",
+        crate::AuditShape::List("RegistrationMetadataItem"),
+    ),
+    (
+        "RelatedOpsItem",
+        crate::AuditShape::Structure(&[("OpsItemId", "String")]),
+    ),
+    ("RelatedOpsItems", crate::AuditShape::List("RelatedOpsItem")),
+    (
+        "RemoveTagsFromResourceRequest",
+        crate::AuditShape::Structure(&[
+            ("ResourceType", "ResourceTypeForTagging"),
+            ("ResourceId", "ResourceId"),
+            ("TagKeys", "KeyList"),
+        ]),
+    ),
+    (
+        "RemoveTagsFromResourceResult",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "ResetServiceSettingRequest",
+        crate::AuditShape::Structure(&[("SettingId", "ServiceSettingId")]),
+    ),
+    (
+        "ResetServiceSettingResult",
+        crate::AuditShape::Structure(&[("ServiceSetting", "ServiceSetting")]),
+    ),
+    (
+        "ResolvedTargets",
+        crate::AuditShape::Structure(&[
+            ("ParameterValues", "TargetParameterList"),
+            ("Truncated", "Boolean"),
+        ]),
+    ),
+    (
+        "ResourceComplianceSummaryItem",
+        crate::AuditShape::Structure(&[
+            ("ComplianceType", "ComplianceTypeName"),
+            ("ResourceType", "ComplianceResourceType"),
+            ("ResourceId", "ComplianceResourceId"),
+            ("Status", "ComplianceStatus"),
+            ("OverallSeverity", "ComplianceSeverity"),
+            ("ExecutionSummary", "ComplianceExecutionSummary"),
+            ("CompliantSummary", "CompliantSummary"),
+            ("NonCompliantSummary", "NonCompliantSummary"),
+        ]),
+    ),
+    (
+        "ResourceComplianceSummaryItemList",
+        crate::AuditShape::List("ResourceComplianceSummaryItem"),
+    ),
+    (
+        "ResourceDataSyncAwsOrganizationsSource",
+        crate::AuditShape::Structure(&[
+            (
+                "OrganizationSourceType",
+                "ResourceDataSyncOrganizationSourceType",
+            ),
+            (
+                "OrganizationalUnits",
+                "ResourceDataSyncOrganizationalUnitList",
+            ),
+        ]),
+    ),
+    (
+        "ResourceDataSyncDestinationDataSharing",
+        crate::AuditShape::Structure(&[(
+            "DestinationDataSharingType",
+            "ResourceDataSyncDestinationDataSharingType",
+        )]),
+    ),
+    (
+        "ResourceDataSyncItem",
+        crate::AuditShape::Structure(&[
+            ("SyncName", "ResourceDataSyncName"),
+            ("SyncType", "ResourceDataSyncType"),
+            ("SyncSource", "ResourceDataSyncSourceWithState"),
+            ("S3Destination", "ResourceDataSyncS3Destination"),
+            ("LastSyncTime", "LastResourceDataSyncTime"),
+            (
+                "LastSuccessfulSyncTime",
+                "LastSuccessfulResourceDataSyncTime",
+            ),
+            ("SyncLastModifiedTime", "ResourceDataSyncLastModifiedTime"),
+            ("LastStatus", "LastResourceDataSyncStatus"),
+            ("SyncCreatedTime", "ResourceDataSyncCreatedTime"),
+            ("LastSyncStatusMessage", "LastResourceDataSyncMessage"),
+        ]),
+    ),
+    (
+        "ResourceDataSyncItemList",
+        crate::AuditShape::List("ResourceDataSyncItem"),
+    ),
+    (
+        "ResourceDataSyncOrganizationalUnit",
+        crate::AuditShape::Structure(&[(
+            "OrganizationalUnitId",
+            "ResourceDataSyncOrganizationalUnitId",
+        )]),
+    ),
+    (
+        "ResourceDataSyncOrganizationalUnitList",
+        crate::AuditShape::List("ResourceDataSyncOrganizationalUnit"),
+    ),
+    (
+        "ResourceDataSyncS3Destination",
+        crate::AuditShape::Structure(&[
+            ("BucketName", "ResourceDataSyncS3BucketName"),
+            ("Prefix", "ResourceDataSyncS3Prefix"),
+            ("SyncFormat", "ResourceDataSyncS3Format"),
+            ("Region", "ResourceDataSyncS3Region"),
+            ("AWSKMSKeyARN", "ResourceDataSyncAWSKMSKeyARN"),
+            (
+                "DestinationDataSharing",
+                "ResourceDataSyncDestinationDataSharing",
+            ),
+        ]),
+    ),
+    (
+        "ResourceDataSyncSource",
+        crate::AuditShape::Structure(&[
+            ("SourceType", "ResourceDataSyncSourceType"),
+            (
+                "AwsOrganizationsSource",
+                "ResourceDataSyncAwsOrganizationsSource",
+            ),
+            ("SourceRegions", "ResourceDataSyncSourceRegionList"),
+            (
+                "IncludeFutureRegions",
+                "ResourceDataSyncIncludeFutureRegions",
+            ),
+            (
+                "EnableAllOpsDataSources",
+                "ResourceDataSyncEnableAllOpsDataSources",
+            ),
+        ]),
+    ),
+    (
+        "ResourceDataSyncSourceRegionList",
+        crate::AuditShape::List("ResourceDataSyncSourceRegion"),
+    ),
+    (
+        "ResourceDataSyncSourceWithState",
+        crate::AuditShape::Structure(&[
+            ("SourceType", "ResourceDataSyncSourceType"),
+            (
+                "AwsOrganizationsSource",
+                "ResourceDataSyncAwsOrganizationsSource",
+            ),
+            ("SourceRegions", "ResourceDataSyncSourceRegionList"),
+            (
+                "IncludeFutureRegions",
+                "ResourceDataSyncIncludeFutureRegions",
+            ),
+            ("State", "ResourceDataSyncState"),
+            (
+                "EnableAllOpsDataSources",
+                "ResourceDataSyncEnableAllOpsDataSources",
+            ),
+        ]),
+    ),
+    (
+        "ResultAttribute",
+        crate::AuditShape::Structure(&[("TypeName", "InventoryItemTypeName")]),
+    ),
+    (
+        "ResultAttributeList",
+        crate::AuditShape::List("ResultAttribute"),
+    ),
+    (
+        "ResumeSessionRequest",
+        crate::AuditShape::Structure(&[("SessionId", "SessionId")]),
+    ),
+    (
+        "ResumeSessionResponse",
+        crate::AuditShape::Structure(&[
+            ("SessionId", "SessionId"),
+            ("TokenValue", "TokenValue"),
+            ("StreamUrl", "StreamUrl"),
+        ]),
+    ),
+    (
+        "ReviewInformation",
+        crate::AuditShape::Structure(&[
+            ("ReviewedTime", "DateTime"),
+            ("Status", "ReviewStatus"),
+            ("Reviewer", "Reviewer"),
+        ]),
+    ),
+    (
+        "ReviewInformationList",
+        crate::AuditShape::List("ReviewInformation"),
+    ),
+    (
+        "Runbook",
+        crate::AuditShape::Structure(&[
+            ("DocumentName", "DocumentARN"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("Parameters", "AutomationParameterMap"),
+            ("TargetParameterName", "AutomationParameterKey"),
+            ("Targets", "Targets"),
+            ("TargetMaps", "TargetMaps"),
+            ("MaxConcurrency", "MaxConcurrency"),
+            ("MaxErrors", "MaxErrors"),
+            ("TargetLocations", "TargetLocations"),
+        ]),
+    ),
+    ("Runbooks", crate::AuditShape::List("Runbook")),
+    (
+        "S3OutputLocation",
+        crate::AuditShape::Structure(&[
+            ("OutputS3Region", "S3Region"),
+            ("OutputS3BucketName", "S3BucketName"),
+            ("OutputS3KeyPrefix", "S3KeyPrefix"),
+        ]),
+    ),
+    (
+        "S3OutputUrl",
+        crate::AuditShape::Structure(&[("OutputUrl", "Url")]),
+    ),
+    (
+        "ScheduledWindowExecution",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("Name", "MaintenanceWindowName"),
+            ("ExecutionTime", "MaintenanceWindowStringDateTime"),
+        ]),
+    ),
+    (
+        "ScheduledWindowExecutionList",
+        crate::AuditShape::List("ScheduledWindowExecution"),
+    ),
+    (
+        "SendAutomationSignalRequest",
+        crate::AuditShape::Structure(&[
+            ("AutomationExecutionId", "AutomationExecutionId"),
+            ("SignalType", "SignalType"),
+            ("Payload", "AutomationParameterMap"),
+        ]),
+    ),
+    (
+        "SendAutomationSignalResult",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "SendCommandRequest",
+        crate::AuditShape::Structure(&[
+            ("InstanceIds", "InstanceIdList"),
+            ("Targets", "Targets"),
+            ("DocumentName", "DocumentARN"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("DocumentHash", "DocumentHash"),
+            ("DocumentHashType", "DocumentHashType"),
+            ("TimeoutSeconds", "TimeoutSeconds"),
+            ("Comment", "Comment"),
+            ("Parameters", "Parameters"),
+            ("OutputS3Region", "S3Region"),
+            ("OutputS3BucketName", "S3BucketName"),
+            ("OutputS3KeyPrefix", "S3KeyPrefix"),
+            ("MaxConcurrency", "MaxConcurrency"),
+            ("MaxErrors", "MaxErrors"),
+            ("ServiceRoleArn", "ServiceRole"),
+            ("NotificationConfig", "NotificationConfig"),
+            ("CloudWatchOutputConfig", "CloudWatchOutputConfig"),
+            ("AlarmConfiguration", "AlarmConfiguration"),
+        ]),
+    ),
+    (
+        "SendCommandResult",
+        crate::AuditShape::Structure(&[("Command", "Command")]),
+    ),
+    (
+        "ServiceSetting",
+        crate::AuditShape::Structure(&[
+            ("SettingId", "ServiceSettingId"),
+            ("SettingValue", "ServiceSettingValue"),
+            ("LastModifiedDate", "DateTime"),
+            ("LastModifiedUser", "String"),
+            ("ARN", "String"),
+            ("Status", "String"),
+        ]),
+    ),
+    (
+        "Session",
+        crate::AuditShape::Structure(&[
+            ("SessionId", "SessionId"),
+            ("Target", "SessionTarget"),
+            ("Status", "SessionStatus"),
+            ("StartDate", "DateTime"),
+            ("EndDate", "DateTime"),
+            ("DocumentName", "DocumentName"),
+            ("Owner", "SessionOwner"),
+            ("Reason", "SessionReason"),
+            ("Details", "SessionDetails"),
+            ("OutputUrl", "SessionManagerOutputUrl"),
+            ("MaxSessionDuration", "MaxSessionDuration"),
+            ("AccessType", "AccessType"),
+        ]),
+    ),
+    (
+        "SessionFilter",
+        crate::AuditShape::Structure(&[
+            ("key", "SessionFilterKey"),
+            ("value", "SessionFilterValue"),
+        ]),
+    ),
+    (
+        "SessionFilterList",
+        crate::AuditShape::List("SessionFilter"),
+    ),
+    ("SessionList", crate::AuditShape::List("Session")),
+    (
+        "SessionManagerOutputUrl",
+        crate::AuditShape::Structure(&[
+            ("S3OutputUrl", "SessionManagerS3OutputUrl"),
+            ("CloudWatchOutputUrl", "SessionManagerCloudWatchOutputUrl"),
+        ]),
+    ),
+    (
+        "SessionManagerParameterValueList",
+        crate::AuditShape::List("SessionManagerParameterValue"),
+    ),
+    (
+        "SessionManagerParameters",
+        crate::AuditShape::Map("SessionManagerParameterValueList"),
+    ),
+    ("SessionTokenType", crate::AuditShape::Sensitive),
+    (
+        "SeveritySummary",
+        crate::AuditShape::Structure(&[
+            ("CriticalCount", "ComplianceSummaryCount"),
+            ("HighCount", "ComplianceSummaryCount"),
+            ("MediumCount", "ComplianceSummaryCount"),
+            ("LowCount", "ComplianceSummaryCount"),
+            ("InformationalCount", "ComplianceSummaryCount"),
+            ("UnspecifiedCount", "ComplianceSummaryCount"),
+        ]),
+    ),
+    (
+        "StartAccessRequestRequest",
+        crate::AuditShape::Structure(&[
+            ("Reason", "String1to256"),
+            ("Targets", "Targets"),
+            ("Tags", "TagList"),
+        ]),
+    ),
+    (
+        "StartAccessRequestResponse",
+        crate::AuditShape::Structure(&[("AccessRequestId", "AccessRequestId")]),
+    ),
+    (
+        "StartAssociationsOnceRequest",
+        crate::AuditShape::Structure(&[("AssociationIds", "AssociationIdList")]),
+    ),
+    (
+        "StartAssociationsOnceResult",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "StartAutomationExecutionRequest",
+        crate::AuditShape::Structure(&[
+            ("DocumentName", "DocumentARN"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("Parameters", "AutomationParameterMap"),
+            ("ClientToken", "IdempotencyToken"),
+            ("Mode", "ExecutionMode"),
+            ("TargetParameterName", "AutomationParameterKey"),
+            ("Targets", "Targets"),
+            ("TargetMaps", "TargetMaps"),
+            ("MaxConcurrency", "MaxConcurrency"),
+            ("MaxErrors", "MaxErrors"),
+            ("TargetLocations", "TargetLocations"),
+            ("Tags", "TagList"),
+            ("AlarmConfiguration", "AlarmConfiguration"),
+            ("TargetLocationsURL", "TargetLocationsURL"),
+        ]),
+    ),
+    (
+        "StartAutomationExecutionResult",
+        crate::AuditShape::Structure(&[("AutomationExecutionId", "AutomationExecutionId")]),
+    ),
+    (
+        "StartChangeRequestExecutionRequest",
+        crate::AuditShape::Structure(&[
+            ("ScheduledTime", "DateTime"),
+            ("DocumentName", "DocumentARN"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("Parameters", "AutomationParameterMap"),
+            ("ChangeRequestName", "ChangeRequestName"),
+            ("ClientToken", "IdempotencyToken"),
+            ("AutoApprove", "Boolean"),
+            ("Runbooks", "Runbooks"),
+            ("Tags", "TagList"),
+            ("ScheduledEndTime", "DateTime"),
+            ("ChangeDetails", "ChangeDetailsValue"),
+        ]),
+    ),
+    (
+        "StartChangeRequestExecutionResult",
+        crate::AuditShape::Structure(&[("AutomationExecutionId", "AutomationExecutionId")]),
+    ),
+    (
+        "StartExecutionPreviewRequest",
+        crate::AuditShape::Structure(&[
+            ("DocumentName", "DocumentName"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("ExecutionInputs", "ExecutionInputs"),
+        ]),
+    ),
+    (
+        "StartExecutionPreviewResponse",
+        crate::AuditShape::Structure(&[("ExecutionPreviewId", "ExecutionPreviewId")]),
+    ),
+    (
+        "StartSessionRequest",
+        crate::AuditShape::Structure(&[
+            ("Target", "SessionTarget"),
+            ("DocumentName", "DocumentARN"),
+            ("Reason", "SessionReason"),
+            ("Parameters", "SessionManagerParameters"),
+        ]),
+    ),
+    (
+        "StartSessionResponse",
+        crate::AuditShape::Structure(&[
+            ("SessionId", "SessionId"),
+            ("TokenValue", "TokenValue"),
+            ("StreamUrl", "StreamUrl"),
+        ]),
+    ),
+    (
+        "StepExecution",
+        crate::AuditShape::Structure(&[
+            ("StepName", "String"),
+            ("Action", "AutomationActionName"),
+            ("TimeoutSeconds", "Long"),
+            ("OnFailure", "String"),
+            ("MaxAttempts", "Integer"),
+            ("ExecutionStartTime", "DateTime"),
+            ("ExecutionEndTime", "DateTime"),
+            ("StepStatus", "AutomationExecutionStatus"),
+            ("ResponseCode", "String"),
+            ("Inputs", "NormalStringMap"),
+            ("Outputs", "AutomationParameterMap"),
+            ("Response", "String"),
+            ("FailureMessage", "String"),
+            ("FailureDetails", "FailureDetails"),
+            ("StepExecutionId", "String"),
+            ("OverriddenParameters", "AutomationParameterMap"),
+            ("IsEnd", "Boolean"),
+            ("NextStep", "String"),
+            ("IsCritical", "Boolean"),
+            ("ValidNextSteps", "ValidNextStepList"),
+            ("Targets", "Targets"),
+            ("TargetLocation", "TargetLocation"),
+            ("TriggeredAlarms", "AlarmStateInformationList"),
+            ("ParentStepDetails", "ParentStepDetails"),
+        ]),
+    ),
+    (
+        "StepExecutionFilter",
+        crate::AuditShape::Structure(&[
+            ("Key", "StepExecutionFilterKey"),
+            ("Values", "StepExecutionFilterValueList"),
+        ]),
+    ),
+    (
+        "StepExecutionFilterList",
+        crate::AuditShape::List("StepExecutionFilter"),
+    ),
+    (
+        "StepExecutionFilterValueList",
+        crate::AuditShape::List("StepExecutionFilterValue"),
+    ),
+    (
+        "StepExecutionList",
+        crate::AuditShape::List("StepExecution"),
+    ),
+    ("StepPreviewMap", crate::AuditShape::Map("Integer")),
+    (
+        "StopAutomationExecutionRequest",
+        crate::AuditShape::Structure(&[
+            ("AutomationExecutionId", "AutomationExecutionId"),
+            ("Type", "StopType"),
+        ]),
+    ),
+    (
+        "StopAutomationExecutionResult",
+        crate::AuditShape::Structure(&[]),
+    ),
+    ("StringList", crate::AuditShape::List("String")),
+    (
+        "Tag",
+        crate::AuditShape::Structure(&[("Key", "TagKey"), ("Value", "TagValue")]),
+    ),
+    ("TagList", crate::AuditShape::List("Tag")),
+    (
+        "Target",
+        crate::AuditShape::Structure(&[("Key", "TargetKey"), ("Values", "TargetValues")]),
+    ),
+    (
+        "TargetLocation",
+        crate::AuditShape::Structure(&[
+            ("Accounts", "Accounts"),
+            ("Regions", "Regions"),
+            ("TargetLocationMaxConcurrency", "MaxConcurrency"),
+            ("TargetLocationMaxErrors", "MaxErrors"),
+            ("ExecutionRoleName", "ExecutionRoleName"),
+            ("TargetLocationAlarmConfiguration", "AlarmConfiguration"),
+            ("IncludeChildOrganizationUnits", "Boolean"),
+            ("ExcludeAccounts", "ExcludeAccounts"),
+            ("Targets", "Targets"),
+            ("TargetsMaxConcurrency", "MaxConcurrency"),
+            ("TargetsMaxErrors", "MaxErrors"),
+        ]),
+    ),
+    ("TargetLocations", crate::AuditShape::List("TargetLocation")),
+    ("TargetMap", crate::AuditShape::Map("TargetMapValueList")),
+    (
+        "TargetMapValueList",
+        crate::AuditShape::List("TargetMapValue"),
+    ),
+    ("TargetMaps", crate::AuditShape::List("TargetMap")),
+    (
+        "TargetParameterList",
+        crate::AuditShape::List("ParameterValue"),
+    ),
+    (
+        "TargetPreview",
+        crate::AuditShape::Structure(&[("Count", "Integer"), ("TargetType", "String")]),
+    ),
+    (
+        "TargetPreviewList",
+        crate::AuditShape::List("TargetPreview"),
+    ),
+    ("TargetValues", crate::AuditShape::List("TargetValue")),
+    ("Targets", crate::AuditShape::List("Target")),
+    (
+        "TerminateSessionRequest",
+        crate::AuditShape::Structure(&[("SessionId", "SessionId")]),
+    ),
+    (
+        "TerminateSessionResponse",
+        crate::AuditShape::Structure(&[("SessionId", "SessionId")]),
+    ),
+    (
+        "UnlabelParameterVersionRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "PSParameterName"),
+            ("ParameterVersion", "PSParameterVersion"),
+            ("Labels", "ParameterLabelList"),
+        ]),
+    ),
+    (
+        "UnlabelParameterVersionResult",
+        crate::AuditShape::Structure(&[
+            ("RemovedLabels", "ParameterLabelList"),
+            ("InvalidLabels", "ParameterLabelList"),
+        ]),
+    ),
+    (
+        "UpdateAssociationRequest",
+        crate::AuditShape::Structure(&[
+            ("AssociationId", "AssociationId"),
+            ("Parameters", "Parameters"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("ScheduleExpression", "ScheduleExpression"),
+            ("OutputLocation", "InstanceAssociationOutputLocation"),
+            ("Name", "DocumentARN"),
+            ("Targets", "Targets"),
+            ("AssociationName", "AssociationName"),
+            ("AssociationVersion", "AssociationVersion"),
+            (
+                "AutomationTargetParameterName",
+                "AutomationTargetParameterName",
+            ),
+            ("MaxErrors", "MaxErrors"),
+            ("MaxConcurrency", "MaxConcurrency"),
+            ("ComplianceSeverity", "AssociationComplianceSeverity"),
+            ("SyncCompliance", "AssociationSyncCompliance"),
+            ("ApplyOnlyAtCronInterval", "ApplyOnlyAtCronInterval"),
+            ("CalendarNames", "CalendarNameOrARNList"),
+            ("TargetLocations", "TargetLocations"),
+            ("ScheduleOffset", "ScheduleOffset"),
+            ("Duration", "Duration"),
+            ("TargetMaps", "TargetMaps"),
+            ("AlarmConfiguration", "AlarmConfiguration"),
+            (
+                "AssociationDispatchAssumeRole",
+                "AssociationDispatchAssumeRoleArn",
+            ),
+        ]),
+    ),
+    (
+        "UpdateAssociationResult",
+        crate::AuditShape::Structure(&[("AssociationDescription", "AssociationDescription")]),
+    ),
+    (
+        "UpdateAssociationStatusRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentARN"),
+            ("InstanceId", "InstanceId"),
+            ("AssociationStatus", "AssociationStatus"),
+        ]),
+    ),
+    (
+        "UpdateAssociationStatusResult",
+        crate::AuditShape::Structure(&[("AssociationDescription", "AssociationDescription")]),
+    ),
+    (
+        "UpdateDocumentDefaultVersionRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentName"),
+            ("DocumentVersion", "DocumentVersionNumber"),
+        ]),
+    ),
+    (
+        "UpdateDocumentDefaultVersionResult",
+        crate::AuditShape::Structure(&[("Description", "DocumentDefaultVersionDescription")]),
+    ),
+    (
+        "UpdateDocumentMetadataRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "DocumentName"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("DocumentReviews", "DocumentReviews"),
+        ]),
+    ),
+    (
+        "UpdateDocumentMetadataResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "UpdateDocumentRequest",
+        crate::AuditShape::Structure(&[
+            ("Content", "DocumentContent"),
+            ("Attachments", "AttachmentsSourceList"),
+            ("Name", "DocumentName"),
+            ("DisplayName", "DocumentDisplayName"),
+            ("VersionName", "DocumentVersionName"),
+            ("DocumentVersion", "DocumentVersion"),
+            ("DocumentFormat", "DocumentFormat"),
+            ("TargetType", "TargetType"),
+        ]),
+    ),
+    (
+        "UpdateDocumentResult",
+        crate::AuditShape::Structure(&[("DocumentDescription", "DocumentDescription")]),
+    ),
+    (
+        "UpdateMaintenanceWindowRequest",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("Name", "MaintenanceWindowName"),
+            ("Description", "MaintenanceWindowDescription"),
+            ("StartDate", "MaintenanceWindowStringDateTime"),
+            ("EndDate", "MaintenanceWindowStringDateTime"),
+            ("Schedule", "MaintenanceWindowSchedule"),
+            ("ScheduleTimezone", "MaintenanceWindowTimezone"),
+            ("ScheduleOffset", "MaintenanceWindowOffset"),
+            ("Duration", "MaintenanceWindowDurationHours"),
+            ("Cutoff", "MaintenanceWindowCutoff"),
+            (
+                "AllowUnassociatedTargets",
+                "MaintenanceWindowAllowUnassociatedTargets",
+            ),
+            ("Enabled", "MaintenanceWindowEnabled"),
+            ("Replace", "Boolean"),
+        ]),
+    ),
+    (
+        "UpdateMaintenanceWindowResult",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("Name", "MaintenanceWindowName"),
+            ("Description", "MaintenanceWindowDescription"),
+            ("StartDate", "MaintenanceWindowStringDateTime"),
+            ("EndDate", "MaintenanceWindowStringDateTime"),
+            ("Schedule", "MaintenanceWindowSchedule"),
+            ("ScheduleTimezone", "MaintenanceWindowTimezone"),
+            ("ScheduleOffset", "MaintenanceWindowOffset"),
+            ("Duration", "MaintenanceWindowDurationHours"),
+            ("Cutoff", "MaintenanceWindowCutoff"),
+            (
+                "AllowUnassociatedTargets",
+                "MaintenanceWindowAllowUnassociatedTargets",
+            ),
+            ("Enabled", "MaintenanceWindowEnabled"),
+        ]),
+    ),
+    (
+        "UpdateMaintenanceWindowTargetRequest",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("WindowTargetId", "MaintenanceWindowTargetId"),
+            ("Targets", "Targets"),
+            ("OwnerInformation", "OwnerInformation"),
+            ("Name", "MaintenanceWindowName"),
+            ("Description", "MaintenanceWindowDescription"),
+            ("Replace", "Boolean"),
+        ]),
+    ),
+    (
+        "UpdateMaintenanceWindowTargetResult",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("WindowTargetId", "MaintenanceWindowTargetId"),
+            ("Targets", "Targets"),
+            ("OwnerInformation", "OwnerInformation"),
+            ("Name", "MaintenanceWindowName"),
+            ("Description", "MaintenanceWindowDescription"),
+        ]),
+    ),
+    (
+        "UpdateMaintenanceWindowTaskRequest",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("WindowTaskId", "MaintenanceWindowTaskId"),
+            ("Targets", "Targets"),
+            ("TaskArn", "MaintenanceWindowTaskArn"),
+            ("ServiceRoleArn", "ServiceRole"),
+            ("TaskParameters", "MaintenanceWindowTaskParameters"),
+            (
+                "TaskInvocationParameters",
+                "MaintenanceWindowTaskInvocationParameters",
+            ),
+            ("Priority", "MaintenanceWindowTaskPriority"),
+            ("MaxConcurrency", "MaxConcurrency"),
+            ("MaxErrors", "MaxErrors"),
+            ("LoggingInfo", "LoggingInfo"),
+            ("Name", "MaintenanceWindowName"),
+            ("Description", "MaintenanceWindowDescription"),
+            ("Replace", "Boolean"),
+            ("CutoffBehavior", "MaintenanceWindowTaskCutoffBehavior"),
+            ("AlarmConfiguration", "AlarmConfiguration"),
+        ]),
+    ),
+    (
+        "UpdateMaintenanceWindowTaskResult",
+        crate::AuditShape::Structure(&[
+            ("WindowId", "MaintenanceWindowId"),
+            ("WindowTaskId", "MaintenanceWindowTaskId"),
+            ("Targets", "Targets"),
+            ("TaskArn", "MaintenanceWindowTaskArn"),
+            ("ServiceRoleArn", "ServiceRole"),
+            ("TaskParameters", "MaintenanceWindowTaskParameters"),
+            (
+                "TaskInvocationParameters",
+                "MaintenanceWindowTaskInvocationParameters",
+            ),
+            ("Priority", "MaintenanceWindowTaskPriority"),
+            ("MaxConcurrency", "MaxConcurrency"),
+            ("MaxErrors", "MaxErrors"),
+            ("LoggingInfo", "LoggingInfo"),
+            ("Name", "MaintenanceWindowName"),
+            ("Description", "MaintenanceWindowDescription"),
+            ("CutoffBehavior", "MaintenanceWindowTaskCutoffBehavior"),
+            ("AlarmConfiguration", "AlarmConfiguration"),
+        ]),
+    ),
+    (
+        "UpdateManagedInstanceRoleRequest",
+        crate::AuditShape::Structure(&[
+            ("InstanceId", "ManagedInstanceId"),
+            ("IamRole", "IamRole"),
+        ]),
+    ),
+    (
+        "UpdateManagedInstanceRoleResult",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "UpdateOpsItemRequest",
+        crate::AuditShape::Structure(&[
+            ("Description", "OpsItemDescription"),
+            ("OperationalData", "OpsItemOperationalData"),
+            ("OperationalDataToDelete", "OpsItemOpsDataKeysList"),
+            ("Notifications", "OpsItemNotifications"),
+            ("Priority", "OpsItemPriority"),
+            ("RelatedOpsItems", "RelatedOpsItems"),
+            ("Status", "OpsItemStatus"),
+            ("OpsItemId", "OpsItemId"),
+            ("Title", "OpsItemTitle"),
+            ("Category", "OpsItemCategory"),
+            ("Severity", "OpsItemSeverity"),
+            ("ActualStartTime", "DateTime"),
+            ("ActualEndTime", "DateTime"),
+            ("PlannedStartTime", "DateTime"),
+            ("PlannedEndTime", "DateTime"),
+            ("OpsItemArn", "OpsItemArn"),
+        ]),
+    ),
+    ("UpdateOpsItemResponse", crate::AuditShape::Structure(&[])),
+    (
+        "UpdateOpsMetadataRequest",
+        crate::AuditShape::Structure(&[
+            ("OpsMetadataArn", "OpsMetadataArn"),
+            ("MetadataToUpdate", "MetadataMap"),
+            ("KeysToDelete", "MetadataKeysToDeleteList"),
+        ]),
+    ),
+    (
+        "UpdateOpsMetadataResult",
+        crate::AuditShape::Structure(&[("OpsMetadataArn", "OpsMetadataArn")]),
+    ),
+    (
+        "UpdatePatchBaselineRequest",
+        crate::AuditShape::Structure(&[
+            ("BaselineId", "BaselineId"),
+            ("Name", "BaselineName"),
+            ("GlobalFilters", "PatchFilterGroup"),
+            ("ApprovalRules", "PatchRuleGroup"),
+            ("ApprovedPatches", "PatchIdList"),
+            ("ApprovedPatchesComplianceLevel", "PatchComplianceLevel"),
+            ("ApprovedPatchesEnableNonSecurity", "Boolean"),
+            ("RejectedPatches", "PatchIdList"),
+            ("RejectedPatchesAction", "PatchAction"),
+            ("Description", "BaselineDescription"),
+            ("Sources", "PatchSourceList"),
+            (
+                "AvailableSecurityUpdatesComplianceStatus",
+                "PatchComplianceStatus",
+            ),
+            ("Replace", "Boolean"),
+        ]),
+    ),
+    (
+        "UpdatePatchBaselineResult",
+        crate::AuditShape::Structure(&[
+            ("BaselineId", "BaselineId"),
+            ("Name", "BaselineName"),
+            ("OperatingSystem", "OperatingSystem"),
+            ("GlobalFilters", "PatchFilterGroup"),
+            ("ApprovalRules", "PatchRuleGroup"),
+            ("ApprovedPatches", "PatchIdList"),
+            ("ApprovedPatchesComplianceLevel", "PatchComplianceLevel"),
+            ("ApprovedPatchesEnableNonSecurity", "Boolean"),
+            ("RejectedPatches", "PatchIdList"),
+            ("RejectedPatchesAction", "PatchAction"),
+            ("CreatedDate", "DateTime"),
+            ("ModifiedDate", "DateTime"),
+            ("Description", "BaselineDescription"),
+            ("Sources", "PatchSourceList"),
+            (
+                "AvailableSecurityUpdatesComplianceStatus",
+                "PatchComplianceStatus",
+            ),
+        ]),
+    ),
+    (
+        "UpdateResourceDataSyncRequest",
+        crate::AuditShape::Structure(&[
+            ("SyncName", "ResourceDataSyncName"),
+            ("SyncType", "ResourceDataSyncType"),
+            ("SyncSource", "ResourceDataSyncSource"),
+        ]),
+    ),
+    (
+        "UpdateResourceDataSyncResult",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "UpdateServiceSettingRequest",
+        crate::AuditShape::Structure(&[
+            ("SettingId", "ServiceSettingId"),
+            ("SettingValue", "ServiceSettingValue"),
+        ]),
+    ),
+    (
+        "UpdateServiceSettingResult",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "ValidNextStepList",
+        crate::AuditShape::List("ValidNextStep"),
+    ),
+];

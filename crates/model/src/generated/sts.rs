@@ -1865,3 +1865,234 @@ static RULE_WEB_IDENTITY_TOKEN_AUDIENCE_STRING_TYPE: crate::rt::StrRule = crate:
     values: None,
     enum_constraint: "",
 };
+/// The shapes the audit trail walks, sorted by name (see [`crate::AuditShape`]).
+/// A shape not listed is a scalar that holds nothing sensitive.
+pub static AUDIT_SHAPES: &[(&str, crate::AuditShape)] = &[
+    (
+        "AssumeRoleRequest",
+        crate::AuditShape::Structure(&[
+            ("RoleArn", "arnType"),
+            ("RoleSessionName", "roleSessionNameType"),
+            ("PolicyArns", "policyDescriptorListType"),
+            ("Policy", "unrestrictedSessionPolicyDocumentType"),
+            ("DurationSeconds", "roleDurationSecondsType"),
+            ("Tags", "tagListType"),
+            ("TransitiveTagKeys", "tagKeyListType"),
+            ("ExternalId", "externalIdType"),
+            ("SerialNumber", "serialNumberType"),
+            ("TokenCode", "tokenCodeType"),
+            ("SourceIdentity", "sourceIdentityType"),
+            ("ProvidedContexts", "ProvidedContextsListType"),
+        ]),
+    ),
+    (
+        "AssumeRoleResponse",
+        crate::AuditShape::Structure(&[
+            ("Credentials", "Credentials"),
+            ("AssumedRoleUser", "AssumedRoleUser"),
+            ("PackedPolicySize", "nonNegativeIntegerType"),
+            ("SourceIdentity", "sourceIdentityType"),
+        ]),
+    ),
+    (
+        "AssumeRoleWithSAMLRequest",
+        crate::AuditShape::Structure(&[
+            ("RoleArn", "arnType"),
+            ("PrincipalArn", "arnType"),
+            ("SAMLAssertion", "SAMLAssertionType"),
+            ("PolicyArns", "policyDescriptorListType"),
+            ("Policy", "sessionPolicyDocumentType"),
+            ("DurationSeconds", "roleDurationSecondsType"),
+        ]),
+    ),
+    (
+        "AssumeRoleWithSAMLResponse",
+        crate::AuditShape::Structure(&[
+            ("Credentials", "Credentials"),
+            ("AssumedRoleUser", "AssumedRoleUser"),
+            ("PackedPolicySize", "nonNegativeIntegerType"),
+            ("Subject", "Subject"),
+            ("SubjectType", "SubjectType"),
+            ("Issuer", "Issuer"),
+            ("Audience", "Audience"),
+            ("NameQualifier", "NameQualifier"),
+            ("SourceIdentity", "sourceIdentityType"),
+        ]),
+    ),
+    (
+        "AssumeRoleWithWebIdentityRequest",
+        crate::AuditShape::Structure(&[
+            ("RoleArn", "arnType"),
+            ("RoleSessionName", "roleSessionNameType"),
+            ("WebIdentityToken", "clientTokenType"),
+            ("ProviderId", "urlType"),
+            ("PolicyArns", "policyDescriptorListType"),
+            ("Policy", "sessionPolicyDocumentType"),
+            ("DurationSeconds", "roleDurationSecondsType"),
+        ]),
+    ),
+    (
+        "AssumeRoleWithWebIdentityResponse",
+        crate::AuditShape::Structure(&[
+            ("Credentials", "Credentials"),
+            ("SubjectFromWebIdentityToken", "webIdentitySubjectType"),
+            ("AssumedRoleUser", "AssumedRoleUser"),
+            ("PackedPolicySize", "nonNegativeIntegerType"),
+            ("Provider", "Issuer"),
+            ("Audience", "Audience"),
+            ("SourceIdentity", "sourceIdentityType"),
+        ]),
+    ),
+    (
+        "AssumeRootRequest",
+        crate::AuditShape::Structure(&[
+            ("TargetPrincipal", "TargetPrincipalType"),
+            ("TaskPolicyArn", "PolicyDescriptorType"),
+            ("DurationSeconds", "RootDurationSecondsType"),
+        ]),
+    ),
+    (
+        "AssumeRootResponse",
+        crate::AuditShape::Structure(&[
+            ("Credentials", "Credentials"),
+            ("SourceIdentity", "sourceIdentityType"),
+        ]),
+    ),
+    (
+        "AssumedRoleUser",
+        crate::AuditShape::Structure(&[("AssumedRoleId", "assumedRoleIdType"), ("Arn", "arnType")]),
+    ),
+    (
+        "Credentials",
+        crate::AuditShape::Structure(&[
+            ("AccessKeyId", "accessKeyIdType"),
+            ("SecretAccessKey", "accessKeySecretType"),
+            ("SessionToken", "tokenType"),
+            ("Expiration", "dateType"),
+        ]),
+    ),
+    (
+        "DecodeAuthorizationMessageRequest",
+        crate::AuditShape::Structure(&[("EncodedMessage", "encodedMessageType")]),
+    ),
+    (
+        "DecodeAuthorizationMessageResponse",
+        crate::AuditShape::Structure(&[("DecodedMessage", "decodedMessageType")]),
+    ),
+    (
+        "FederatedUser",
+        crate::AuditShape::Structure(&[("FederatedUserId", "federatedIdType"), ("Arn", "arnType")]),
+    ),
+    (
+        "GetAccessKeyInfoRequest",
+        crate::AuditShape::Structure(&[("AccessKeyId", "accessKeyIdType")]),
+    ),
+    (
+        "GetAccessKeyInfoResponse",
+        crate::AuditShape::Structure(&[("Account", "accountType")]),
+    ),
+    (
+        "GetCallerIdentityRequest",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "GetCallerIdentityResponse",
+        crate::AuditShape::Structure(&[
+            ("UserId", "userIdType"),
+            ("Account", "accountType"),
+            ("Arn", "arnType"),
+        ]),
+    ),
+    (
+        "GetDelegatedAccessTokenRequest",
+        crate::AuditShape::Structure(&[("TradeInToken", "tradeInTokenType")]),
+    ),
+    (
+        "GetDelegatedAccessTokenResponse",
+        crate::AuditShape::Structure(&[
+            ("Credentials", "Credentials"),
+            ("PackedPolicySize", "nonNegativeIntegerType"),
+            ("AssumedPrincipal", "arnType"),
+        ]),
+    ),
+    (
+        "GetFederationTokenRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "userNameType"),
+            ("Policy", "sessionPolicyDocumentType"),
+            ("PolicyArns", "policyDescriptorListType"),
+            ("DurationSeconds", "durationSecondsType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "GetFederationTokenResponse",
+        crate::AuditShape::Structure(&[
+            ("Credentials", "Credentials"),
+            ("FederatedUser", "FederatedUser"),
+            ("PackedPolicySize", "nonNegativeIntegerType"),
+        ]),
+    ),
+    (
+        "GetSessionTokenRequest",
+        crate::AuditShape::Structure(&[
+            ("DurationSeconds", "durationSecondsType"),
+            ("SerialNumber", "serialNumberType"),
+            ("TokenCode", "tokenCodeType"),
+        ]),
+    ),
+    (
+        "GetSessionTokenResponse",
+        crate::AuditShape::Structure(&[("Credentials", "Credentials")]),
+    ),
+    (
+        "GetWebIdentityTokenRequest",
+        crate::AuditShape::Structure(&[
+            ("Audience", "webIdentityTokenAudienceListType"),
+            ("DurationSeconds", "webIdentityTokenDurationSecondsType"),
+            ("SigningAlgorithm", "jwtAlgorithmType"),
+            ("Tags", "tagListType"),
+        ]),
+    ),
+    (
+        "GetWebIdentityTokenResponse",
+        crate::AuditShape::Structure(&[
+            ("WebIdentityToken", "webIdentityTokenType"),
+            ("Expiration", "dateType"),
+        ]),
+    ),
+    (
+        "PolicyDescriptorType",
+        crate::AuditShape::Structure(&[("arn", "arnType")]),
+    ),
+    (
+        "ProvidedContext",
+        crate::AuditShape::Structure(&[
+            ("ProviderArn", "arnType"),
+            ("ContextAssertion", "contextAssertionType"),
+        ]),
+    ),
+    (
+        "ProvidedContextsListType",
+        crate::AuditShape::List("ProvidedContext"),
+    ),
+    ("SAMLAssertionType", crate::AuditShape::Sensitive),
+    (
+        "Tag",
+        crate::AuditShape::Structure(&[("Key", "tagKeyType"), ("Value", "tagValueType")]),
+    ),
+    ("accessKeySecretType", crate::AuditShape::Sensitive),
+    ("clientTokenType", crate::AuditShape::Sensitive),
+    (
+        "policyDescriptorListType",
+        crate::AuditShape::List("PolicyDescriptorType"),
+    ),
+    ("tagKeyListType", crate::AuditShape::List("tagKeyType")),
+    ("tagListType", crate::AuditShape::List("Tag")),
+    ("tradeInTokenType", crate::AuditShape::Sensitive),
+    (
+        "webIdentityTokenAudienceListType",
+        crate::AuditShape::List("webIdentityTokenAudienceStringType"),
+    ),
+    ("webIdentityTokenType", crate::AuditShape::Sensitive),
+];

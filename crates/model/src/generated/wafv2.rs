@@ -12028,3 +12028,1891 @@ static RULE_VERSION_KEY_STRING: crate::rt::StrRule = crate::rt::StrRule {
     values: None,
     enum_constraint: "",
 };
+/// The shapes the audit trail walks, sorted by name (see [`crate::AuditShape`]).
+/// A shape not listed is a scalar that holds nothing sensitive.
+pub static AUDIT_SHAPES: &[(&str, crate::AuditShape)] = &[
+    ("APIKeySummaries", crate::AuditShape::List("APIKeySummary")),
+    (
+        "APIKeySummary",
+        crate::AuditShape::Structure(&[
+            ("TokenDomains", "TokenDomains"),
+            ("APIKey", "APIKey"),
+            ("CreationTimestamp", "Timestamp"),
+            ("Version", "APIKeyVersion"),
+        ]),
+    ),
+    ("APIKeyTokenDomains", crate::AuditShape::List("TokenDomain")),
+    (
+        "AWSManagedRulesACFPRuleSet",
+        crate::AuditShape::Structure(&[
+            ("CreationPath", "CreationPathString"),
+            ("RegistrationPagePath", "RegistrationPagePathString"),
+            ("RequestInspection", "RequestInspectionACFP"),
+            ("ResponseInspection", "ResponseInspection"),
+            ("EnableRegexInPath", "Boolean"),
+        ]),
+    ),
+    (
+        "AWSManagedRulesATPRuleSet",
+        crate::AuditShape::Structure(&[
+            ("LoginPath", "String"),
+            ("RequestInspection", "RequestInspection"),
+            ("ResponseInspection", "ResponseInspection"),
+            ("EnableRegexInPath", "Boolean"),
+        ]),
+    ),
+    (
+        "AWSManagedRulesAntiDDoSRuleSet",
+        crate::AuditShape::Structure(&[
+            ("ClientSideActionConfig", "ClientSideActionConfig"),
+            ("SensitivityToBlock", "SensitivityToAct"),
+        ]),
+    ),
+    (
+        "AWSManagedRulesBotControlRuleSet",
+        crate::AuditShape::Structure(&[
+            ("InspectionLevel", "InspectionLevel"),
+            ("EnableMachineLearning", "EnableMachineLearning"),
+        ]),
+    ),
+    (
+        "ActionCondition",
+        crate::AuditShape::Structure(&[("Action", "ActionValue")]),
+    ),
+    (
+        "AddressField",
+        crate::AuditShape::Structure(&[("Identifier", "FieldIdentifier")]),
+    ),
+    ("AddressFields", crate::AuditShape::List("AddressField")),
+    ("All", crate::AuditShape::Structure(&[])),
+    ("AllQueryArguments", crate::AuditShape::Structure(&[])),
+    (
+        "AllowAction",
+        crate::AuditShape::Structure(&[("CustomRequestHandling", "CustomRequestHandling")]),
+    ),
+    (
+        "AndStatement",
+        crate::AuditShape::Structure(&[("Statements", "Statements")]),
+    ),
+    (
+        "ApplicationAttribute",
+        crate::AuditShape::Structure(&[("Name", "AttributeName"), ("Values", "AttributeValues")]),
+    ),
+    (
+        "ApplicationAttributes",
+        crate::AuditShape::List("ApplicationAttribute"),
+    ),
+    (
+        "ApplicationConfig",
+        crate::AuditShape::Structure(&[("Attributes", "ApplicationAttributes")]),
+    ),
+    ("AsnList", crate::AuditShape::List("ASN")),
+    (
+        "AsnMatchStatement",
+        crate::AuditShape::Structure(&[
+            ("AsnList", "AsnList"),
+            ("ForwardedIPConfig", "ForwardedIPConfig"),
+        ]),
+    ),
+    (
+        "AssociateWebACLRequest",
+        crate::AuditShape::Structure(&[
+            ("WebACLArn", "ResourceArn"),
+            ("ResourceArn", "ResourceArn"),
+        ]),
+    ),
+    ("AssociateWebACLResponse", crate::AuditShape::Structure(&[])),
+    (
+        "AssociationConfig",
+        crate::AuditShape::Structure(&[("RequestBody", "RequestBody")]),
+    ),
+    ("AttributeValues", crate::AuditShape::List("AttributeValue")),
+    (
+        "BlockAction",
+        crate::AuditShape::Structure(&[("CustomResponse", "CustomResponse")]),
+    ),
+    (
+        "Body",
+        crate::AuditShape::Structure(&[("OversizeHandling", "OversizeHandling")]),
+    ),
+    (
+        "BotStatistics",
+        crate::AuditShape::Structure(&[
+            ("BotName", "FilterString"),
+            ("RequestCount", "RequestCount"),
+            ("Percentage", "PercentageValue"),
+        ]),
+    ),
+    (
+        "BotStatisticsList",
+        crate::AuditShape::List("BotStatistics"),
+    ),
+    (
+        "ByteMatchStatement",
+        crate::AuditShape::Structure(&[
+            ("SearchString", "SearchString"),
+            ("FieldToMatch", "FieldToMatch"),
+            ("TextTransformations", "TextTransformations"),
+            ("PositionalConstraint", "PositionalConstraint"),
+        ]),
+    ),
+    (
+        "CaptchaAction",
+        crate::AuditShape::Structure(&[("CustomRequestHandling", "CustomRequestHandling")]),
+    ),
+    (
+        "CaptchaConfig",
+        crate::AuditShape::Structure(&[("ImmunityTimeProperty", "ImmunityTimeProperty")]),
+    ),
+    (
+        "CaptchaResponse",
+        crate::AuditShape::Structure(&[
+            ("ResponseCode", "ResponseCode"),
+            ("SolveTimestamp", "SolveTimestamp"),
+            ("FailureReason", "FailureReason"),
+        ]),
+    ),
+    (
+        "ChallengeAction",
+        crate::AuditShape::Structure(&[("CustomRequestHandling", "CustomRequestHandling")]),
+    ),
+    (
+        "ChallengeConfig",
+        crate::AuditShape::Structure(&[("ImmunityTimeProperty", "ImmunityTimeProperty")]),
+    ),
+    (
+        "ChallengeResponse",
+        crate::AuditShape::Structure(&[
+            ("ResponseCode", "ResponseCode"),
+            ("SolveTimestamp", "SolveTimestamp"),
+            ("FailureReason", "FailureReason"),
+        ]),
+    ),
+    (
+        "CheckCapacityRequest",
+        crate::AuditShape::Structure(&[("Scope", "Scope"), ("Rules", "Rules")]),
+    ),
+    (
+        "CheckCapacityResponse",
+        crate::AuditShape::Structure(&[("Capacity", "ConsumedCapacity")]),
+    ),
+    (
+        "ClientSideAction",
+        crate::AuditShape::Structure(&[
+            ("UsageOfAction", "UsageOfAction"),
+            ("Sensitivity", "SensitivityToAct"),
+            ("ExemptUriRegularExpressions", "RegularExpressionList"),
+        ]),
+    ),
+    (
+        "ClientSideActionConfig",
+        crate::AuditShape::Structure(&[("Challenge", "ClientSideAction")]),
+    ),
+    (
+        "Condition",
+        crate::AuditShape::Structure(&[
+            ("ActionCondition", "ActionCondition"),
+            ("LabelNameCondition", "LabelNameCondition"),
+        ]),
+    ),
+    ("Conditions", crate::AuditShape::List("Condition")),
+    (
+        "CookieMatchPattern",
+        crate::AuditShape::Structure(&[
+            ("All", "All"),
+            ("IncludedCookies", "CookieNames"),
+            ("ExcludedCookies", "CookieNames"),
+        ]),
+    ),
+    ("CookieNames", crate::AuditShape::List("SingleCookieName")),
+    (
+        "Cookies",
+        crate::AuditShape::Structure(&[
+            ("MatchPattern", "CookieMatchPattern"),
+            ("MatchScope", "MapMatchScope"),
+            ("OversizeHandling", "OversizeHandling"),
+        ]),
+    ),
+    (
+        "CountAction",
+        crate::AuditShape::Structure(&[("CustomRequestHandling", "CustomRequestHandling")]),
+    ),
+    ("CountryCodes", crate::AuditShape::List("CountryCode")),
+    (
+        "CreateAPIKeyRequest",
+        crate::AuditShape::Structure(&[("Scope", "Scope"), ("TokenDomains", "APIKeyTokenDomains")]),
+    ),
+    (
+        "CreateAPIKeyResponse",
+        crate::AuditShape::Structure(&[("APIKey", "APIKey")]),
+    ),
+    (
+        "CreateIPSetRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Description", "EntityDescription"),
+            ("IPAddressVersion", "IPAddressVersion"),
+            ("Addresses", "IPAddresses"),
+            ("Tags", "TagList"),
+        ]),
+    ),
+    (
+        "CreateIPSetResponse",
+        crate::AuditShape::Structure(&[("Summary", "IPSetSummary")]),
+    ),
+    (
+        "CreateRegexPatternSetRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Description", "EntityDescription"),
+            ("RegularExpressionList", "RegularExpressionList"),
+            ("Tags", "TagList"),
+        ]),
+    ),
+    (
+        "CreateRegexPatternSetResponse",
+        crate::AuditShape::Structure(&[("Summary", "RegexPatternSetSummary")]),
+    ),
+    (
+        "CreateRuleGroupRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Capacity", "CapacityUnit"),
+            ("Description", "EntityDescription"),
+            ("Rules", "Rules"),
+            ("VisibilityConfig", "VisibilityConfig"),
+            ("Tags", "TagList"),
+            ("CustomResponseBodies", "CustomResponseBodies"),
+        ]),
+    ),
+    (
+        "CreateRuleGroupResponse",
+        crate::AuditShape::Structure(&[("Summary", "RuleGroupSummary")]),
+    ),
+    (
+        "CreateWebACLRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("DefaultAction", "DefaultAction"),
+            ("Description", "EntityDescription"),
+            ("Rules", "Rules"),
+            ("VisibilityConfig", "VisibilityConfig"),
+            ("DataProtectionConfig", "DataProtectionConfig"),
+            ("Tags", "TagList"),
+            ("CustomResponseBodies", "CustomResponseBodies"),
+            ("CaptchaConfig", "CaptchaConfig"),
+            ("ChallengeConfig", "ChallengeConfig"),
+            ("TokenDomains", "TokenDomains"),
+            ("AssociationConfig", "AssociationConfig"),
+            (
+                "OnSourceDDoSProtectionConfig",
+                "OnSourceDDoSProtectionConfig",
+            ),
+            ("ApplicationConfig", "ApplicationConfig"),
+        ]),
+    ),
+    (
+        "CreateWebACLResponse",
+        crate::AuditShape::Structure(&[("Summary", "WebACLSummary")]),
+    ),
+    (
+        "CustomHTTPHeader",
+        crate::AuditShape::Structure(&[
+            ("Name", "CustomHTTPHeaderName"),
+            ("Value", "CustomHTTPHeaderValue"),
+        ]),
+    ),
+    (
+        "CustomHTTPHeaders",
+        crate::AuditShape::List("CustomHTTPHeader"),
+    ),
+    (
+        "CustomRequestHandling",
+        crate::AuditShape::Structure(&[("InsertHeaders", "CustomHTTPHeaders")]),
+    ),
+    (
+        "CustomResponse",
+        crate::AuditShape::Structure(&[
+            ("ResponseCode", "ResponseStatusCode"),
+            ("CustomResponseBodyKey", "EntityName"),
+            ("ResponseHeaders", "CustomHTTPHeaders"),
+        ]),
+    ),
+    (
+        "CustomResponseBodies",
+        crate::AuditShape::Map("CustomResponseBody"),
+    ),
+    (
+        "CustomResponseBody",
+        crate::AuditShape::Structure(&[
+            ("ContentType", "ResponseContentType"),
+            ("Content", "ResponseContent"),
+        ]),
+    ),
+    (
+        "DataProtection",
+        crate::AuditShape::Structure(&[
+            ("Field", "FieldToProtect"),
+            ("Action", "DataProtectionAction"),
+            ("ExcludeRuleMatchDetails", "Boolean"),
+            ("ExcludeRateBasedDetails", "Boolean"),
+        ]),
+    ),
+    (
+        "DataProtectionConfig",
+        crate::AuditShape::Structure(&[("DataProtections", "DataProtections")]),
+    ),
+    ("DataProtections", crate::AuditShape::List("DataProtection")),
+    (
+        "DefaultAction",
+        crate::AuditShape::Structure(&[("Block", "BlockAction"), ("Allow", "AllowAction")]),
+    ),
+    (
+        "DeleteAPIKeyRequest",
+        crate::AuditShape::Structure(&[("Scope", "Scope"), ("APIKey", "APIKey")]),
+    ),
+    ("DeleteAPIKeyResponse", crate::AuditShape::Structure(&[])),
+    (
+        "DeleteFirewallManagerRuleGroupsRequest",
+        crate::AuditShape::Structure(&[
+            ("WebACLArn", "ResourceArn"),
+            ("WebACLLockToken", "LockToken"),
+        ]),
+    ),
+    (
+        "DeleteFirewallManagerRuleGroupsResponse",
+        crate::AuditShape::Structure(&[("NextWebACLLockToken", "LockToken")]),
+    ),
+    (
+        "DeleteIPSetRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Id", "EntityId"),
+            ("LockToken", "LockToken"),
+        ]),
+    ),
+    ("DeleteIPSetResponse", crate::AuditShape::Structure(&[])),
+    (
+        "DeleteLoggingConfigurationRequest",
+        crate::AuditShape::Structure(&[
+            ("ResourceArn", "ResourceArn"),
+            ("LogType", "LogType"),
+            ("LogScope", "LogScope"),
+        ]),
+    ),
+    (
+        "DeleteLoggingConfigurationResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "DeletePermissionPolicyRequest",
+        crate::AuditShape::Structure(&[("ResourceArn", "ResourceArn")]),
+    ),
+    (
+        "DeletePermissionPolicyResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "DeleteRegexPatternSetRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Id", "EntityId"),
+            ("LockToken", "LockToken"),
+        ]),
+    ),
+    (
+        "DeleteRegexPatternSetResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "DeleteRuleGroupRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Id", "EntityId"),
+            ("LockToken", "LockToken"),
+        ]),
+    ),
+    ("DeleteRuleGroupResponse", crate::AuditShape::Structure(&[])),
+    (
+        "DeleteWebACLRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Id", "EntityId"),
+            ("LockToken", "LockToken"),
+        ]),
+    ),
+    ("DeleteWebACLResponse", crate::AuditShape::Structure(&[])),
+    (
+        "DescribeAllManagedProductsRequest",
+        crate::AuditShape::Structure(&[("Scope", "Scope")]),
+    ),
+    (
+        "DescribeAllManagedProductsResponse",
+        crate::AuditShape::Structure(&[("ManagedProducts", "ManagedProductDescriptors")]),
+    ),
+    (
+        "DescribeManagedProductsByVendorRequest",
+        crate::AuditShape::Structure(&[("VendorName", "VendorName"), ("Scope", "Scope")]),
+    ),
+    (
+        "DescribeManagedProductsByVendorResponse",
+        crate::AuditShape::Structure(&[("ManagedProducts", "ManagedProductDescriptors")]),
+    ),
+    (
+        "DescribeManagedRuleGroupRequest",
+        crate::AuditShape::Structure(&[
+            ("VendorName", "VendorName"),
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("VersionName", "VersionKeyString"),
+        ]),
+    ),
+    (
+        "DescribeManagedRuleGroupResponse",
+        crate::AuditShape::Structure(&[
+            ("VersionName", "VersionKeyString"),
+            ("SnsTopicArn", "ResourceArn"),
+            ("Capacity", "CapacityUnit"),
+            ("Rules", "RuleSummaries"),
+            ("LabelNamespace", "LabelName"),
+            ("AvailableLabels", "LabelSummaries"),
+            ("ConsumedLabels", "LabelSummaries"),
+        ]),
+    ),
+    (
+        "DisassociateWebACLRequest",
+        crate::AuditShape::Structure(&[("ResourceArn", "ResourceArn")]),
+    ),
+    (
+        "DisassociateWebACLResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    (
+        "EmailField",
+        crate::AuditShape::Structure(&[("Identifier", "FieldIdentifier")]),
+    ),
+    (
+        "ExcludedRule",
+        crate::AuditShape::Structure(&[("Name", "EntityName")]),
+    ),
+    ("ExcludedRules", crate::AuditShape::List("ExcludedRule")),
+    (
+        "FieldToMatch",
+        crate::AuditShape::Structure(&[
+            ("SingleHeader", "SingleHeader"),
+            ("SingleQueryArgument", "SingleQueryArgument"),
+            ("AllQueryArguments", "AllQueryArguments"),
+            ("UriPath", "UriPath"),
+            ("QueryString", "QueryString"),
+            ("Body", "Body"),
+            ("Method", "Method"),
+            ("JsonBody", "JsonBody"),
+            ("Headers", "Headers"),
+            ("Cookies", "Cookies"),
+            ("HeaderOrder", "HeaderOrder"),
+            ("JA3Fingerprint", "JA3Fingerprint"),
+            ("JA4Fingerprint", "JA4Fingerprint"),
+            ("UriFragment", "UriFragment"),
+        ]),
+    ),
+    (
+        "FieldToProtect",
+        crate::AuditShape::Structure(&[
+            ("FieldType", "FieldToProtectType"),
+            ("FieldKeys", "FieldToProtectKeys"),
+        ]),
+    ),
+    (
+        "FieldToProtectKeys",
+        crate::AuditShape::List("FieldToProtectKeyName"),
+    ),
+    (
+        "Filter",
+        crate::AuditShape::Structure(&[
+            ("Behavior", "FilterBehavior"),
+            ("Requirement", "FilterRequirement"),
+            ("Conditions", "Conditions"),
+        ]),
+    ),
+    (
+        "FilterSource",
+        crate::AuditShape::Structure(&[
+            ("BotCategory", "FilterString"),
+            ("BotOrganization", "FilterString"),
+            ("BotName", "FilterString"),
+        ]),
+    ),
+    ("Filters", crate::AuditShape::List("Filter")),
+    (
+        "FirewallManagerRuleGroup",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Priority", "RulePriority"),
+            ("FirewallManagerStatement", "FirewallManagerStatement"),
+            ("OverrideAction", "OverrideAction"),
+            ("VisibilityConfig", "VisibilityConfig"),
+        ]),
+    ),
+    (
+        "FirewallManagerRuleGroups",
+        crate::AuditShape::List("FirewallManagerRuleGroup"),
+    ),
+    (
+        "FirewallManagerStatement",
+        crate::AuditShape::Structure(&[
+            ("ManagedRuleGroupStatement", "ManagedRuleGroupStatement"),
+            ("RuleGroupReferenceStatement", "RuleGroupReferenceStatement"),
+        ]),
+    ),
+    (
+        "ForwardedIPConfig",
+        crate::AuditShape::Structure(&[
+            ("HeaderName", "ForwardedIPHeaderName"),
+            ("FallbackBehavior", "FallbackBehavior"),
+        ]),
+    ),
+    (
+        "GenerateMobileSdkReleaseUrlRequest",
+        crate::AuditShape::Structure(&[
+            ("Platform", "Platform"),
+            ("ReleaseVersion", "VersionKeyString"),
+        ]),
+    ),
+    (
+        "GenerateMobileSdkReleaseUrlResponse",
+        crate::AuditShape::Structure(&[("Url", "DownloadUrl")]),
+    ),
+    (
+        "GeoMatchStatement",
+        crate::AuditShape::Structure(&[
+            ("CountryCodes", "CountryCodes"),
+            ("ForwardedIPConfig", "ForwardedIPConfig"),
+        ]),
+    ),
+    (
+        "GetDecryptedAPIKeyRequest",
+        crate::AuditShape::Structure(&[("Scope", "Scope"), ("APIKey", "APIKey")]),
+    ),
+    (
+        "GetDecryptedAPIKeyResponse",
+        crate::AuditShape::Structure(&[
+            ("TokenDomains", "TokenDomains"),
+            ("CreationTimestamp", "Timestamp"),
+        ]),
+    ),
+    (
+        "GetIPSetRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Id", "EntityId"),
+        ]),
+    ),
+    (
+        "GetIPSetResponse",
+        crate::AuditShape::Structure(&[("IPSet", "IPSet"), ("LockToken", "LockToken")]),
+    ),
+    (
+        "GetLoggingConfigurationRequest",
+        crate::AuditShape::Structure(&[
+            ("ResourceArn", "ResourceArn"),
+            ("LogType", "LogType"),
+            ("LogScope", "LogScope"),
+        ]),
+    ),
+    (
+        "GetLoggingConfigurationResponse",
+        crate::AuditShape::Structure(&[("LoggingConfiguration", "LoggingConfiguration")]),
+    ),
+    (
+        "GetManagedRuleSetRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Id", "EntityId"),
+        ]),
+    ),
+    (
+        "GetManagedRuleSetResponse",
+        crate::AuditShape::Structure(&[
+            ("ManagedRuleSet", "ManagedRuleSet"),
+            ("LockToken", "LockToken"),
+        ]),
+    ),
+    (
+        "GetMobileSdkReleaseRequest",
+        crate::AuditShape::Structure(&[
+            ("Platform", "Platform"),
+            ("ReleaseVersion", "VersionKeyString"),
+        ]),
+    ),
+    (
+        "GetMobileSdkReleaseResponse",
+        crate::AuditShape::Structure(&[("MobileSdkRelease", "MobileSdkRelease")]),
+    ),
+    (
+        "GetPermissionPolicyRequest",
+        crate::AuditShape::Structure(&[("ResourceArn", "ResourceArn")]),
+    ),
+    (
+        "GetPermissionPolicyResponse",
+        crate::AuditShape::Structure(&[("Policy", "PolicyString")]),
+    ),
+    (
+        "GetRateBasedStatementManagedKeysRequest",
+        crate::AuditShape::Structure(&[
+            ("Scope", "Scope"),
+            ("WebACLName", "EntityName"),
+            ("WebACLId", "EntityId"),
+            ("RuleGroupRuleName", "EntityName"),
+            ("RuleName", "EntityName"),
+        ]),
+    ),
+    (
+        "GetRateBasedStatementManagedKeysResponse",
+        crate::AuditShape::Structure(&[
+            ("ManagedKeysIPV4", "RateBasedStatementManagedKeysIPSet"),
+            ("ManagedKeysIPV6", "RateBasedStatementManagedKeysIPSet"),
+        ]),
+    ),
+    (
+        "GetRegexPatternSetRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Id", "EntityId"),
+        ]),
+    ),
+    (
+        "GetRegexPatternSetResponse",
+        crate::AuditShape::Structure(&[
+            ("RegexPatternSet", "RegexPatternSet"),
+            ("LockToken", "LockToken"),
+        ]),
+    ),
+    (
+        "GetRuleGroupRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Id", "EntityId"),
+            ("ARN", "ResourceArn"),
+        ]),
+    ),
+    (
+        "GetRuleGroupResponse",
+        crate::AuditShape::Structure(&[("RuleGroup", "RuleGroup"), ("LockToken", "LockToken")]),
+    ),
+    (
+        "GetSampledRequestsRequest",
+        crate::AuditShape::Structure(&[
+            ("WebAclArn", "ResourceArn"),
+            ("RuleMetricName", "MetricName"),
+            ("Scope", "Scope"),
+            ("TimeWindow", "TimeWindow"),
+            ("MaxItems", "ListMaxItems"),
+        ]),
+    ),
+    (
+        "GetSampledRequestsResponse",
+        crate::AuditShape::Structure(&[
+            ("SampledRequests", "SampledHTTPRequests"),
+            ("PopulationSize", "PopulationSize"),
+            ("TimeWindow", "TimeWindow"),
+        ]),
+    ),
+    (
+        "GetTopPathStatisticsByTrafficRequest",
+        crate::AuditShape::Structure(&[
+            ("WebAclArn", "ResourceArn"),
+            ("Scope", "Scope"),
+            ("UriPathPrefix", "UriPathPrefixString"),
+            ("TimeWindow", "TimeWindow"),
+            ("BotCategory", "FilterString"),
+            ("BotOrganization", "FilterString"),
+            ("BotName", "FilterString"),
+            ("Limit", "PathStatisticsLimit"),
+            (
+                "NumberOfTopTrafficBotsPerPath",
+                "NumberOfTopTrafficBotsPerPath",
+            ),
+            ("NextMarker", "NextMarker"),
+        ]),
+    ),
+    (
+        "GetTopPathStatisticsByTrafficResponse",
+        crate::AuditShape::Structure(&[
+            ("PathStatistics", "PathStatisticsList"),
+            ("TotalRequestCount", "RequestCount"),
+            ("NextMarker", "NextMarker"),
+            ("TopCategories", "PathStatisticsList"),
+        ]),
+    ),
+    (
+        "GetWebACLForResourceRequest",
+        crate::AuditShape::Structure(&[("ResourceArn", "ResourceArn")]),
+    ),
+    (
+        "GetWebACLForResourceResponse",
+        crate::AuditShape::Structure(&[("WebACL", "WebACL")]),
+    ),
+    (
+        "GetWebACLRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Id", "EntityId"),
+            ("ARN", "ResourceArn"),
+        ]),
+    ),
+    (
+        "GetWebACLResponse",
+        crate::AuditShape::Structure(&[
+            ("WebACL", "WebACL"),
+            ("LockToken", "LockToken"),
+            ("ApplicationIntegrationURL", "OutputUrl"),
+        ]),
+    ),
+    (
+        "HTTPHeader",
+        crate::AuditShape::Structure(&[("Name", "HeaderName"), ("Value", "HeaderValue")]),
+    ),
+    ("HTTPHeaders", crate::AuditShape::List("HTTPHeader")),
+    (
+        "HTTPRequest",
+        crate::AuditShape::Structure(&[
+            ("ClientIP", "IPString"),
+            ("Country", "Country"),
+            ("URI", "URIString"),
+            ("Method", "HTTPMethod"),
+            ("HTTPVersion", "HTTPVersion"),
+            ("Headers", "HTTPHeaders"),
+        ]),
+    ),
+    (
+        "HeaderMatchPattern",
+        crate::AuditShape::Structure(&[
+            ("All", "All"),
+            ("IncludedHeaders", "HeaderNames"),
+            ("ExcludedHeaders", "HeaderNames"),
+        ]),
+    ),
+    ("HeaderNames", crate::AuditShape::List("FieldToMatchData")),
+    (
+        "HeaderOrder",
+        crate::AuditShape::Structure(&[("OversizeHandling", "OversizeHandling")]),
+    ),
+    (
+        "Headers",
+        crate::AuditShape::Structure(&[
+            ("MatchPattern", "HeaderMatchPattern"),
+            ("MatchScope", "MapMatchScope"),
+            ("OversizeHandling", "OversizeHandling"),
+        ]),
+    ),
+    ("IPAddresses", crate::AuditShape::List("IPAddress")),
+    (
+        "IPSet",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Id", "EntityId"),
+            ("ARN", "ResourceArn"),
+            ("Description", "EntityDescription"),
+            ("IPAddressVersion", "IPAddressVersion"),
+            ("Addresses", "IPAddresses"),
+        ]),
+    ),
+    (
+        "IPSetForwardedIPConfig",
+        crate::AuditShape::Structure(&[
+            ("HeaderName", "ForwardedIPHeaderName"),
+            ("FallbackBehavior", "FallbackBehavior"),
+            ("Position", "ForwardedIPPosition"),
+        ]),
+    ),
+    (
+        "IPSetReferenceStatement",
+        crate::AuditShape::Structure(&[
+            ("ARN", "ResourceArn"),
+            ("IPSetForwardedIPConfig", "IPSetForwardedIPConfig"),
+        ]),
+    ),
+    ("IPSetSummaries", crate::AuditShape::List("IPSetSummary")),
+    (
+        "IPSetSummary",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Id", "EntityId"),
+            ("Description", "EntityDescription"),
+            ("LockToken", "LockToken"),
+            ("ARN", "ResourceArn"),
+        ]),
+    ),
+    (
+        "ImmunityTimeProperty",
+        crate::AuditShape::Structure(&[("ImmunityTime", "TimeWindowSecond")]),
+    ),
+    (
+        "JA3Fingerprint",
+        crate::AuditShape::Structure(&[("FallbackBehavior", "FallbackBehavior")]),
+    ),
+    (
+        "JA4Fingerprint",
+        crate::AuditShape::Structure(&[("FallbackBehavior", "FallbackBehavior")]),
+    ),
+    (
+        "JsonBody",
+        crate::AuditShape::Structure(&[
+            ("MatchPattern", "JsonMatchPattern"),
+            ("MatchScope", "JsonMatchScope"),
+            ("InvalidFallbackBehavior", "BodyParsingFallbackBehavior"),
+            ("OversizeHandling", "OversizeHandling"),
+        ]),
+    ),
+    (
+        "JsonMatchPattern",
+        crate::AuditShape::Structure(&[("All", "All"), ("IncludedPaths", "JsonPointerPaths")]),
+    ),
+    (
+        "JsonPointerPaths",
+        crate::AuditShape::List("JsonPointerPath"),
+    ),
+    (
+        "Label",
+        crate::AuditShape::Structure(&[("Name", "LabelName")]),
+    ),
+    (
+        "LabelMatchStatement",
+        crate::AuditShape::Structure(&[("Scope", "LabelMatchScope"), ("Key", "LabelMatchKey")]),
+    ),
+    (
+        "LabelNameCondition",
+        crate::AuditShape::Structure(&[("LabelName", "LabelName")]),
+    ),
+    ("LabelSummaries", crate::AuditShape::List("LabelSummary")),
+    (
+        "LabelSummary",
+        crate::AuditShape::Structure(&[("Name", "LabelName")]),
+    ),
+    ("Labels", crate::AuditShape::List("Label")),
+    (
+        "ListAPIKeysRequest",
+        crate::AuditShape::Structure(&[
+            ("Scope", "Scope"),
+            ("NextMarker", "NextMarker"),
+            ("Limit", "PaginationLimit"),
+        ]),
+    ),
+    (
+        "ListAPIKeysResponse",
+        crate::AuditShape::Structure(&[
+            ("NextMarker", "NextMarker"),
+            ("APIKeySummaries", "APIKeySummaries"),
+            ("ApplicationIntegrationURL", "OutputUrl"),
+        ]),
+    ),
+    (
+        "ListAvailableManagedRuleGroupVersionsRequest",
+        crate::AuditShape::Structure(&[
+            ("VendorName", "VendorName"),
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("NextMarker", "NextMarker"),
+            ("Limit", "PaginationLimit"),
+        ]),
+    ),
+    (
+        "ListAvailableManagedRuleGroupVersionsResponse",
+        crate::AuditShape::Structure(&[
+            ("NextMarker", "NextMarker"),
+            ("Versions", "ManagedRuleGroupVersions"),
+            ("CurrentDefaultVersion", "VersionKeyString"),
+        ]),
+    ),
+    (
+        "ListAvailableManagedRuleGroupsRequest",
+        crate::AuditShape::Structure(&[
+            ("Scope", "Scope"),
+            ("NextMarker", "NextMarker"),
+            ("Limit", "PaginationLimit"),
+        ]),
+    ),
+    (
+        "ListAvailableManagedRuleGroupsResponse",
+        crate::AuditShape::Structure(&[
+            ("NextMarker", "NextMarker"),
+            ("ManagedRuleGroups", "ManagedRuleGroupSummaries"),
+        ]),
+    ),
+    (
+        "ListIPSetsRequest",
+        crate::AuditShape::Structure(&[
+            ("Scope", "Scope"),
+            ("NextMarker", "NextMarker"),
+            ("Limit", "PaginationLimit"),
+        ]),
+    ),
+    (
+        "ListIPSetsResponse",
+        crate::AuditShape::Structure(&[("NextMarker", "NextMarker"), ("IPSets", "IPSetSummaries")]),
+    ),
+    (
+        "ListLoggingConfigurationsRequest",
+        crate::AuditShape::Structure(&[
+            ("Scope", "Scope"),
+            ("NextMarker", "NextMarker"),
+            ("Limit", "PaginationLimit"),
+            ("LogScope", "LogScope"),
+        ]),
+    ),
+    (
+        "ListLoggingConfigurationsResponse",
+        crate::AuditShape::Structure(&[
+            ("LoggingConfigurations", "LoggingConfigurations"),
+            ("NextMarker", "NextMarker"),
+        ]),
+    ),
+    (
+        "ListManagedRuleSetsRequest",
+        crate::AuditShape::Structure(&[
+            ("Scope", "Scope"),
+            ("NextMarker", "NextMarker"),
+            ("Limit", "PaginationLimit"),
+        ]),
+    ),
+    (
+        "ListManagedRuleSetsResponse",
+        crate::AuditShape::Structure(&[
+            ("NextMarker", "NextMarker"),
+            ("ManagedRuleSets", "ManagedRuleSetSummaries"),
+        ]),
+    ),
+    (
+        "ListMobileSdkReleasesRequest",
+        crate::AuditShape::Structure(&[
+            ("Platform", "Platform"),
+            ("NextMarker", "NextMarker"),
+            ("Limit", "PaginationLimit"),
+        ]),
+    ),
+    (
+        "ListMobileSdkReleasesResponse",
+        crate::AuditShape::Structure(&[
+            ("ReleaseSummaries", "ReleaseSummaries"),
+            ("NextMarker", "NextMarker"),
+        ]),
+    ),
+    (
+        "ListRegexPatternSetsRequest",
+        crate::AuditShape::Structure(&[
+            ("Scope", "Scope"),
+            ("NextMarker", "NextMarker"),
+            ("Limit", "PaginationLimit"),
+        ]),
+    ),
+    (
+        "ListRegexPatternSetsResponse",
+        crate::AuditShape::Structure(&[
+            ("NextMarker", "NextMarker"),
+            ("RegexPatternSets", "RegexPatternSetSummaries"),
+        ]),
+    ),
+    (
+        "ListResourcesForWebACLRequest",
+        crate::AuditShape::Structure(&[
+            ("WebACLArn", "ResourceArn"),
+            ("ResourceType", "ResourceType"),
+        ]),
+    ),
+    (
+        "ListResourcesForWebACLResponse",
+        crate::AuditShape::Structure(&[("ResourceArns", "ResourceArns")]),
+    ),
+    (
+        "ListRuleGroupsRequest",
+        crate::AuditShape::Structure(&[
+            ("Scope", "Scope"),
+            ("NextMarker", "NextMarker"),
+            ("Limit", "PaginationLimit"),
+        ]),
+    ),
+    (
+        "ListRuleGroupsResponse",
+        crate::AuditShape::Structure(&[
+            ("NextMarker", "NextMarker"),
+            ("RuleGroups", "RuleGroupSummaries"),
+        ]),
+    ),
+    (
+        "ListTagsForResourceRequest",
+        crate::AuditShape::Structure(&[
+            ("NextMarker", "NextMarker"),
+            ("Limit", "PaginationLimit"),
+            ("ResourceARN", "ResourceArn"),
+        ]),
+    ),
+    (
+        "ListTagsForResourceResponse",
+        crate::AuditShape::Structure(&[
+            ("NextMarker", "NextMarker"),
+            ("TagInfoForResource", "TagInfoForResource"),
+        ]),
+    ),
+    (
+        "ListWebACLsRequest",
+        crate::AuditShape::Structure(&[
+            ("Scope", "Scope"),
+            ("NextMarker", "NextMarker"),
+            ("Limit", "PaginationLimit"),
+        ]),
+    ),
+    (
+        "ListWebACLsResponse",
+        crate::AuditShape::Structure(&[
+            ("NextMarker", "NextMarker"),
+            ("WebACLs", "WebACLSummaries"),
+        ]),
+    ),
+    (
+        "LogDestinationConfigs",
+        crate::AuditShape::List("ResourceArn"),
+    ),
+    (
+        "LoggingConfiguration",
+        crate::AuditShape::Structure(&[
+            ("ResourceArn", "ResourceArn"),
+            ("LogDestinationConfigs", "LogDestinationConfigs"),
+            ("RedactedFields", "RedactedFields"),
+            ("ManagedByFirewallManager", "Boolean"),
+            ("LoggingFilter", "LoggingFilter"),
+            ("LogType", "LogType"),
+            ("LogScope", "LogScope"),
+        ]),
+    ),
+    (
+        "LoggingConfigurations",
+        crate::AuditShape::List("LoggingConfiguration"),
+    ),
+    (
+        "LoggingFilter",
+        crate::AuditShape::Structure(&[
+            ("Filters", "Filters"),
+            ("DefaultBehavior", "FilterBehavior"),
+        ]),
+    ),
+    (
+        "ManagedProductDescriptor",
+        crate::AuditShape::Structure(&[
+            ("VendorName", "VendorName"),
+            ("ManagedRuleSetName", "EntityName"),
+            ("ProductId", "ProductId"),
+            ("ProductLink", "ProductLink"),
+            ("ProductTitle", "ProductTitle"),
+            ("ProductDescription", "ProductDescription"),
+            ("SnsTopicArn", "ResourceArn"),
+            ("IsVersioningSupported", "Boolean"),
+            ("IsAdvancedManagedRuleSet", "Boolean"),
+        ]),
+    ),
+    (
+        "ManagedProductDescriptors",
+        crate::AuditShape::List("ManagedProductDescriptor"),
+    ),
+    (
+        "ManagedRuleGroupConfig",
+        crate::AuditShape::Structure(&[
+            ("LoginPath", "LoginPathString"),
+            ("PayloadType", "PayloadType"),
+            ("UsernameField", "UsernameField"),
+            ("PasswordField", "PasswordField"),
+            (
+                "AWSManagedRulesBotControlRuleSet",
+                "AWSManagedRulesBotControlRuleSet",
+            ),
+            ("AWSManagedRulesATPRuleSet", "AWSManagedRulesATPRuleSet"),
+            ("AWSManagedRulesACFPRuleSet", "AWSManagedRulesACFPRuleSet"),
+            (
+                "AWSManagedRulesAntiDDoSRuleSet",
+                "AWSManagedRulesAntiDDoSRuleSet",
+            ),
+        ]),
+    ),
+    (
+        "ManagedRuleGroupConfigs",
+        crate::AuditShape::List("ManagedRuleGroupConfig"),
+    ),
+    (
+        "ManagedRuleGroupStatement",
+        crate::AuditShape::Structure(&[
+            ("VendorName", "VendorName"),
+            ("Name", "EntityName"),
+            ("Version", "VersionKeyString"),
+            ("ExcludedRules", "ExcludedRules"),
+            ("ScopeDownStatement", "Statement"),
+            ("ManagedRuleGroupConfigs", "ManagedRuleGroupConfigs"),
+            ("RuleActionOverrides", "RuleActionOverrides"),
+        ]),
+    ),
+    (
+        "ManagedRuleGroupSummaries",
+        crate::AuditShape::List("ManagedRuleGroupSummary"),
+    ),
+    (
+        "ManagedRuleGroupSummary",
+        crate::AuditShape::Structure(&[
+            ("VendorName", "VendorName"),
+            ("Name", "EntityName"),
+            ("VersioningSupported", "Boolean"),
+            ("Description", "EntityDescription"),
+        ]),
+    ),
+    (
+        "ManagedRuleGroupVersion",
+        crate::AuditShape::Structure(&[
+            ("Name", "VersionKeyString"),
+            ("LastUpdateTimestamp", "Timestamp"),
+        ]),
+    ),
+    (
+        "ManagedRuleGroupVersions",
+        crate::AuditShape::List("ManagedRuleGroupVersion"),
+    ),
+    (
+        "ManagedRuleSet",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Id", "EntityId"),
+            ("ARN", "ResourceArn"),
+            ("Description", "EntityDescription"),
+            ("PublishedVersions", "PublishedVersions"),
+            ("RecommendedVersion", "VersionKeyString"),
+            ("LabelNamespace", "LabelName"),
+        ]),
+    ),
+    (
+        "ManagedRuleSetSummaries",
+        crate::AuditShape::List("ManagedRuleSetSummary"),
+    ),
+    (
+        "ManagedRuleSetSummary",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Id", "EntityId"),
+            ("Description", "EntityDescription"),
+            ("LockToken", "LockToken"),
+            ("ARN", "ResourceArn"),
+            ("LabelNamespace", "LabelName"),
+        ]),
+    ),
+    (
+        "ManagedRuleSetVersion",
+        crate::AuditShape::Structure(&[
+            ("AssociatedRuleGroupArn", "ResourceArn"),
+            ("Capacity", "CapacityUnit"),
+            ("ForecastedLifetime", "TimeWindowDay"),
+            ("PublishTimestamp", "Timestamp"),
+            ("LastUpdateTimestamp", "Timestamp"),
+            ("ExpiryTimestamp", "Timestamp"),
+        ]),
+    ),
+    ("Method", crate::AuditShape::Structure(&[])),
+    (
+        "MobileSdkRelease",
+        crate::AuditShape::Structure(&[
+            ("ReleaseVersion", "VersionKeyString"),
+            ("Timestamp", "Timestamp"),
+            ("ReleaseNotes", "ReleaseNotes"),
+            ("Tags", "TagList"),
+        ]),
+    ),
+    ("NoneAction", crate::AuditShape::Structure(&[])),
+    (
+        "NotStatement",
+        crate::AuditShape::Structure(&[("Statement", "Statement")]),
+    ),
+    (
+        "OnSourceDDoSProtectionConfig",
+        crate::AuditShape::Structure(&[("ALBLowReputationMode", "LowReputationMode")]),
+    ),
+    (
+        "OrStatement",
+        crate::AuditShape::Structure(&[("Statements", "Statements")]),
+    ),
+    (
+        "OverrideAction",
+        crate::AuditShape::Structure(&[("Count", "CountAction"), ("None", "NoneAction")]),
+    ),
+    (
+        "PasswordField",
+        crate::AuditShape::Structure(&[("Identifier", "FieldIdentifier")]),
+    ),
+    (
+        "PathStatistics",
+        crate::AuditShape::Structure(&[
+            ("Source", "FilterSource"),
+            ("Path", "PathString"),
+            ("RequestCount", "RequestCount"),
+            ("Percentage", "PercentageValue"),
+            ("TopBots", "BotStatisticsList"),
+        ]),
+    ),
+    (
+        "PathStatisticsList",
+        crate::AuditShape::List("PathStatistics"),
+    ),
+    (
+        "PhoneNumberField",
+        crate::AuditShape::Structure(&[("Identifier", "FieldIdentifier")]),
+    ),
+    (
+        "PhoneNumberFields",
+        crate::AuditShape::List("PhoneNumberField"),
+    ),
+    (
+        "PublishedVersions",
+        crate::AuditShape::Map("ManagedRuleSetVersion"),
+    ),
+    (
+        "PutLoggingConfigurationRequest",
+        crate::AuditShape::Structure(&[("LoggingConfiguration", "LoggingConfiguration")]),
+    ),
+    (
+        "PutLoggingConfigurationResponse",
+        crate::AuditShape::Structure(&[("LoggingConfiguration", "LoggingConfiguration")]),
+    ),
+    (
+        "PutManagedRuleSetVersionsRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Id", "EntityId"),
+            ("LockToken", "LockToken"),
+            ("RecommendedVersion", "VersionKeyString"),
+            ("VersionsToPublish", "VersionsToPublish"),
+        ]),
+    ),
+    (
+        "PutManagedRuleSetVersionsResponse",
+        crate::AuditShape::Structure(&[("NextLockToken", "LockToken")]),
+    ),
+    (
+        "PutPermissionPolicyRequest",
+        crate::AuditShape::Structure(&[("ResourceArn", "ResourceArn"), ("Policy", "PolicyString")]),
+    ),
+    (
+        "PutPermissionPolicyResponse",
+        crate::AuditShape::Structure(&[]),
+    ),
+    ("QueryString", crate::AuditShape::Structure(&[])),
+    (
+        "RateBasedStatement",
+        crate::AuditShape::Structure(&[
+            ("Limit", "RateLimit"),
+            ("EvaluationWindowSec", "EvaluationWindowSec"),
+            ("AggregateKeyType", "RateBasedStatementAggregateKeyType"),
+            ("ScopeDownStatement", "Statement"),
+            ("ForwardedIPConfig", "ForwardedIPConfig"),
+            ("CustomKeys", "RateBasedStatementCustomKeys"),
+        ]),
+    ),
+    (
+        "RateBasedStatementCustomKey",
+        crate::AuditShape::Structure(&[
+            ("Header", "RateLimitHeader"),
+            ("Cookie", "RateLimitCookie"),
+            ("QueryArgument", "RateLimitQueryArgument"),
+            ("QueryString", "RateLimitQueryString"),
+            ("HTTPMethod", "RateLimitHTTPMethod"),
+            ("ForwardedIP", "RateLimitForwardedIP"),
+            ("IP", "RateLimitIP"),
+            ("LabelNamespace", "RateLimitLabelNamespace"),
+            ("UriPath", "RateLimitUriPath"),
+            ("JA3Fingerprint", "RateLimitJA3Fingerprint"),
+            ("JA4Fingerprint", "RateLimitJA4Fingerprint"),
+            ("ASN", "RateLimitAsn"),
+        ]),
+    ),
+    (
+        "RateBasedStatementCustomKeys",
+        crate::AuditShape::List("RateBasedStatementCustomKey"),
+    ),
+    (
+        "RateBasedStatementManagedKeysIPSet",
+        crate::AuditShape::Structure(&[
+            ("IPAddressVersion", "IPAddressVersion"),
+            ("Addresses", "IPAddresses"),
+        ]),
+    ),
+    ("RateLimitAsn", crate::AuditShape::Structure(&[])),
+    (
+        "RateLimitCookie",
+        crate::AuditShape::Structure(&[
+            ("Name", "FieldToMatchData"),
+            ("TextTransformations", "TextTransformations"),
+        ]),
+    ),
+    ("RateLimitForwardedIP", crate::AuditShape::Structure(&[])),
+    ("RateLimitHTTPMethod", crate::AuditShape::Structure(&[])),
+    (
+        "RateLimitHeader",
+        crate::AuditShape::Structure(&[
+            ("Name", "FieldToMatchData"),
+            ("TextTransformations", "TextTransformations"),
+        ]),
+    ),
+    ("RateLimitIP", crate::AuditShape::Structure(&[])),
+    (
+        "RateLimitJA3Fingerprint",
+        crate::AuditShape::Structure(&[("FallbackBehavior", "FallbackBehavior")]),
+    ),
+    (
+        "RateLimitJA4Fingerprint",
+        crate::AuditShape::Structure(&[("FallbackBehavior", "FallbackBehavior")]),
+    ),
+    (
+        "RateLimitLabelNamespace",
+        crate::AuditShape::Structure(&[("Namespace", "LabelNamespace")]),
+    ),
+    (
+        "RateLimitQueryArgument",
+        crate::AuditShape::Structure(&[
+            ("Name", "FieldToMatchData"),
+            ("TextTransformations", "TextTransformations"),
+        ]),
+    ),
+    (
+        "RateLimitQueryString",
+        crate::AuditShape::Structure(&[("TextTransformations", "TextTransformations")]),
+    ),
+    (
+        "RateLimitUriPath",
+        crate::AuditShape::Structure(&[("TextTransformations", "TextTransformations")]),
+    ),
+    ("RedactedFields", crate::AuditShape::List("FieldToMatch")),
+    (
+        "Regex",
+        crate::AuditShape::Structure(&[("RegexString", "RegexPatternString")]),
+    ),
+    (
+        "RegexMatchStatement",
+        crate::AuditShape::Structure(&[
+            ("RegexString", "RegexPatternString"),
+            ("FieldToMatch", "FieldToMatch"),
+            ("TextTransformations", "TextTransformations"),
+        ]),
+    ),
+    (
+        "RegexPatternSet",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Id", "EntityId"),
+            ("ARN", "ResourceArn"),
+            ("Description", "EntityDescription"),
+            ("RegularExpressionList", "RegularExpressionList"),
+        ]),
+    ),
+    (
+        "RegexPatternSetReferenceStatement",
+        crate::AuditShape::Structure(&[
+            ("ARN", "ResourceArn"),
+            ("FieldToMatch", "FieldToMatch"),
+            ("TextTransformations", "TextTransformations"),
+        ]),
+    ),
+    (
+        "RegexPatternSetSummaries",
+        crate::AuditShape::List("RegexPatternSetSummary"),
+    ),
+    (
+        "RegexPatternSetSummary",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Id", "EntityId"),
+            ("Description", "EntityDescription"),
+            ("LockToken", "LockToken"),
+            ("ARN", "ResourceArn"),
+        ]),
+    ),
+    ("RegularExpressionList", crate::AuditShape::List("Regex")),
+    (
+        "ReleaseSummaries",
+        crate::AuditShape::List("ReleaseSummary"),
+    ),
+    (
+        "ReleaseSummary",
+        crate::AuditShape::Structure(&[
+            ("ReleaseVersion", "VersionKeyString"),
+            ("Timestamp", "Timestamp"),
+        ]),
+    ),
+    (
+        "RequestBody",
+        crate::AuditShape::Map("RequestBodyAssociatedResourceTypeConfig"),
+    ),
+    (
+        "RequestBodyAssociatedResourceTypeConfig",
+        crate::AuditShape::Structure(&[("DefaultSizeInspectionLimit", "SizeInspectionLimit")]),
+    ),
+    (
+        "RequestInspection",
+        crate::AuditShape::Structure(&[
+            ("PayloadType", "PayloadType"),
+            ("UsernameField", "UsernameField"),
+            ("PasswordField", "PasswordField"),
+        ]),
+    ),
+    (
+        "RequestInspectionACFP",
+        crate::AuditShape::Structure(&[
+            ("PayloadType", "PayloadType"),
+            ("UsernameField", "UsernameField"),
+            ("PasswordField", "PasswordField"),
+            ("EmailField", "EmailField"),
+            ("PhoneNumberFields", "PhoneNumberFields"),
+            ("AddressFields", "AddressFields"),
+        ]),
+    ),
+    ("ResourceArns", crate::AuditShape::List("ResourceArn")),
+    (
+        "ResponseInspection",
+        crate::AuditShape::Structure(&[
+            ("StatusCode", "ResponseInspectionStatusCode"),
+            ("Header", "ResponseInspectionHeader"),
+            ("BodyContains", "ResponseInspectionBodyContains"),
+            ("Json", "ResponseInspectionJson"),
+        ]),
+    ),
+    (
+        "ResponseInspectionBodyContains",
+        crate::AuditShape::Structure(&[
+            (
+                "SuccessStrings",
+                "ResponseInspectionBodyContainsSuccessStrings",
+            ),
+            (
+                "FailureStrings",
+                "ResponseInspectionBodyContainsFailureStrings",
+            ),
+        ]),
+    ),
+    (
+        "ResponseInspectionBodyContainsFailureStrings",
+        crate::AuditShape::List("FailureValue"),
+    ),
+    (
+        "ResponseInspectionBodyContainsSuccessStrings",
+        crate::AuditShape::List("SuccessValue"),
+    ),
+    (
+        "ResponseInspectionHeader",
+        crate::AuditShape::Structure(&[
+            ("Name", "ResponseInspectionHeaderName"),
+            ("SuccessValues", "ResponseInspectionHeaderSuccessValues"),
+            ("FailureValues", "ResponseInspectionHeaderFailureValues"),
+        ]),
+    ),
+    (
+        "ResponseInspectionHeaderFailureValues",
+        crate::AuditShape::List("FailureValue"),
+    ),
+    (
+        "ResponseInspectionHeaderSuccessValues",
+        crate::AuditShape::List("SuccessValue"),
+    ),
+    (
+        "ResponseInspectionJson",
+        crate::AuditShape::Structure(&[
+            ("Identifier", "FieldIdentifier"),
+            ("SuccessValues", "ResponseInspectionJsonSuccessValues"),
+            ("FailureValues", "ResponseInspectionJsonFailureValues"),
+        ]),
+    ),
+    (
+        "ResponseInspectionJsonFailureValues",
+        crate::AuditShape::List("FailureValue"),
+    ),
+    (
+        "ResponseInspectionJsonSuccessValues",
+        crate::AuditShape::List("SuccessValue"),
+    ),
+    (
+        "ResponseInspectionStatusCode",
+        crate::AuditShape::Structure(&[
+            ("SuccessCodes", "ResponseInspectionStatusCodeSuccessCodes"),
+            ("FailureCodes", "ResponseInspectionStatusCodeFailureCodes"),
+        ]),
+    ),
+    (
+        "ResponseInspectionStatusCodeFailureCodes",
+        crate::AuditShape::List("FailureCode"),
+    ),
+    (
+        "ResponseInspectionStatusCodeSuccessCodes",
+        crate::AuditShape::List("SuccessCode"),
+    ),
+    (
+        "Rule",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Priority", "RulePriority"),
+            ("Statement", "Statement"),
+            ("Action", "RuleAction"),
+            ("OverrideAction", "OverrideAction"),
+            ("RuleLabels", "Labels"),
+            ("VisibilityConfig", "VisibilityConfig"),
+            ("CaptchaConfig", "CaptchaConfig"),
+            ("ChallengeConfig", "ChallengeConfig"),
+        ]),
+    ),
+    (
+        "RuleAction",
+        crate::AuditShape::Structure(&[
+            ("Block", "BlockAction"),
+            ("Allow", "AllowAction"),
+            ("Count", "CountAction"),
+            ("Captcha", "CaptchaAction"),
+            ("Challenge", "ChallengeAction"),
+        ]),
+    ),
+    (
+        "RuleActionOverride",
+        crate::AuditShape::Structure(&[("Name", "EntityName"), ("ActionToUse", "RuleAction")]),
+    ),
+    (
+        "RuleActionOverrides",
+        crate::AuditShape::List("RuleActionOverride"),
+    ),
+    (
+        "RuleGroup",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Id", "EntityId"),
+            ("Capacity", "CapacityUnit"),
+            ("ARN", "ResourceArn"),
+            ("Description", "EntityDescription"),
+            ("Rules", "Rules"),
+            ("VisibilityConfig", "VisibilityConfig"),
+            ("LabelNamespace", "LabelName"),
+            ("CustomResponseBodies", "CustomResponseBodies"),
+            ("AvailableLabels", "LabelSummaries"),
+            ("ConsumedLabels", "LabelSummaries"),
+        ]),
+    ),
+    (
+        "RuleGroupReferenceStatement",
+        crate::AuditShape::Structure(&[
+            ("ARN", "ResourceArn"),
+            ("ExcludedRules", "ExcludedRules"),
+            ("RuleActionOverrides", "RuleActionOverrides"),
+        ]),
+    ),
+    (
+        "RuleGroupSummaries",
+        crate::AuditShape::List("RuleGroupSummary"),
+    ),
+    (
+        "RuleGroupSummary",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Id", "EntityId"),
+            ("Description", "EntityDescription"),
+            ("LockToken", "LockToken"),
+            ("ARN", "ResourceArn"),
+        ]),
+    ),
+    ("RuleSummaries", crate::AuditShape::List("RuleSummary")),
+    (
+        "RuleSummary",
+        crate::AuditShape::Structure(&[("Name", "EntityName"), ("Action", "RuleAction")]),
+    ),
+    ("Rules", crate::AuditShape::List("Rule")),
+    (
+        "SampledHTTPRequest",
+        crate::AuditShape::Structure(&[
+            ("Request", "HTTPRequest"),
+            ("Weight", "SampleWeight"),
+            ("Timestamp", "Timestamp"),
+            ("Action", "Action"),
+            ("RuleNameWithinRuleGroup", "EntityName"),
+            ("RequestHeadersInserted", "HTTPHeaders"),
+            ("ResponseCodeSent", "ResponseStatusCode"),
+            ("Labels", "Labels"),
+            ("CaptchaResponse", "CaptchaResponse"),
+            ("ChallengeResponse", "ChallengeResponse"),
+            ("OverriddenAction", "Action"),
+        ]),
+    ),
+    (
+        "SampledHTTPRequests",
+        crate::AuditShape::List("SampledHTTPRequest"),
+    ),
+    (
+        "SingleHeader",
+        crate::AuditShape::Structure(&[("Name", "FieldToMatchData")]),
+    ),
+    (
+        "SingleQueryArgument",
+        crate::AuditShape::Structure(&[("Name", "FieldToMatchData")]),
+    ),
+    (
+        "SizeConstraintStatement",
+        crate::AuditShape::Structure(&[
+            ("FieldToMatch", "FieldToMatch"),
+            ("ComparisonOperator", "ComparisonOperator"),
+            ("Size", "Size"),
+            ("TextTransformations", "TextTransformations"),
+        ]),
+    ),
+    (
+        "SqliMatchStatement",
+        crate::AuditShape::Structure(&[
+            ("FieldToMatch", "FieldToMatch"),
+            ("TextTransformations", "TextTransformations"),
+            ("SensitivityLevel", "SensitivityLevel"),
+        ]),
+    ),
+    (
+        "Statement",
+        crate::AuditShape::Structure(&[
+            ("ByteMatchStatement", "ByteMatchStatement"),
+            ("SqliMatchStatement", "SqliMatchStatement"),
+            ("XssMatchStatement", "XssMatchStatement"),
+            ("SizeConstraintStatement", "SizeConstraintStatement"),
+            ("GeoMatchStatement", "GeoMatchStatement"),
+            ("RuleGroupReferenceStatement", "RuleGroupReferenceStatement"),
+            ("IPSetReferenceStatement", "IPSetReferenceStatement"),
+            (
+                "RegexPatternSetReferenceStatement",
+                "RegexPatternSetReferenceStatement",
+            ),
+            ("RateBasedStatement", "RateBasedStatement"),
+            ("AndStatement", "AndStatement"),
+            ("OrStatement", "OrStatement"),
+            ("NotStatement", "NotStatement"),
+            ("ManagedRuleGroupStatement", "ManagedRuleGroupStatement"),
+            ("LabelMatchStatement", "LabelMatchStatement"),
+            ("RegexMatchStatement", "RegexMatchStatement"),
+            ("AsnMatchStatement", "AsnMatchStatement"),
+        ]),
+    ),
+    ("Statements", crate::AuditShape::List("Statement")),
+    (
+        "Tag",
+        crate::AuditShape::Structure(&[("Key", "TagKey"), ("Value", "TagValue")]),
+    ),
+    (
+        "TagInfoForResource",
+        crate::AuditShape::Structure(&[("ResourceARN", "ResourceArn"), ("TagList", "TagList")]),
+    ),
+    ("TagKeyList", crate::AuditShape::List("TagKey")),
+    ("TagList", crate::AuditShape::List("Tag")),
+    (
+        "TagResourceRequest",
+        crate::AuditShape::Structure(&[("ResourceARN", "ResourceArn"), ("Tags", "TagList")]),
+    ),
+    ("TagResourceResponse", crate::AuditShape::Structure(&[])),
+    (
+        "TextTransformation",
+        crate::AuditShape::Structure(&[
+            ("Priority", "TextTransformationPriority"),
+            ("Type", "TextTransformationType"),
+        ]),
+    ),
+    (
+        "TextTransformations",
+        crate::AuditShape::List("TextTransformation"),
+    ),
+    (
+        "TimeWindow",
+        crate::AuditShape::Structure(&[("StartTime", "Timestamp"), ("EndTime", "Timestamp")]),
+    ),
+    ("TokenDomains", crate::AuditShape::List("TokenDomain")),
+    (
+        "UntagResourceRequest",
+        crate::AuditShape::Structure(&[("ResourceARN", "ResourceArn"), ("TagKeys", "TagKeyList")]),
+    ),
+    ("UntagResourceResponse", crate::AuditShape::Structure(&[])),
+    (
+        "UpdateIPSetRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Id", "EntityId"),
+            ("Description", "EntityDescription"),
+            ("Addresses", "IPAddresses"),
+            ("LockToken", "LockToken"),
+        ]),
+    ),
+    (
+        "UpdateIPSetResponse",
+        crate::AuditShape::Structure(&[("NextLockToken", "LockToken")]),
+    ),
+    (
+        "UpdateManagedRuleSetVersionExpiryDateRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Id", "EntityId"),
+            ("LockToken", "LockToken"),
+            ("VersionToExpire", "VersionKeyString"),
+            ("ExpiryTimestamp", "Timestamp"),
+        ]),
+    ),
+    (
+        "UpdateManagedRuleSetVersionExpiryDateResponse",
+        crate::AuditShape::Structure(&[
+            ("ExpiringVersion", "VersionKeyString"),
+            ("ExpiryTimestamp", "Timestamp"),
+            ("NextLockToken", "LockToken"),
+        ]),
+    ),
+    (
+        "UpdateRegexPatternSetRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Id", "EntityId"),
+            ("Description", "EntityDescription"),
+            ("RegularExpressionList", "RegularExpressionList"),
+            ("LockToken", "LockToken"),
+        ]),
+    ),
+    (
+        "UpdateRegexPatternSetResponse",
+        crate::AuditShape::Structure(&[("NextLockToken", "LockToken")]),
+    ),
+    (
+        "UpdateRuleGroupRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Id", "EntityId"),
+            ("Description", "EntityDescription"),
+            ("Rules", "Rules"),
+            ("VisibilityConfig", "VisibilityConfig"),
+            ("LockToken", "LockToken"),
+            ("CustomResponseBodies", "CustomResponseBodies"),
+        ]),
+    ),
+    (
+        "UpdateRuleGroupResponse",
+        crate::AuditShape::Structure(&[("NextLockToken", "LockToken")]),
+    ),
+    (
+        "UpdateWebACLRequest",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Scope", "Scope"),
+            ("Id", "EntityId"),
+            ("DefaultAction", "DefaultAction"),
+            ("Description", "EntityDescription"),
+            ("Rules", "Rules"),
+            ("VisibilityConfig", "VisibilityConfig"),
+            ("DataProtectionConfig", "DataProtectionConfig"),
+            ("LockToken", "LockToken"),
+            ("CustomResponseBodies", "CustomResponseBodies"),
+            ("CaptchaConfig", "CaptchaConfig"),
+            ("ChallengeConfig", "ChallengeConfig"),
+            ("TokenDomains", "TokenDomains"),
+            ("AssociationConfig", "AssociationConfig"),
+            (
+                "OnSourceDDoSProtectionConfig",
+                "OnSourceDDoSProtectionConfig",
+            ),
+            ("ApplicationConfig", "ApplicationConfig"),
+        ]),
+    ),
+    (
+        "UpdateWebACLResponse",
+        crate::AuditShape::Structure(&[("NextLockToken", "LockToken")]),
+    ),
+    (
+        "UriFragment",
+        crate::AuditShape::Structure(&[("FallbackBehavior", "FallbackBehavior")]),
+    ),
+    ("UriPath", crate::AuditShape::Structure(&[])),
+    (
+        "UsernameField",
+        crate::AuditShape::Structure(&[("Identifier", "FieldIdentifier")]),
+    ),
+    (
+        "VersionToPublish",
+        crate::AuditShape::Structure(&[
+            ("AssociatedRuleGroupArn", "ResourceArn"),
+            ("ForecastedLifetime", "TimeWindowDay"),
+        ]),
+    ),
+    (
+        "VersionsToPublish",
+        crate::AuditShape::Map("VersionToPublish"),
+    ),
+    (
+        "VisibilityConfig",
+        crate::AuditShape::Structure(&[
+            ("SampledRequestsEnabled", "Boolean"),
+            ("CloudWatchMetricsEnabled", "Boolean"),
+            ("MetricName", "MetricName"),
+        ]),
+    ),
+    (
+        "WebACL",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Id", "EntityId"),
+            ("ARN", "ResourceArn"),
+            ("DefaultAction", "DefaultAction"),
+            ("Description", "EntityDescription"),
+            ("Rules", "Rules"),
+            ("VisibilityConfig", "VisibilityConfig"),
+            ("DataProtectionConfig", "DataProtectionConfig"),
+            ("Capacity", "ConsumedCapacity"),
+            (
+                "PreProcessFirewallManagerRuleGroups",
+                "FirewallManagerRuleGroups",
+            ),
+            (
+                "PostProcessFirewallManagerRuleGroups",
+                "FirewallManagerRuleGroups",
+            ),
+            ("ManagedByFirewallManager", "Boolean"),
+            ("LabelNamespace", "LabelName"),
+            ("CustomResponseBodies", "CustomResponseBodies"),
+            ("CaptchaConfig", "CaptchaConfig"),
+            ("ChallengeConfig", "ChallengeConfig"),
+            ("TokenDomains", "TokenDomains"),
+            ("AssociationConfig", "AssociationConfig"),
+            ("RetrofittedByFirewallManager", "Boolean"),
+            (
+                "OnSourceDDoSProtectionConfig",
+                "OnSourceDDoSProtectionConfig",
+            ),
+            ("ApplicationConfig", "ApplicationConfig"),
+        ]),
+    ),
+    ("WebACLSummaries", crate::AuditShape::List("WebACLSummary")),
+    (
+        "WebACLSummary",
+        crate::AuditShape::Structure(&[
+            ("Name", "EntityName"),
+            ("Id", "EntityId"),
+            ("Description", "EntityDescription"),
+            ("LockToken", "LockToken"),
+            ("ARN", "ResourceArn"),
+        ]),
+    ),
+    (
+        "XssMatchStatement",
+        crate::AuditShape::Structure(&[
+            ("FieldToMatch", "FieldToMatch"),
+            ("TextTransformations", "TextTransformations"),
+        ]),
+    ),
+];

@@ -611,6 +611,7 @@ impl Inner {
     async fn finish(&self, loaded: Loaded, token: &str) {
         let now = self.now_ms();
         let arn = loaded.record.arn();
+        let (account, region) = (loaded.record.account.clone(), loaded.record.region.clone());
         let result = self
             .update(loaded, |cur| {
                 let mut rec = cur.clone();
@@ -662,9 +663,13 @@ impl Inner {
         match result {
             Ok(Ok(())) => {
                 tracing::info!(secret = %arn, version = %token, event = "RotationSucceeded", "secret rotation finished");
+                self.emit_rotation(&account, &region, &arn, "RotationSucceeded")
+                    .await;
             }
             Ok(Err(message)) => {
                 tracing::warn!(secret = %arn, version = %token, step = "finishSecret", error = %message, event = "RotationFailed", "secret rotation failed");
+                self.emit_rotation(&account, &region, &arn, "RotationFailed")
+                    .await;
             }
             Err(e) => {
                 tracing::error!(secret = %arn, error = %e, "recording the end of a rotation failed; the scheduler will resume it");
@@ -678,6 +683,7 @@ impl Inner {
             return;
         };
         let arn = loaded.record.arn();
+        let (account, region) = (loaded.record.account.clone(), loaded.record.region.clone());
         let now = self.now_ms();
         let result = self
             .update(loaded, |cur| {
@@ -706,8 +712,28 @@ impl Inner {
             })
             .await;
         tracing::warn!(secret = %arn, version = %token, step, error = %message, event = "RotationFailed", "secret rotation failed");
+        self.emit_rotation(&account, &region, &arn, "RotationFailed")
+            .await;
         if let Err(e) = result {
             tracing::error!(secret = %arn, error = %e, "recording a rotation failure failed");
+        }
+    }
+}
+
+impl Inner {
+    /// Emits a rotation result on the event bus (AWS's `AwsServiceEvent` shape), if connected.
+    /// The result is already recorded: a failure to emit is logged only.
+    async fn emit_rotation(&self, account: &str, region: &str, arn: &str, name: &str) {
+        let Some(bus) = self.events.get() else {
+            return;
+        };
+        match citadel_events::shapes::secrets_manager_service_event(account, region, arn, name) {
+            Ok(event) => {
+                if let Err(error) = bus.publish(&event).await {
+                    tracing::error!(%error, secret = %arn, "emitting a rotation event failed");
+                }
+            }
+            Err(error) => tracing::error!(%error, "building a rotation event failed"),
         }
     }
 }
