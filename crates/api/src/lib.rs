@@ -2,6 +2,7 @@
 //! its operations (generated from the AWS models), the authenticated principal, the per-request
 //! context and the trait a service implements. No I/O lives here.
 
+pub mod clock;
 mod error;
 pub mod json;
 mod keys;

@@ -785,7 +785,7 @@ async fn deletion_window_restore_and_purge_exactly_once_across_restarts() {
     );
     // Not due yet.
     let r =
-        h.sm.run_due(h.clock.now_plus(Duration::days(29)))
+        h.sm.run_due(now_plus(&h.clock, Duration::days(29)))
             .await
             .unwrap();
     assert_eq!(r.purged, 0);
@@ -796,7 +796,7 @@ async fn deletion_window_restore_and_purge_exactly_once_across_restarts() {
         h.kms.clone(),
         h.clock.clone(),
     ));
-    let when = h.clock.now_plus(Duration::days(31));
+    let when = now_plus(&h.clock, Duration::days(31));
     assert_eq!(second.run_due(when).await.unwrap().purged, 1);
     assert_eq!(h.sm.run_due(when).await.unwrap().purged, 0);
     assert_eq!(
@@ -834,10 +834,9 @@ async fn deletion_window_restore_and_purge_exactly_once_across_restarts() {
     );
 }
 
-impl ManualClock {
-    fn now_plus(&self, d: Duration) -> OffsetDateTime {
-        crate::Clock::now(self) + d
-    }
+/// The test clock's time plus `d`.
+fn now_plus(clock: &ManualClock, d: Duration) -> OffsetDateTime {
+    crate::Clock::now(clock) + d
 }
 
 // ----- listing ------------------------------------------------------------------------------
@@ -1200,7 +1199,7 @@ async fn rotation_runs_the_four_steps_and_moves_labels() {
     // Scheduled: nothing before the date, a rotation at it.
     rotator.seen.lock().unwrap().clear();
     let r =
-        h.sm.run_due(h.clock.now_plus(Duration::days(29)))
+        h.sm.run_due(now_plus(&h.clock, Duration::days(29)))
             .await
             .unwrap();
     assert_eq!(r.rotations_started, 0);
