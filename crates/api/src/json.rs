@@ -28,6 +28,37 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
     serde_json::from_slice(body).map_err(|e| serialization_error(&e))
 }
 
+/// A response shape as an operation's JSON output. Serializing generated shapes cannot fail in
+/// practice; if it did, the caller's own internal error (`internal`) is answered.
+pub fn output<T: serde::Serialize>(
+    value: &T,
+    internal: fn() -> AwsError,
+) -> Result<crate::OperationOutput, AwsError> {
+    serde_json::to_value(value)
+        .map(crate::OperationOutput::Json)
+        .map_err(|_| internal())
+}
+
+/// The dispatch of an awsJson service: for each listed operation, decode and validate its input,
+/// call the handler method `$method(ctx, request)` and serialize its output; any other operation
+/// is `UnsupportedOperationException`.
+#[macro_export]
+macro_rules! dispatch_json {
+    ($service:literal, $internal:path, $target:expr, $ctx:expr, $body:expr, $name:expr,
+     { $($op:literal => $req:ty => $method:ident,)* }) => {
+        match $name {
+            $(
+                $op => {
+                    let req: $req = $crate::json::decode(&$body)?;
+                    req.validate()?;
+                    $crate::json::output(&$target.$method($ctx, req).await?, $internal)
+                }
+            )*
+            other => Err($crate::AwsError::unsupported_operation($service, other)),
+        }
+    };
+}
+
 /// Checks that `body` is one JSON object, without building it.
 pub fn check_object(body: &[u8]) -> Result<(), AwsError> {
     struct ObjectOnly;

@@ -118,30 +118,6 @@ impl Events {
 #[derive(Debug, Serialize)]
 pub(crate) struct Empty {}
 
-fn json_output<T: Serialize>(value: &T) -> Result<OperationOutput, AwsError> {
-    serde_json::to_value(value)
-        .map(OperationOutput::Json)
-        .map_err(|e| {
-            tracing::error!(error = %e, "serializing an EventBridge response failed");
-            errors::internal()
-        })
-}
-
-macro_rules! dispatch {
-    ($self:ident, $ctx:ident, $body:ident, $name:expr, { $($op:literal => $req:ty => $method:ident,)* }) => {
-        match $name {
-            $(
-                $op => {
-                    let req: $req = citadel_api::json::decode(&$body)?;
-                    req.validate()?;
-                    json_output(&$self.$method($ctx, req).await?)
-                }
-            )*
-            other => Err(AwsError::unsupported_operation("events", other)),
-        }
-    };
-}
-
 #[async_trait::async_trait]
 impl ServiceHandler for Events {
     fn spec(&self) -> &'static ServiceSpec {
@@ -168,7 +144,7 @@ impl ServiceHandler for Events {
             );
             return Err(errors::internal());
         };
-        dispatch!(self, ctx, body, operation.name, {
+        citadel_api::dispatch_json!("events", errors::internal, self, ctx, body, operation.name, {
             "CreateApiDestination" => events::CreateApiDestinationRequest => create_api_destination,
             "CreateConnection" => events::CreateConnectionRequest => create_connection,
             "DeleteApiDestination" => events::DeleteApiDestinationRequest => delete_api_destination,

@@ -243,30 +243,6 @@ impl Kms {
 #[derive(Debug, Serialize)]
 struct Empty {}
 
-fn json_output<T: Serialize>(value: &T) -> Result<OperationOutput, AwsError> {
-    serde_json::to_value(value)
-        .map(OperationOutput::Json)
-        .map_err(|e| {
-            tracing::error!(error = %e, "serializing a KMS response failed");
-            errors::internal()
-        })
-}
-
-macro_rules! dispatch {
-    ($self:ident, $ctx:ident, $body:ident, $name:expr, { $($op:literal => $req:ty => $method:ident,)* }) => {
-        match $name {
-            $(
-                $op => {
-                    let req: $req = citadel_api::json::decode(&$body)?;
-                    req.validate()?;
-                    json_output(&$self.$method($ctx, req).await?)
-                }
-            )*
-            other => Err(AwsError::unsupported_operation("kms", other)),
-        }
-    };
-}
-
 #[async_trait::async_trait]
 impl ServiceHandler for Kms {
     fn spec(&self) -> &'static ServiceSpec {
@@ -318,7 +294,7 @@ impl Kms {
         operation: &'static OperationSpec,
         body: bytes::Bytes,
     ) -> Result<OperationOutput, AwsError> {
-        dispatch!(self, ctx, body, operation.name, {
+        citadel_api::dispatch_json!("kms", errors::internal, self, ctx, body, operation.name, {
             "CancelKeyDeletion" => kms::CancelKeyDeletionRequest => cancel_key_deletion,
             "CreateAlias" => kms::CreateAliasRequest => create_alias,
             "CreateGrant" => kms::CreateGrantRequest => create_grant,

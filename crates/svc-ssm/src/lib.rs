@@ -202,30 +202,6 @@ impl Ssm {
 #[derive(Debug, Serialize)]
 struct Empty {}
 
-fn json_output<T: Serialize>(value: &T) -> Result<OperationOutput, AwsError> {
-    serde_json::to_value(value)
-        .map(OperationOutput::Json)
-        .map_err(|e| {
-            tracing::error!(error = %e, "serializing a Parameter Store response failed");
-            errors::internal()
-        })
-}
-
-macro_rules! dispatch {
-    ($self:ident, $ctx:ident, $body:ident, $name:expr, { $($op:literal => $req:ty => $method:ident,)* }) => {
-        match $name {
-            $(
-                $op => {
-                    let req: $req = citadel_api::json::decode(&$body)?;
-                    req.validate()?;
-                    json_output(&$self.$method($ctx, req).await?)
-                }
-            )*
-            other => Err(AwsError::unsupported_operation("ssm", other)),
-        }
-    };
-}
-
 #[async_trait::async_trait]
 impl ServiceHandler for Ssm {
     fn spec(&self) -> &'static ServiceSpec {
@@ -293,7 +269,7 @@ impl Ssm {
         operation: &'static OperationSpec,
         body: bytes::Bytes,
     ) -> Result<OperationOutput, AwsError> {
-        dispatch!(self, ctx, body, operation.name, {
+        citadel_api::dispatch_json!("ssm", errors::internal, self, ctx, body, operation.name, {
             "AddTagsToResource" => ssm::AddTagsToResourceRequest => add_tags_to_resource,
             "DeleteParameter" => ssm::DeleteParameterRequest => delete_parameter,
             "DeleteParameters" => ssm::DeleteParametersRequest => delete_parameters,
