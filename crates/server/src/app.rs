@@ -41,6 +41,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// KMS itself, for the usage report of the operator API.
     pub kms: Option<Arc<citadel_svc_kms::Kms>>,
+    /// The event bus, for the operator API's redrive of dead letters.
+    pub bus: Option<Arc<citadel_svc_events::Bus>>,
     /// The audit writer: every routed call is recorded before its response is sent.
     pub audit: Option<Arc<citadel_audit::AuditLog>>,
 }
@@ -77,6 +79,7 @@ impl AppState {
             signing_keys: sigv4::SigningKeyCache::default(),
             metrics: Metrics::new(),
             kms: None,
+            bus: None,
             audit: None,
             config,
         }

@@ -29,6 +29,8 @@ pub enum Command {
     Operator(OperatorArgs),
     /// Usage and its AWS-equivalent cost (signed by an account root, from AWS_* variables).
     Usage(UsageArgs),
+    /// The event bus: redrive dead-lettered deliveries (signed by the management account's root).
+    Events(EventsArgs),
     /// The audit trail: verify the log files and their signed digest chain.
     Audit(AuditArgs),
     /// Print the version and exit.
@@ -155,6 +157,27 @@ pub struct OperatorCommon {
     /// PEM CA certificate to trust for the server (e.g. <data-dir>/tls/ca.pem).
     #[arg(long, global = true, env = "CITADEL_CA_CERT", value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,
+}
+
+/// `citadel events …`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub common: OperatorCommon,
+
+    #[command(subcommand)]
+    pub command: EventsCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum EventsCommand {
+    /// Move dead-lettered deliveries (retries exhausted, or refused by the target) back to the
+    /// outbox with fresh retries.
+    Redrive {
+        /// Only these delivery or event ids (default: every dead letter).
+        #[arg(long = "id", value_name = "ID")]
+        ids: Vec<String>,
+    },
 }
 
 /// `citadel usage …`.

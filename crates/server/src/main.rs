@@ -40,6 +40,7 @@ fn main() -> std::process::ExitCode {
             }
             Command::Operator(args) => operator::run(args).await,
             Command::Usage(args) => operator::usage(args).await,
+            Command::Events(args) => operator::events(args).await,
             Command::Audit(args) => audit::run(&args),
             Command::Version => {
                 println!("citadel {}", env!("CARGO_PKG_VERSION"));

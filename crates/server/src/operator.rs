@@ -9,7 +9,9 @@ use citadel_sigv4 as sigv4;
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 
-use crate::cli::{OperatorArgs, OperatorCommand, UsageArgs, UsageCommand};
+use crate::cli::{
+    EventsArgs, EventsCommand, OperatorArgs, OperatorCommand, UsageArgs, UsageCommand,
+};
 use crate::sys::{InitResponse, SIGNING_NAME};
 
 struct Client {
@@ -367,4 +369,24 @@ fn print_usage(report: &Value) {
             a["TotalUsd"].as_f64().unwrap_or_default(),
         );
     }
+}
+
+/// `citadel events redrive`.
+pub async fn events(args: EventsArgs) -> anyhow::Result<()> {
+    let client = Client::new(&args.common.address, args.common.ca_cert.as_deref())?;
+    let EventsCommand::Redrive { ids } = args.command;
+    let body = if ids.is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::json!({ "ids": ids })
+    };
+    let (status, body) = client
+        .call(http::Method::POST, "/_citadel/events/redrive", body, true)
+        .await?;
+    check(status, &body)?;
+    println!(
+        "Redriven: {} deliveries back in the outbox",
+        body["Redriven"].as_u64().unwrap_or_default()
+    );
+    Ok(())
 }

@@ -149,6 +149,7 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .route("/_citadel/sys/seal", post(sys::seal))
         .route("/_citadel/sys/rotate", post(sys::rotate))
         .route("/_citadel/usage", post(sys::usage))
+        .route("/_citadel/events/redrive", post(sys::redrive))
         .route("/metrics", get(sys::metrics))
         .fallback(app::aws_api)
         .with_state(state)
@@ -243,6 +244,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Scheduler::new(store.clone(), services.scheduled).spawn(SCHEDULER_INTERVAL);
     let mut state = AppState::new(config, store, identities, authorizer, services.handlers);
     state.kms = Some(services.kms);
+    state.bus = Some(services.bus);
     state.audit = Some(crate::audit::start(&state.config, &state.store)?);
     let state = Arc::new(state);
     if !state.store.is_sealed() {

@@ -415,3 +415,46 @@ pub async fn usage(State(state): State<Arc<AppState>>, request: Request<Body>) -
         Err(e) => internal(e),
     }
 }
+
+#[derive(Debug, Default, Deserialize)]
+struct RedriveRequest {
+    /// Delivery or event ids; all dead letters when absent.
+    ids: Option<Vec<String>>,
+}
+
+/// `POST /_citadel/events/redrive`: moves dead-lettered event deliveries back to the outbox with
+/// fresh retries. Dead letters span every account, so only the management account's root may.
+pub async fn redrive(State(state): State<Arc<AppState>>, request: Request<Body>) -> Response {
+    let (principal, body) = match require_root(&state, request).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if principal.account_id != state.config.default_account {
+        return error(&AwsError::new(
+            403,
+            "AccessDeniedException",
+            format!(
+                "{} may not redrive events: only the management account's root may.",
+                principal.arn
+            ),
+        ));
+    }
+    let req: RedriveRequest = if body.is_empty() {
+        RedriveRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return bad_request(format!("Invalid request body: {e}")),
+        }
+    };
+    let Some(bus) = &state.bus else {
+        return internal("the event bus is not configured");
+    };
+    match bus.redrive(req.ids.as_deref()).await {
+        Ok(n) => {
+            tracing::info!(redriven = n, "dead-lettered event deliveries redriven");
+            Json(serde_json::json!({ "Redriven": n })).into_response()
+        }
+        Err(e) => internal(e),
+    }
+}

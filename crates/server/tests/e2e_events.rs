@@ -278,3 +278,117 @@ fn an_api_destination_receives_events_after_being_down() {
     assert_eq!(event["id"], id.as_str());
     assert_eq!(event["detail"]["n"], 1);
 }
+
+/// Reads one HTTP request from `stream` and answers it with `status`; returns the body.
+fn answer(stream: std::net::TcpStream, status: &str) -> Value {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut content_length = 0usize;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            content_length = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; content_length];
+    reader.read_exact(&mut body).unwrap();
+    let mut stream = stream;
+    stream
+        .write_all(
+            format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// A target that refuses an event (400: not retried) dead-letters it; `citadel events redrive`
+/// (the management account's root only) sends it again.
+#[test]
+fn refused_events_are_dead_lettered_and_redriven() {
+    let server = Server::dev().start();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let conn = ok(
+        &server,
+        &[
+            "events",
+            "create-connection",
+            "--name",
+            "c",
+            "--authorization-type",
+            "BASIC",
+            "--auth-parameters",
+            r#"{"BasicAuthParameters":{"Username":"u","Password":"p"}}"#,
+        ],
+    );
+    let input = json!({"Name": "d", "ConnectionArn": conn["ConnectionArn"],
+        "InvocationEndpoint": format!("http://127.0.0.1:{port}/"), "HttpMethod": "POST"})
+    .to_string();
+    let dest = ok(
+        &server,
+        &[
+            "events",
+            "create-api-destination",
+            "--cli-input-json",
+            &input,
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "events",
+            "put-rule",
+            "--name",
+            "r",
+            "--event-pattern",
+            r#"{"source":["s"]}"#,
+        ],
+    );
+    let targets = json!([{"Id": "t", "Arn": dest["ApiDestinationArn"],
+        "RoleArn": format!("arn:aws:iam::{ACCOUNT}:role/events")}])
+    .to_string();
+    ok(
+        &server,
+        &[
+            "events",
+            "put-targets",
+            "--rule",
+            "r",
+            "--targets",
+            &targets,
+        ],
+    );
+    let put = ok(
+        &server,
+        &[
+            "events",
+            "put-events",
+            "--entries",
+            r#"[{"Source":"s","DetailType":"d","Detail":"{}"}]"#,
+        ],
+    );
+    let id = put["Entries"][0]["EventId"].as_str().unwrap().to_owned();
+    let (first, _) = listener.accept().unwrap();
+    assert_eq!(answer(first, "400 Bad Request")["id"], id.as_str());
+
+    // Only the management account's root may redrive (dev mode: the default account).
+    let out = server.events(&["redrive"], (ACCOUNT, SECRET));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("AccessDeniedException"),
+        "{}",
+        stderr(&out)
+    );
+    let out = server.events(&["redrive", "--id", &id], ("000000000000", SECRET));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Redriven: 1"));
+    let (second, _) = listener.accept().unwrap();
+    assert_eq!(answer(second, "200 OK")["id"], id.as_str());
+}

@@ -192,6 +192,11 @@ impl Server {
         self.client_command("usage", args, None, Some(creds))
     }
 
+    /// Runs `citadel events …` against this server.
+    pub fn events(&self, args: &[&str], creds: (&str, &str)) -> Output {
+        self.client_command("events", args, None, Some(creds))
+    }
+
     /// Runs a client subcommand of the binary (`operator`, `usage`) against this server.
     fn client_command(
         &self,
