@@ -547,6 +547,14 @@ fn terraform_lifecycle_of_users_groups_roles_policies_and_instance_profiles() {
         "NoSuchEntity",
         "Login Profile for User ci cannot be found.",
     );
+    iam_fails(
+        &server,
+        &["delete-login-profile", "--user-name", "ci"],
+        "NoSuchEntity",
+        "Login Profile for User ci cannot be found.",
+    );
+    let virtual_mfa = iam(&server, &["list-virtual-mfa-devices"]);
+    assert_eq!(virtual_mfa["VirtualMFADevices"], json!([]));
     let certs = iam(&server, &["list-signing-certificates", "--user-name", "ci"]);
     assert_eq!(certs["Certificates"], json!([]));
     let creds = iam(
@@ -569,6 +577,7 @@ fn terraform_lifecycle_of_users_groups_roles_policies_and_instance_profiles() {
         "list-signing-certificates",
         "list-service-specific-credentials",
         "get-login-profile",
+        "delete-login-profile",
     ] {
         iam_fails(
             &server,

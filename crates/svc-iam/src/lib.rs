@@ -85,6 +85,7 @@ const IMPLEMENTED: &[(&str, Support)] = &[
     ("GetGroupPolicy", Support::Full),
     ("GetInstanceProfile", Support::Full),
     ("GetLoginProfile", Support::Partial(NO_LOGIN_PROFILES)),
+    ("DeleteLoginProfile", Support::Partial(NO_LOGIN_PROFILES)),
     ("GetPolicy", Support::Full),
     ("GetPolicyVersion", Support::Full),
     ("GetRole", Support::Full),
@@ -103,6 +104,7 @@ const IMPLEMENTED: &[(&str, Support)] = &[
     ("ListInstanceProfiles", Support::Full),
     ("ListInstanceProfilesForRole", Support::Full),
     ("ListMFADevices", Support::Partial(NO_MFA)),
+    ("ListVirtualMFADevices", Support::Partial(NO_MFA)),
     ("ListPolicies", Support::Partial(LOCAL_POLICIES)),
     ("ListPolicyVersions", Support::Full),
     ("ListRolePolicies", Support::Full),
@@ -1580,10 +1582,14 @@ impl ServiceHandler for Iam {
                     .to_query_xml(o);
                 }))
             }
-            "GetLoginProfile" => {
-                let r = input!(iam::GetLoginProfileRequest, p);
+            "GetLoginProfile" | "DeleteLoginProfile" => {
+                let user_name = if op == "GetLoginProfile" {
+                    input!(iam::GetLoginProfileRequest, p).user_name
+                } else {
+                    input!(iam::DeleteLoginProfileRequest, p).user_name
+                };
                 let owner = self
-                    .credential_owner(ctx, r.user_name)
+                    .credential_owner(ctx, user_name)
                     .await?
                     .unwrap_or_else(|| "root".to_owned());
                 Err(AwsError::new(
@@ -1591,6 +1597,17 @@ impl ServiceHandler for Iam {
                     "NoSuchEntity",
                     format!("Login Profile for User {owner} cannot be found."),
                 ))
+            }
+            "ListVirtualMFADevices" => {
+                input!(iam::ListVirtualMFADevicesRequest, p);
+                Ok(xml(|o| {
+                    iam::ListVirtualMFADevicesResponse {
+                        virtual_mfa_devices: Some(Vec::new()),
+                        is_truncated: Some(false),
+                        marker: None,
+                    }
+                    .to_query_xml(o);
+                }))
             }
 
             // ------------------------------------------------------------------ simulator
