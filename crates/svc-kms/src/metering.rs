@@ -294,13 +294,19 @@ impl Kms {
                         .or_default() += n;
                 }
                 match self.store.put_json(&path, &ledger, expect).await {
-                    Ok(_) => break,
+                    Ok(_) => {
+                        // Exactly what this ledger now holds leaves memory: counts are never
+                        // added twice, and counts not written stay for the next flush.
+                        let written: HashMap<Counter, u64> =
+                            entries.iter().map(|(c, n)| ((*c).clone(), *n)).collect();
+                        self.meter.subtract(&written);
+                        break;
+                    }
                     Err(StoreError::Conflict { .. }) => continue,
                     Err(e) => return Err(e.into()),
                 }
             }
         }
-        self.meter.subtract(&counts);
         Ok(())
     }
 
