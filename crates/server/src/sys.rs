@@ -376,6 +376,20 @@ pub async fn rotate(State(state): State<Arc<AppState>>, request: Request<Body>) 
     }
 }
 
+/// An operator request's JSON body, or its defaults when the body is empty.
+fn optional_json<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        AwsError::new(
+            400,
+            "InvalidRequestException",
+            format!("Invalid request body: {e}"),
+        )
+    })
+}
+
 #[derive(Debug, Default, Deserialize)]
 struct UsageRequest {
     /// `YYYY-MM`; the current month when absent.
@@ -389,13 +403,9 @@ pub async fn usage(State(state): State<Arc<AppState>>, request: Request<Body>) -
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let req: UsageRequest = if body.is_empty() {
-        UsageRequest::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(r) => r,
-            Err(e) => return bad_request(format!("Invalid request body: {e}")),
-        }
+    let req: UsageRequest = match optional_json(&body) {
+        Ok(r) => r,
+        Err(e) => return error(&e),
     };
     let month = req.month.unwrap_or_else(|| {
         citadel_svc_kms::metering::month_of(
@@ -439,13 +449,9 @@ pub async fn redrive(State(state): State<Arc<AppState>>, request: Request<Body>)
             ),
         ));
     }
-    let req: RedriveRequest = if body.is_empty() {
-        RedriveRequest::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(r) => r,
-            Err(e) => return bad_request(format!("Invalid request body: {e}")),
-        }
+    let req: RedriveRequest = match optional_json(&body) {
+        Ok(r) => r,
+        Err(e) => return error(&e),
     };
     let Some(bus) = &state.bus else {
         return internal("the event bus is not configured");

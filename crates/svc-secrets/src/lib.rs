@@ -267,12 +267,7 @@ impl Inner {
 struct Empty {}
 
 pub(crate) fn json_output<T: Serialize>(value: &T) -> Result<OperationOutput, AwsError> {
-    serde_json::to_value(value)
-        .map(OperationOutput::Json)
-        .map_err(|e| {
-            tracing::error!(error = %e, "serializing a Secrets Manager response failed");
-            errors::internal()
-        })
+    citadel_api::json::output(value, errors::internal)
 }
 
 macro_rules! dispatch {
