@@ -15,8 +15,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use citadel_iam::policy::Policy;
 
-use crate::ciphertext::Material;
 use crate::grants::Grants;
+use crate::material::Material;
 use crate::record::{AliasRecord, KeyRecord};
 
 /// A key record with every material it names, decrypted.

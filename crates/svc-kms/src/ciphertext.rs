@@ -4,8 +4,9 @@
 //! offset len  field
 //! 0      3    magic "CKM"
 //! 3      1    format version (1)
-//! 4      1    key id kind (1 = UUID)
-//! 5      16   key id (the UUID's 16 bytes; never the region-bearing ARN)
+//! 4      1    key id kind (1 = UUID, 2 = multi-Region `mrk-` id)
+//! 5      16   key id (the UUID's 16 bytes or the mrk- id's 32 hex digits as 16 bytes; never
+//!             the region-bearing ARN, so every replica of a multi-Region key opens it)
 //! 21     32   key material id
 //! 53     16   derivation salt (random per message)
 //! 69     12   AES-GCM nonce (random per message)
@@ -21,19 +22,19 @@
 //! authenticated: changing any byte of the blob, or the context, fails the tag.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use citadel_crypto::{
     AES_256_GCM_KEY_LEN, AES_GCM_NONCE_LEN, AES_GCM_TAG_LEN, Aes256GcmKey, CryptoError, Zeroizing,
-    constant_time_eq, hkdf_sha256, hmac_sha256, random_array,
+    constant_time_eq, hkdf_sha256, random_array,
 };
+
+use crate::material::{MATERIAL_ID_LEN, Material};
+use crate::names::PackedKeyId;
 
 const MAGIC: [u8; 3] = *b"CKM";
 const VERSION: u8 = 1;
-const KEY_ID_KIND_UUID: u8 = 1;
 
 const KEY_ID_LEN: usize = 16;
-pub(crate) const MATERIAL_ID_LEN: usize = 32;
 const SALT_LEN: usize = 16;
 
 const KEY_ID_AT: usize = 5;
@@ -46,72 +47,6 @@ pub const OVERHEAD: usize = HEADER_LEN + AES_GCM_NONCE_LEN + AES_GCM_TAG_LEN;
 
 // Encrypt takes up to 4096 bytes of plaintext; the blob must fit Decrypt's 6144-byte limit.
 const _: () = assert!(4096 + OVERHEAD <= 6144);
-
-/// Binds a material id to its key so that the id reveals nothing about the material (HMAC is
-/// one-way) yet identifies it uniquely.
-const MATERIAL_ID_LABEL: &[u8] = b"citadel kms key material id v1";
-
-/// One version of a key's material: 256 secret bits and their public 32-byte id.
-pub struct Material {
-    id: [u8; MATERIAL_ID_LEN],
-    secret: Zeroizing<[u8; AES_256_GCM_KEY_LEN]>,
-}
-
-impl fmt::Debug for Material {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Material")
-            .field("id", &self.id_hex())
-            .field("secret", &"<redacted>")
-            .finish()
-    }
-}
-
-fn material_id(key_id: &[u8; KEY_ID_LEN], secret: &[u8]) -> [u8; MATERIAL_ID_LEN] {
-    let mut data = Vec::with_capacity(MATERIAL_ID_LABEL.len() + KEY_ID_LEN);
-    data.extend_from_slice(MATERIAL_ID_LABEL);
-    data.extend_from_slice(key_id);
-    hmac_sha256(secret, &data)
-}
-
-impl Material {
-    /// Fresh random material for the key `key_id`.
-    pub fn generate(key_id: &[u8; KEY_ID_LEN]) -> Result<Self, CryptoError> {
-        let secret: Zeroizing<[u8; AES_256_GCM_KEY_LEN]> = random_array()?;
-        Ok(Material {
-            id: material_id(key_id, secret.as_slice()),
-            secret,
-        })
-    }
-
-    /// Material read back from storage. `None` when the bytes are not 32 long or do not match
-    /// the id they were stored under (a record moved between keys or material slots).
-    pub fn restore(key_id: &[u8; KEY_ID_LEN], id: &[u8], secret: &[u8]) -> Option<Self> {
-        let secret: [u8; AES_256_GCM_KEY_LEN] = secret.try_into().ok()?;
-        let secret = Zeroizing::new(secret);
-        let expected = material_id(key_id, secret.as_slice());
-        if !constant_time_eq(&expected, id) {
-            return None;
-        }
-        Some(Material {
-            id: expected,
-            secret,
-        })
-    }
-
-    pub fn id(&self) -> &[u8; MATERIAL_ID_LEN] {
-        &self.id
-    }
-
-    /// The `KeyMaterialId` AWS shows: 64 lowercase hex digits.
-    pub fn id_hex(&self) -> String {
-        hex::encode(self.id)
-    }
-
-    /// The raw secret, for writing it to the sealed store only.
-    pub fn secret(&self) -> &[u8] {
-        self.secret.as_slice()
-    }
-}
 
 /// The canonical encoding of an encryption context: the number of pairs, then each pair sorted by
 /// key (UTF-8 byte order), every field a big-endian u32 length followed by the UTF-8 bytes.
@@ -142,16 +77,16 @@ pub fn encode_context(context: Option<&BTreeMap<String, String>>) -> Result<Vec<
 /// The parts of a blob's header that name the key and material it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header<'a> {
-    pub key_id: [u8; KEY_ID_LEN],
+    pub key_id: PackedKeyId,
     pub material_id: [u8; MATERIAL_ID_LEN],
     raw: &'a [u8],
     body: &'a [u8],
 }
 
 impl Header<'_> {
-    /// The key id as AWS writes it (lowercase hyphenated UUID).
+    /// The key id as AWS writes it.
     pub fn key_id_string(&self) -> String {
-        uuid::Uuid::from_bytes(self.key_id).to_string()
+        self.key_id.to_id_string()
     }
 }
 
@@ -162,11 +97,11 @@ pub fn parse(blob: &[u8]) -> Option<Header<'_>> {
         return None;
     }
     let (raw, body) = blob.split_at(HEADER_LEN);
-    if raw.get(..3)? != MAGIC || *raw.get(3)? != VERSION || *raw.get(4)? != KEY_ID_KIND_UUID {
+    if raw.get(..3)? != MAGIC || *raw.get(3)? != VERSION {
         return None;
     }
     Some(Header {
-        key_id: raw.get(KEY_ID_AT..MATERIAL_ID_AT)?.try_into().ok()?,
+        key_id: PackedKeyId::from_parts(*raw.get(4)?, raw.get(KEY_ID_AT..MATERIAL_ID_AT)?)?,
         material_id: raw.get(MATERIAL_ID_AT..SALT_AT)?.try_into().ok()?,
         raw,
         body,
@@ -188,7 +123,7 @@ fn aad(header: &[u8], context: Option<&BTreeMap<String, String>>) -> Result<Vec<
 
 /// Encrypts `plaintext` under `material` of the key `key_id`, bound to `context`.
 pub fn seal(
-    key_id: &[u8; KEY_ID_LEN],
+    key_id: &PackedKeyId,
     material: &Material,
     context: Option<&BTreeMap<String, String>>,
     plaintext: &[u8],
@@ -197,8 +132,8 @@ pub fn seal(
     let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
-    out.push(KEY_ID_KIND_UUID);
-    out.extend_from_slice(key_id);
+    out.push(key_id.kind);
+    out.extend_from_slice(&key_id.bytes);
     out.extend_from_slice(material.id());
     out.extend_from_slice(salt.as_slice());
     let key = message_key(material, &out)?;
@@ -227,7 +162,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const KEY: [u8; 16] = [7u8; 16];
+    const KEY: PackedKeyId = PackedKeyId {
+        kind: PackedKeyId::UUID,
+        bytes: [7u8; 16],
+    };
 
     fn ctx(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -337,21 +275,21 @@ mod tests {
         let m2 = Material::generate(&KEY).unwrap();
         let blob = seal(&KEY, &m1, None, b"p").unwrap();
         assert!(decrypt(&blob, &m2, None).is_none());
-        // The same secret restored under another key id gets another material id.
-        let other_key = [8u8; 16];
-        assert!(Material::restore(&other_key, m1.id(), m1.secret()).is_none());
-        let back = Material::restore(&KEY, m1.id(), m1.secret()).unwrap();
+        let back = Material::restore(&KEY, m1.id(), m1.format(), m1.secret()).unwrap();
         assert_eq!(decrypt(&blob, &back, None).unwrap(), b"p");
-        assert!(Material::restore(&KEY, m1.id(), &m1.secret()[..31]).is_none());
     }
 
     #[test]
-    fn debug_never_shows_the_secret() {
-        let m = Material::generate(&KEY).unwrap();
-        let dbg = format!("{m:?}");
-        assert!(dbg.contains("redacted"));
-        assert!(!dbg.contains(&hex::encode(m.secret())));
-        assert_eq!(m.id_hex().len(), 64);
+    fn multi_region_key_ids_round_trip_through_the_header() {
+        let mrk = PackedKeyId::parse("mrk-0123456789abcdef0123456789abcdef").unwrap();
+        let m = Material::generate(&mrk).unwrap();
+        let blob = seal(&mrk, &m, None, b"p").unwrap();
+        let h = parse(&blob).unwrap();
+        assert_eq!(h.key_id_string(), "mrk-0123456789abcdef0123456789abcdef");
+        assert_eq!(decrypt(&blob, &m, None).unwrap(), b"p");
+        let mut unknown_kind = blob.clone();
+        unknown_kind[4] = 9;
+        assert!(parse(&unknown_kind).is_none());
     }
 
     proptest! {

@@ -11,8 +11,10 @@ use citadel_model::{Blob, SensitiveBlob};
 use crate::authz::{RequestConditions, Target};
 use crate::cache::LoadedKey;
 use crate::ciphertext::{self, Header};
-use crate::record::{self, ENCRYPTION_ALGORITHM};
-use crate::repo::{Resolved, key_uuid};
+use crate::names::PackedKeyId;
+use crate::record;
+use crate::repo::Resolved;
+use crate::specs::{self, SYMMETRIC_DEFAULT as ENCRYPTION_ALGORITHM};
 use crate::state::{self, KeyOp};
 use crate::{Kms, errors};
 
@@ -25,7 +27,7 @@ fn check_algorithm(algorithm: Option<&str>) -> Result<(), AwsError> {
             "InvalidKeyUsageException",
             format!(
                 "Algorithm {other} is incompatible with key spec {}.",
-                record::KEY_SPEC
+                specs::SYMMETRIC_DEFAULT
             ),
         )),
     }
@@ -33,7 +35,7 @@ fn check_algorithm(algorithm: Option<&str>) -> Result<(), AwsError> {
 
 fn check_usage(key: &LoadedKey, operation: &str) -> Result<(), AwsError> {
     let rec = &key.record;
-    if rec.key_usage == record::KEY_USAGE && rec.key_spec == record::KEY_SPEC {
+    if rec.key_usage == specs::ENCRYPT_DECRYPT && rec.key_spec == specs::SYMMETRIC_DEFAULT {
         Ok(())
     } else {
         Err(AwsError::new(
@@ -109,8 +111,8 @@ impl Kms {
             tracing::error!(key = %key.record.arn(), "KMS key has no current material");
             errors::internal()
         })?;
-        let uuid = key_uuid(&key.record.id).ok_or_else(errors::internal)?;
-        let blob = ciphertext::seal(&uuid, material, context, plaintext)
+        let key_id = PackedKeyId::parse(&key.record.id).ok_or_else(errors::internal)?;
+        let blob = ciphertext::seal(&key_id, material, context, plaintext)
             .map_err(|e| errors::crypto(&e))?;
         Ok((blob, material.id_hex()))
     }

@@ -11,7 +11,7 @@ use citadel_api::{AwsError, DataKey, Decrypted, Encrypted, KeyService, RequestCo
 use citadel_model::{SensitiveBlob, kms};
 
 use crate::crypto::{DataKeyRequest, Opening};
-use crate::record::ENCRYPTION_ALGORITHM;
+use crate::specs::SYMMETRIC_DEFAULT as ENCRYPTION_ALGORITHM;
 use crate::state::KeyOp;
 use crate::{Kms, authz::RequestConditions, managed};
 

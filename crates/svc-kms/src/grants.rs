@@ -7,7 +7,8 @@
 //! grant change compare-and-swaps the key record (bumping `grant_generation`), which drops the
 //! cached key: a retired or revoked grant stops working at once.
 //!
-//! A grant token is `base64url(1 ‖ key uuid ‖ grant id ‖ nonce ‖ HMAC-SHA256(grant secret, …))`:
+//! A grant token is `base64url(key id kind ‖ key id ‖ grant id ‖ nonce ‖ HMAC-SHA256(grant secret,
+//! …))` (the key id packed as in ciphertexts, [`crate::names::PackedKeyId`]):
 //! every CreateGrant returns a fresh token, all tokens of a grant are interchangeable, and none
 //! can be forged from the grant id that ListGrants shows. Tokens are bearer secrets: they are
 //! never logged.
@@ -26,15 +27,16 @@ use citadel_store::{Expect, Op};
 use crate::authz::{RequestConditions, Target};
 use crate::cache::LoadedKey;
 use crate::keys::page;
+use crate::names::PackedKeyId;
 use crate::record::{self, GrantConstraint, GrantRecord};
-use crate::repo::{Change, key_uuid};
+use crate::repo::Change;
+use crate::specs;
 use crate::state::{self, KeyOp};
 use crate::{Empty, Kms, errors};
 
 /// AWS's quota of grants per KMS key.
 pub const MAX_GRANTS_PER_KEY: usize = 50_000;
 
-const TOKEN_VERSION: u8 = 1;
 const NONCE_LEN: usize = 16;
 const GRANT_ID_LEN: usize = 32;
 const TAG_LEN: usize = citadel_crypto::SHA256_LEN;
@@ -256,18 +258,18 @@ fn is_grant_id(s: &str) -> bool {
 /// The parts of a grant token.
 #[derive(Clone, PartialEq, Eq)]
 struct TokenParts {
-    key_uuid: [u8; 16],
+    key_id: PackedKeyId,
     grant_id: String,
 }
 
 fn make_token(grant: &GrantRecord) -> Result<String, AwsError> {
-    let uuid = key_uuid(&grant.key_id).ok_or_else(errors::internal)?;
+    let key_id = PackedKeyId::parse(&grant.key_id).ok_or_else(errors::internal)?;
     let id = hex::decode(&grant.id).map_err(|_| errors::internal())?;
     let secret = hex::decode(&grant.token_secret).map_err(|_| errors::internal())?;
     let nonce = citadel_crypto::random_array::<NONCE_LEN>().map_err(|e| errors::crypto(&e))?;
     let mut token = Vec::with_capacity(TOKEN_LEN);
-    token.push(TOKEN_VERSION);
-    token.extend_from_slice(&uuid);
+    token.push(key_id.kind);
+    token.extend_from_slice(&key_id.bytes);
     token.extend_from_slice(&id);
     token.extend_from_slice(nonce.as_slice());
     let tag = citadel_crypto::hmac_sha256(&secret, &token);
@@ -278,12 +280,12 @@ fn make_token(grant: &GrantRecord) -> Result<String, AwsError> {
 /// The key and grant a well-formed token names (not yet verified against the grant's secret).
 fn parse_token(token: &str) -> Option<(TokenParts, Vec<u8>)> {
     let raw = URL_SAFE_NO_PAD.decode(token).ok()?;
-    if raw.len() != TOKEN_LEN || raw.first() != Some(&TOKEN_VERSION) {
+    if raw.len() != TOKEN_LEN {
         return None;
     }
-    let key_uuid: [u8; 16] = raw.get(1..17)?.try_into().ok()?;
+    let key_id = PackedKeyId::from_parts(*raw.first()?, raw.get(1..17)?)?;
     let grant_id = hex::encode(raw.get(17..17 + GRANT_ID_LEN)?);
-    Some((TokenParts { key_uuid, grant_id }, raw))
+    Some((TokenParts { key_id, grant_id }, raw))
 }
 
 /// Whether `raw` (a parsed token) carries a valid tag for `grant`.
@@ -438,7 +440,7 @@ impl Kms {
             let (parts, raw) = parse_token(token).ok_or_else(invalid_grant_token)?;
             let own = match target {
                 Target::Key(k) | Target::Alias { key: k, .. }
-                    if key_uuid(&k.record.id) == Some(parts.key_uuid) =>
+                    if PackedKeyId::parse(&k.record.id) == Some(parts.key_id) =>
                 {
                     Some(k)
                 }
@@ -448,7 +450,7 @@ impl Kms {
             let key: &LoadedKey = match own {
                 Some(k) => k,
                 None => {
-                    let id = uuid::Uuid::from_bytes(parts.key_uuid).to_string();
+                    let id = parts.key_id.to_id_string();
                     let path = record::key_path(&ctx.principal.account_id, &ctx.region, &id);
                     other = self.key_at(&path).await?.ok_or_else(invalid_grant_token)?;
                     &other
@@ -563,7 +565,7 @@ impl Kms {
                 rec.key_usage
             )));
         }
-        if constraint.is_some() && rec.key_spec != record::KEY_SPEC {
+        if constraint.is_some() && rec.key_spec != specs::SYMMETRIC_DEFAULT {
             return Err(AwsError::validation(
                 "Encryption context grant constraints are supported only for symmetric encryption KMS keys.",
             ));
@@ -792,7 +794,7 @@ impl Kms {
         let (key, grant_id) = match (&req.grant_token, &req.key_id, &req.grant_id) {
             (Some(token), _, _) => {
                 let (parts, raw) = parse_token(token).ok_or_else(invalid_grant_token)?;
-                let id = uuid::Uuid::from_bytes(parts.key_uuid).to_string();
+                let id = parts.key_id.to_id_string();
                 let path = record::key_path(&ctx.principal.account_id, &ctx.region, &id);
                 let key = self.key_at(&path).await?.ok_or_else(invalid_grant_token)?;
                 let grant = key

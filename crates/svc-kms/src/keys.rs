@@ -11,11 +11,11 @@ use citadel_iam::AccessRequest;
 use citadel_iam::policy::{ErrorFlavour, Policy, PolicyKind};
 
 use crate::authz::{RequestConditions, Target};
-use crate::ciphertext::Material;
 use crate::clock::MILLIS_PER_DAY;
-use crate::names::{self, is_key_id};
+use crate::names::{self, PackedKeyId, is_key_id};
 use crate::record::{self, KeyRecord, MaterialInfo, MaterialOrigin, Rotation};
 use crate::repo::{Change, material_op};
+use crate::specs;
 use crate::state::{self, KeyOp, KeyState};
 use crate::{Empty, Kms, errors};
 
@@ -71,19 +71,27 @@ impl Kms {
                 "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec parameter.",
             ));
         }
-        let spec = req
+        let spec_name = req
             .key_spec
             .as_deref()
             .or(req.customer_master_key_spec.as_deref())
-            .unwrap_or(record::KEY_SPEC);
-        let usage = req.key_usage.as_deref().unwrap_or(record::KEY_USAGE);
+            .unwrap_or(specs::SYMMETRIC_DEFAULT);
+        let spec = specs::key_spec(spec_name).ok_or_else(|| {
+            errors::unsupported(format!(
+                "Citadel does not support KeySpec {spec_name}: it is available in the AWS China Regions only."
+            ))
+        })?;
+        let usage = match req.key_usage.as_deref() {
+            Some(u) => u,
+            None => specs::default_usage(spec)?,
+        };
         let origin = req.origin.as_deref().unwrap_or(record::ORIGIN);
         let multi_region = req.multi_region.unwrap_or(false);
         let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
 
         let mut conditions = RequestConditions::new()
-            .set("kms:KeySpec", spec)
-            .set("kms:CustomerMasterKeySpec", spec)
+            .set("kms:KeySpec", spec_name)
+            .set("kms:CustomerMasterKeySpec", spec_name)
             .set("kms:KeyUsage", usage)
             .set("kms:CustomerMasterKeyUsage", usage)
             .set("kms:KeyOrigin", origin)
@@ -101,14 +109,9 @@ impl Kms {
         self.authorize(ctx, "kms:CreateKey", Target::Account, conditions)
             .await?;
 
-        if spec != record::KEY_SPEC {
-            return Err(errors::unsupported(format!(
-                "Citadel does not support KeySpec {spec} yet: only SYMMETRIC_DEFAULT keys can be created."
-            )));
-        }
-        if usage != record::KEY_USAGE {
+        if spec.usage(usage).is_none() {
             return Err(AwsError::validation(format!(
-                "KeyUsage {usage} is not compatible with KeySpec SYMMETRIC_DEFAULT."
+                "KeyUsage {usage} is not compatible with KeySpec {spec_name}."
             )));
         }
         if origin != record::ORIGIN {
@@ -142,7 +145,8 @@ impl Kms {
             None => record::default_policy(&ctx.principal.account_id),
         };
 
-        let material = Material::generate(id.as_bytes()).map_err(|e| errors::crypto(&e))?;
+        let key_id = PackedKeyId::parse(&id.to_string()).ok_or_else(errors::internal)?;
+        let material = specs::generate_material(spec, &key_id)?;
         let now = self.now_ms();
         let rec = KeyRecord {
             account: ctx.principal.account_id.clone(),
@@ -151,8 +155,8 @@ impl Kms {
             created_ms: now,
             description: req.description.unwrap_or_default(),
             state: KeyState::Enabled,
-            key_spec: record::KEY_SPEC.to_owned(),
-            key_usage: record::KEY_USAGE.to_owned(),
+            key_spec: spec.name.to_owned(),
+            key_usage: usage.to_owned(),
             origin: record::ORIGIN.to_owned(),
             key_manager: "CUSTOMER".to_owned(),
             deletion_ms: None,

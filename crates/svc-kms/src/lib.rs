@@ -29,9 +29,11 @@ mod forwarded;
 pub mod grants;
 mod keys;
 pub mod managed;
+mod material;
 pub mod metering;
 mod repo;
 mod rotation;
+pub mod specs;
 
 use std::fmt;
 use std::sync::Arc;

@@ -13,10 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use citadel_api::{AwsError, RequestContext};
 use citadel_store::{Expect, StoreError};
 
-use crate::ciphertext::Material;
 use crate::clock::MILLIS_PER_DAY;
+use crate::material::Material;
+use crate::names::PackedKeyId;
 use crate::record::{self, AliasRecord, KeyRecord, MaterialInfo, MaterialOrigin, Rotation};
 use crate::repo::material_op;
+use crate::specs;
 use crate::state::KeyState;
 use crate::{Kms, errors};
 
@@ -143,7 +145,8 @@ impl Kms {
             .map(|(_, d)| *d)
             .ok_or_else(errors::internal)?;
         let id = uuid::Uuid::new_v4();
-        let material = Material::generate(id.as_bytes()).map_err(|e| errors::crypto(&e))?;
+        let key_id = PackedKeyId::parse(&id.to_string()).ok_or_else(errors::internal)?;
+        let material = Material::generate(&key_id).map_err(|e| errors::crypto(&e))?;
         let now = self.now_ms();
         let rec = KeyRecord {
             account: account.clone(),
@@ -152,8 +155,8 @@ impl Kms {
             created_ms: now,
             description: description.to_owned(),
             state: KeyState::Enabled,
-            key_spec: record::KEY_SPEC.to_owned(),
-            key_usage: record::KEY_USAGE.to_owned(),
+            key_spec: specs::SYMMETRIC_DEFAULT.to_owned(),
+            key_usage: specs::ENCRYPT_DECRYPT.to_owned(),
             origin: record::ORIGIN.to_owned(),
             key_manager: AWS.to_owned(),
             deletion_ms: None,

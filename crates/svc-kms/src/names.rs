@@ -29,14 +29,74 @@ pub enum KeyRef {
     },
 }
 
-/// A UUID in its canonical text form (AWS key ids).
+/// A key id: a UUID in its canonical text form, or a multi-Region key id (`mrk-` and 32
+/// lowercase hex digits).
 pub fn is_key_id(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
+    PackedKeyId::parse(s).is_some()
+}
+
+/// A key id in the 17 bytes that ciphertext headers and grant tokens carry: its kind and 16
+/// bytes (a UUID's bytes, or the 32 hex digits of a multi-Region id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackedKeyId {
+    pub kind: u8,
+    pub bytes: [u8; 16],
+}
+
+impl PackedKeyId {
+    pub const UUID: u8 = 1;
+    pub const MULTI_REGION: u8 = 2;
+
+    /// Reads a key id in text form; `None` for anything else.
+    pub fn parse(id: &str) -> Option<Self> {
+        if let Some(hex_id) = id.strip_prefix("mrk-") {
+            if hex_id.len() != 32
+                || !hex_id
+                    .bytes()
+                    .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+            {
+                return None;
+            }
+            let bytes = hex::decode(hex_id).ok()?.try_into().ok()?;
+            return Some(PackedKeyId {
+                kind: Self::MULTI_REGION,
+                bytes,
+            });
+        }
+        let b = id.as_bytes();
+        let canonical = b.len() == 36
+            && b.iter().enumerate().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => *c == b'-',
+                _ => c.is_ascii_hexdigit(),
+            });
+        if !canonical {
+            return None;
+        }
+        Some(PackedKeyId {
+            kind: Self::UUID,
+            bytes: uuid::Uuid::parse_str(id).ok()?.into_bytes(),
         })
+    }
+
+    /// From a kind byte and 16 bytes read from a blob; `None` for an unknown kind.
+    pub fn from_parts(kind: u8, bytes: &[u8]) -> Option<Self> {
+        if kind != Self::UUID && kind != Self::MULTI_REGION {
+            return None;
+        }
+        Some(PackedKeyId {
+            kind,
+            bytes: bytes.try_into().ok()?,
+        })
+    }
+
+    /// The key id as AWS writes it (lowercase).
+    pub fn to_id_string(&self) -> String {
+        if self.kind == Self::MULTI_REGION {
+            format!("mrk-{}", hex::encode(self.bytes))
+        } else {
+            uuid::Uuid::from_bytes(self.bytes).to_string()
+        }
+    }
 }
 
 /// Reads a `KeyId` member. Bare ids and alias names live in the caller's account and region; an
@@ -179,6 +239,24 @@ mod tests {
                 name: "alias/app".into()
             }
         );
+    }
+
+    #[test]
+    fn key_ids_pack_and_unpack() {
+        for id in [ID, "mrk-1234abcd12ab34cd56ef1234567890ab"] {
+            let p = PackedKeyId::parse(id).unwrap();
+            assert_eq!(p.to_id_string(), id);
+            assert_eq!(PackedKeyId::from_parts(p.kind, &p.bytes), Some(p));
+        }
+        for bad in [
+            "mrk-1234abcd12ab34cd56ef1234567890a",
+            "mrk-1234ABCD12ab34cd56ef1234567890ab",
+            "mrk-1234abcd-12ab-34cd-56ef-1234567890ab",
+            "1234abcd12ab34cd56ef1234567890ab",
+        ] {
+            assert!(!is_key_id(bad), "{bad}");
+        }
+        assert!(PackedKeyId::from_parts(3, &[0; 16]).is_none());
     }
 
     #[test]

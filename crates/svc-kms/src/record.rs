@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! kms/<account>/<region>/key/<key-id>                       KeyRecord (JSON; no secrets)
-//! kms/<account>/<region>/material/<key-id>/<material-id>    1-byte format ‖ 32 secret bytes
+//! kms/<account>/<region>/material/<key-id>/<material-id>    1-byte format ‖ secret (`material`)
 //! kms/<account>/<region>/alias/<alias-name>                 AliasRecord (JSON)
 //! kms/<account>/<region>/grant/<key-id>/<grant-id>          GrantRecord (JSON; holds the token secret)
 //! kms/due/<epoch-ms, 20 digits>/<d|r>/<account>/<region>/<key-id>   schedule index entry
@@ -20,15 +20,10 @@ use citadel_model::Timestamp;
 use citadel_model::kms::KeyMetadata;
 use serde::{Deserialize, Serialize};
 
+use crate::specs;
 use crate::state::KeyState;
 
-pub const KEY_SPEC: &str = "SYMMETRIC_DEFAULT";
-pub const KEY_USAGE: &str = "ENCRYPT_DECRYPT";
 pub const ORIGIN: &str = "AWS_KMS";
-pub const ENCRYPTION_ALGORITHM: &str = "SYMMETRIC_DEFAULT";
-
-/// Format byte in front of a stored material.
-pub const MATERIAL_FORMAT: u8 = 1;
 
 pub fn key_path(account: &str, region: &str, id: &str) -> String {
     format!("kms/{account}/{region}/key/{id}")
@@ -220,6 +215,17 @@ impl KeyRecord {
         self.materials.last()
     }
 
+    /// The key's row of the key-spec table (`None` only for a record written by a newer
+    /// version with a spec this one does not know).
+    pub fn spec(&self) -> Option<&'static specs::KeySpec> {
+        specs::key_spec(&self.key_spec)
+    }
+
+    /// Whether this is a symmetric encryption key.
+    pub fn is_symmetric(&self) -> bool {
+        self.key_spec == specs::SYMMETRIC_DEFAULT
+    }
+
     /// The schedule entries this record must have in the index.
     pub fn due_entries(&self) -> BTreeSet<DueEntry> {
         let entry = |at_ms, kind| DueEntry {
@@ -245,6 +251,16 @@ impl KeyRecord {
 
     /// `KeyMetadata` exactly as DescribeKey and CreateKey return it.
     pub fn metadata(&self) -> KeyMetadata {
+        let algorithms = |usage: &str| {
+            (self.key_usage == usage).then(|| {
+                self.spec()
+                    .map(|s| s.algorithms(usage))
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|a| (*a).to_owned())
+                    .collect::<Vec<_>>()
+            })
+        };
         KeyMetadata {
             aws_account_id: Some(self.account.clone()),
             key_id: Some(self.id.clone()),
@@ -262,7 +278,10 @@ impl KeyRecord {
             key_manager: Some(self.key_manager.clone()),
             customer_master_key_spec: Some(self.key_spec.clone()),
             key_spec: Some(self.key_spec.clone()),
-            encryption_algorithms: Some(vec![ENCRYPTION_ALGORITHM.to_owned()]),
+            encryption_algorithms: algorithms(specs::ENCRYPT_DECRYPT),
+            signing_algorithms: algorithms(specs::SIGN_VERIFY),
+            mac_algorithms: algorithms(specs::GENERATE_VERIFY_MAC),
+            key_agreement_algorithms: algorithms(specs::KEY_AGREEMENT),
             multi_region: Some(false),
             current_key_material_id: self.current_material().map(|m| m.id.clone()),
             ..KeyMetadata::default()

@@ -11,11 +11,12 @@ use citadel_store::{Expect, Op, StoreError};
 
 use crate::authz::{self, RequestConditions, Target};
 use crate::cache::{LoadedAlias, LoadedKey};
-use crate::ciphertext::Material;
 use crate::errors::{self, KmsError};
 use crate::grants::Grants;
+use crate::material::{Material, MaterialFormat};
+use crate::names::PackedKeyId;
 use crate::names::{KeyRef, parse_key_ref};
-use crate::record::{self, AliasRecord, GrantRecord, KeyRecord, MATERIAL_FORMAT};
+use crate::record::{self, AliasRecord, GrantRecord, KeyRecord};
 use crate::{Kms, managed};
 
 /// How many times a write is retried when a concurrent change wins the compare-and-swap.
@@ -38,14 +39,10 @@ pub struct Change<T> {
     pub out: T,
 }
 
-pub(crate) fn key_uuid(id: &str) -> Option<[u8; 16]> {
-    uuid::Uuid::parse_str(id).ok().map(uuid::Uuid::into_bytes)
-}
-
 /// The batch operation that stores a new material.
 pub(crate) fn material_op(record: &KeyRecord, material: &Material) -> Op {
     let mut value = Vec::with_capacity(1 + material.secret().len());
-    value.push(MATERIAL_FORMAT);
+    value.push(material.format().byte());
     value.extend_from_slice(material.secret());
     Op::put(
         record::material_path(
@@ -89,9 +86,9 @@ impl Kms {
             return Ok(None);
         };
         let record = v.value;
-        let uuid = key_uuid(&record.id).ok_or_else(|| KmsError::Corrupt {
+        let packed = PackedKeyId::parse(&record.id).ok_or_else(|| KmsError::Corrupt {
             key: path.to_owned(),
-            reason: "the key id is not a UUID".into(),
+            reason: "the key id is not a key id".into(),
         })?;
         let prefix = record::material_prefix(&record.account, &record.region, &record.id);
         let mut materials = HashMap::new();
@@ -106,10 +103,9 @@ impl Kms {
                 .value
                 .split_first()
                 .ok_or_else(|| corrupt("empty material record"))?;
-            if *format != MATERIAL_FORMAT {
-                return Err(corrupt("unknown material format"));
-            }
-            let material = Material::restore(&uuid, &id, secret)
+            let format = MaterialFormat::from_byte(*format)
+                .ok_or_else(|| corrupt("unknown material format"))?;
+            let material = Material::restore(&packed, &id, format, secret)
                 .ok_or_else(|| corrupt("material does not match its id"))?;
             materials.insert(id_hex.to_owned(), Arc::new(material));
         }

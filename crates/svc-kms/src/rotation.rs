@@ -8,11 +8,12 @@ use citadel_model::Timestamp;
 use citadel_model::kms;
 
 use crate::authz::{RequestConditions, Target};
-use crate::ciphertext::Material;
 use crate::clock::MILLIS_PER_DAY;
 use crate::errors::KmsError;
+use crate::material::Material;
+use crate::names::PackedKeyId;
 use crate::record::{KeyRecord, MaterialInfo, MaterialOrigin};
-use crate::repo::{Change, key_uuid, kms_err, material_op};
+use crate::repo::{Change, kms_err, material_op};
 use crate::state::{self, KeyOp};
 use crate::{Empty, Kms, errors};
 
@@ -36,11 +37,11 @@ pub(crate) fn rotate(
     origin: MaterialOrigin,
     now: i64,
 ) -> Result<citadel_store::Op, KmsError> {
-    let uuid = key_uuid(&rec.id).ok_or_else(|| KmsError::Corrupt {
+    let key_id = PackedKeyId::parse(&rec.id).ok_or_else(|| KmsError::Corrupt {
         key: rec.path(),
-        reason: "the key id is not a UUID".into(),
+        reason: "the key id is not a key id".into(),
     })?;
-    let material = Material::generate(&uuid)?;
+    let material = Material::generate(&key_id)?;
     rec.materials.push(MaterialInfo {
         id: material.id_hex(),
         created_ms: now,
