@@ -64,6 +64,7 @@ pub async fn record(
         cipher_suite: None,
         client_provided_host_header: header("host").map(str::to_owned),
     });
+    let now = audit.now();
     let record = Record::build(
         &Call {
             service: call.service,
@@ -78,10 +79,23 @@ pub async fn record(
             input: call.input,
             outcome: outcome.as_ref(),
         },
-        audit.now(),
+        now,
     );
+    let event = state
+        .bus
+        .as_ref()
+        .and_then(|bus| api_call_event(&record, now).map(|e| (bus, e)));
     match audit.record(record).await {
-        Ok(()) => outcome,
+        Ok(()) => {
+            if let Some((bus, event)) = event {
+                // The call is recorded; an event that cannot be queued is logged, and the call
+                // still answers (the record, not the event, is the system of record).
+                if let Err(error) = bus.publish(&event).await {
+                    tracing::error!(%error, request_id = call.request_id, "queueing the CloudTrail API call event failed");
+                }
+            }
+            outcome
+        }
         Err(e) => {
             state.metrics.audit_write_failed();
             if audit.config().fail_open {
@@ -93,6 +107,33 @@ pub async fn record(
             }
         }
     }
+}
+
+/// EventBridge's limit on an event's size; CloudTrail events above it are not delivered.
+const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// The "AWS API Call via CloudTrail" event of a recorded call, as EventBridge receives it from
+/// CloudTrail: source `aws.<service>`, the record as `detail`, no resources. Rules in state
+/// `ENABLED` get the calls that are not read-only; the bus decides that from `detail.readOnly`.
+/// `events:PutEvents` is left out (CloudTrail logs it as a data event, and an event per event
+/// would feed on itself).
+fn api_call_event(record: &Record, now: time::OffsetDateTime) -> Option<citadel_events::Event> {
+    if record.event_source == "events.amazonaws.com" && record.event_name == "PutEvents" {
+        return None;
+    }
+    let service = record.event_source.strip_suffix(".amazonaws.com")?;
+    let detail = serde_json::to_value(record).ok()?;
+    let event = citadel_events::Event::new(
+        format!("aws.{service}"),
+        citadel_svc_events::CLOUDTRAIL_API_CALL,
+        detail,
+        record.recipient_account_id.clone(),
+        record.aws_region.clone(),
+        Vec::new(),
+        Some(now),
+    )
+    .ok()?;
+    (event.to_json().len() <= MAX_EVENT_BYTES).then_some(event)
 }
 
 fn parse_time(what: &str, s: Option<&str>) -> anyhow::Result<Option<time::OffsetDateTime>> {

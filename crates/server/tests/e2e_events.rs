@@ -392,3 +392,116 @@ fn refused_events_are_dead_lettered_and_redriven() {
     let (second, _) = listener.accept().unwrap();
     assert_eq!(answer(second, "200 OK")["id"], id.as_str());
 }
+
+/// The issue's chain: deleting a KMS key (ScheduleKeyDeletion) is recorded in the audit trail,
+/// `aws cloudtrail lookup-events` finds the record, and a rule on "AWS API Call via CloudTrail"
+/// delivers the same record (same eventID) to a webhook. A read-only call (DescribeKey) does not
+/// reach an `ENABLED` rule.
+#[test]
+fn a_kms_key_deletion_is_recorded_looked_up_and_delivered_to_a_webhook() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::dev().data_dir(&tmp.path().join("data")).start();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let conn = ok(
+        &server,
+        &[
+            "events",
+            "create-connection",
+            "--name",
+            "audit-hook",
+            "--authorization-type",
+            "API_KEY",
+            "--auth-parameters",
+            r#"{"ApiKeyAuthParameters":{"ApiKeyName":"x-api-key","ApiKeyValue":"k"}}"#,
+        ],
+    );
+    let input = json!({"Name": "audit-receiver", "ConnectionArn": conn["ConnectionArn"],
+        "InvocationEndpoint": format!("http://127.0.0.1:{port}/audit"), "HttpMethod": "POST"})
+    .to_string();
+    let dest = ok(
+        &server,
+        &[
+            "events",
+            "create-api-destination",
+            "--cli-input-json",
+            &input,
+        ],
+    );
+    let pattern = json!({"source": ["aws.kms"], "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {"eventName": ["ScheduleKeyDeletion", "DescribeKey"]}})
+    .to_string();
+    ok(
+        &server,
+        &[
+            "events",
+            "put-rule",
+            "--name",
+            "kms-deletions",
+            "--event-pattern",
+            &pattern,
+        ],
+    );
+    let targets = json!([{"Id": "hook", "Arn": dest["ApiDestinationArn"],
+        "RoleArn": format!("arn:aws:iam::{ACCOUNT}:role/events")}])
+    .to_string();
+    ok(
+        &server,
+        &[
+            "events",
+            "put-targets",
+            "--rule",
+            "kms-deletions",
+            "--targets",
+            &targets,
+        ],
+    );
+
+    let key = ok(&server, &["kms", "create-key"]);
+    let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    ok(&server, &["kms", "describe-key", "--key-id", &key_id]);
+    ok(
+        &server,
+        &[
+            "kms",
+            "schedule-key-deletion",
+            "--key-id",
+            &key_id,
+            "--pending-window-in-days",
+            "7",
+        ],
+    );
+
+    let (stream, _) = listener.accept().unwrap();
+    let event = answer(stream, "200 OK");
+    assert_eq!(event["source"], "aws.kms");
+    assert_eq!(event["detail-type"], "AWS API Call via CloudTrail");
+    assert_eq!(event["account"], ACCOUNT);
+    let detail = &event["detail"];
+    assert_eq!(detail["eventName"], "ScheduleKeyDeletion", "{event}");
+    assert_eq!(detail["eventSource"], "kms.amazonaws.com");
+    assert_eq!(detail["readOnly"], false);
+    assert_eq!(detail["requestParameters"]["keyId"], key_id.as_str());
+    let event_id = detail["eventID"].as_str().unwrap().to_owned();
+
+    let found = ok(
+        &server,
+        &[
+            "cloudtrail",
+            "lookup-events",
+            "--lookup-attributes",
+            "AttributeKey=EventName,AttributeValue=ScheduleKeyDeletion",
+        ],
+    );
+    let events = found["Events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{found}");
+    assert_eq!(events[0]["EventId"], event_id.as_str());
+    let record: Value =
+        serde_json::from_str(events[0]["CloudTrailEvent"].as_str().unwrap()).unwrap();
+    assert_eq!(record["eventID"], event_id.as_str());
+
+    // Nothing else arrives: the read-only DescribeKey does not reach an ENABLED rule.
+    listener.set_nonblocking(true).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(listener.accept().is_err(), "a second delivery arrived");
+}

@@ -56,6 +56,20 @@ impl Default for BusConfig {
     }
 }
 
+/// A stored rule with its compiled pattern.
+struct CachedRule {
+    rule: RuleRecord,
+    pattern: Arc<Pattern>,
+}
+
+/// The rules of each bus, by the store prefix of its rules.
+#[derive(Default)]
+struct RulesCache {
+    /// Bumped by every invalidation (see [`Bus::rules_of`]).
+    epoch: u64,
+    by_bus: HashMap<String, Arc<Vec<CachedRule>>>,
+}
+
 /// What [`Bus::publish`] did with one event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PublishReport {
@@ -71,8 +85,9 @@ pub struct Bus {
     pub(crate) store: Arc<SealedStore>,
     pub(crate) config: BusConfig,
     pub(crate) wake: tokio::sync::Notify,
-    /// Compiled patterns by rule key, with the text they were compiled from.
-    patterns: Mutex<HashMap<String, (String, Arc<Pattern>)>>,
+    /// The rules of each bus (account and region) with their compiled patterns, so that
+    /// publishing touches no disk unless a rule matches.
+    rules: Mutex<RulesCache>,
     pub(crate) http: Client,
     pub(crate) state: Mutex<crate::delivery::LoopState>,
     pub(crate) file_lock: tokio::sync::Mutex<()>,
@@ -181,40 +196,80 @@ impl Bus {
             store,
             config,
             wake: tokio::sync::Notify::new(),
-            patterns: Mutex::new(HashMap::new()),
+            rules: Mutex::new(RulesCache::default()),
             http,
             state: Mutex::new(crate::delivery::LoopState::default()),
             file_lock: tokio::sync::Mutex::new(()),
         }
     }
 
-    fn compiled(&self, key: &str, text: &str) -> Option<Arc<Pattern>> {
-        let mut cache = self.patterns.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((cached_text, pattern)) = cache.get(key)
-            && cached_text == text
-        {
-            return Some(pattern.clone());
-        }
-        match Pattern::parse(text) {
-            Ok(p) => {
-                let p = Arc::new(p);
-                cache.insert(key.to_owned(), (text.to_owned(), p.clone()));
-                Some(p)
-            }
-            Err(e) => {
-                // Patterns are validated when stored; a stored one that fails is corrupt.
-                tracing::error!(rule = key, error = %e, "stored event pattern does not parse");
-                None
-            }
-        }
+    fn cache(&self) -> std::sync::MutexGuard<'_, RulesCache> {
+        self.rules.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Forgets a compiled pattern (after its rule changed or was deleted).
-    pub(crate) fn forget_pattern(&self, key: &str) {
-        self.patterns
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+    /// The rules stored under `prefix` (one bus), from the cache or else from the store. A load
+    /// that overlapped a rule change is returned but not cached: it may predate the change.
+    async fn rules_of(&self, prefix: &str) -> Result<Arc<Vec<CachedRule>>, BusError> {
+        let epoch = {
+            let cache = self.cache();
+            if let Some(rules) = cache.by_bus.get(prefix) {
+                return Ok(rules.clone());
+            }
+            cache.epoch
+        };
+        let mut rules = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.store.list(prefix, after.as_deref(), 100).await?;
+            let full = page.len() == 100;
+            after = page.last().map(|(k, _)| k.clone());
+            for (key, record) in page {
+                let rule: RuleRecord = match serde_json::from_slice(&record.value) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(rule = %key, error = %e, "cannot decode a stored rule");
+                        continue;
+                    }
+                };
+                match Pattern::parse(&rule.event_pattern) {
+                    Ok(p) => rules.push(CachedRule {
+                        rule,
+                        pattern: Arc::new(p),
+                    }),
+                    // Patterns are validated when stored; a stored one that fails is corrupt.
+                    Err(e) => {
+                        tracing::error!(rule = %key, error = %e, "stored event pattern does not parse");
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        let rules = Arc::new(rules);
+        let mut cache = self.cache();
+        if cache.epoch == epoch {
+            cache.by_bus.insert(prefix.to_owned(), rules.clone());
+        }
+        Ok(rules)
+    }
+
+    /// Drops the cached rules of the bus the rule stored at `key` belongs to. Called after every
+    /// rule write through this instance.
+    pub(crate) fn rule_changed(&self, key: &str) {
+        let mut cache = self.cache();
+        cache.epoch += 1;
+        cache
+            .by_bus
+            .retain(|prefix, _| !key.starts_with(prefix.as_str()));
+    }
+
+    /// Forgets every cached rule: for rule changes made outside this instance (another node, a
+    /// restore).
+    pub fn invalidate_rules(&self) {
+        let mut cache = self.cache();
+        cache.epoch += 1;
+        cache.by_bus.clear();
     }
 
     /// Publishes `event` on the default bus of its account and region: every enabled rule whose
@@ -229,55 +284,32 @@ impl Bus {
             .unwrap_or_else(|_| event.time.clone());
         let mut report = PublishReport::default();
         let mut ops = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self.store.list(&prefix, after.as_deref(), 100).await?;
-            let full = page.len() == 100;
-            after = page.last().map(|(k, _)| k.clone());
-            for (key, record) in page {
-                let rule: RuleRecord = match serde_json::from_slice(&record.value) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(rule = %key, error = %e, "cannot decode a stored rule");
-                        continue;
-                    }
-                };
-                if !state_admits(&rule.state, event) {
-                    continue;
-                }
-                let Some(pattern) = self.compiled(&key, &rule.event_pattern) else {
-                    continue;
-                };
-                if !pattern.matches(&value) {
-                    continue;
-                }
-                let rule_arn = records::rule_arn(&event.region, &event.account, &rule.name);
-                let ctx = DeliveryContext {
-                    rule_name: rule.name.clone(),
-                    rule_arn: rule_arn.clone(),
-                    ingestion_time: ingestion.clone(),
-                };
-                for target in &rule.targets {
-                    match plan(event, &value, &rule, &rule_arn, target, &ctx, now) {
-                        Ok(delivery) => {
-                            ops.push(
-                                put_json_op(delivery.outbox_key(), &delivery, Expect::Absent)
-                                    .map_err(BusError::Store)?,
-                            );
-                        }
-                        Err(reason) => tracing::error!(
-                            rule = %rule.name,
-                            target = target.id.as_deref().unwrap_or_default(),
-                            %reason,
-                            "a stored target cannot be planned; skipping it"
-                        ),
-                    }
-                }
-                report.matched_rules.push(rule.name.clone());
+        for cached in self.rules_of(&prefix).await?.iter() {
+            let rule = &cached.rule;
+            if !state_admits(&rule.state, event) || !cached.pattern.matches(&value) {
+                continue;
             }
-            if !full {
-                break;
+            let rule_arn = records::rule_arn(&event.region, &event.account, &rule.name);
+            let ctx = DeliveryContext {
+                rule_name: rule.name.clone(),
+                rule_arn: rule_arn.clone(),
+                ingestion_time: ingestion.clone(),
+            };
+            for target in &rule.targets {
+                match plan(event, &value, rule, &rule_arn, target, &ctx, now) {
+                    Ok(delivery) => ops.push(
+                        put_json_op(delivery.outbox_key(), &delivery, Expect::Absent)
+                            .map_err(BusError::Store)?,
+                    ),
+                    Err(reason) => tracing::error!(
+                        rule = %rule.name,
+                        target = target.id.as_deref().unwrap_or_default(),
+                        %reason,
+                        "a stored target cannot be planned; skipping it"
+                    ),
+                }
             }
+            report.matched_rules.push(rule.name.clone());
         }
         report.deliveries = ops.len();
         if !ops.is_empty() {

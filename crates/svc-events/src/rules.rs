@@ -80,7 +80,7 @@ impl Events {
             .put_json(&key, rule, expect)
             .await
             .map_err(errors::store)?;
-        self.bus.forget_pattern(&key);
+        self.bus.rule_changed(&key);
         Ok(())
     }
 
@@ -284,7 +284,7 @@ impl Events {
             .delete(&key, Expect::Version(current.version))
             .await
             .map_err(errors::store)?;
-        self.bus.forget_pattern(&key);
+        self.bus.rule_changed(&key);
         Ok(Empty {})
     }
 

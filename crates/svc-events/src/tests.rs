@@ -501,6 +501,56 @@ async fn read_only_cloudtrail_events_reach_only_rules_that_ask_for_them() {
     );
 }
 
+#[tokio::test]
+async fn publishing_uses_cached_rules_that_every_rule_change_refreshes() {
+    let h = harness().await;
+    let event = || {
+        Event::new(
+            "aws.kms",
+            "AWS API Call via CloudTrail",
+            json!({"eventName": "CreateKey", "readOnly": false}),
+            ACCOUNT,
+            REGION,
+            vec![],
+            None,
+        )
+        .unwrap()
+    };
+    let matched = || async { h.bus.publish(&event()).await.unwrap().matched_rules };
+    let kms = json!({"source": ["aws.kms"]}).to_string();
+    let ssm = json!({"source": ["aws.ssm"]}).to_string();
+    assert!(matched().await.is_empty());
+    h.ok("PutRule", json!({"Name": "r", "EventPattern": kms}))
+        .await;
+    assert_eq!(matched().await, ["r"]);
+    h.ok("DisableRule", json!({"Name": "r"})).await;
+    assert!(matched().await.is_empty());
+    h.ok("EnableRule", json!({"Name": "r"})).await;
+    assert_eq!(matched().await, ["r"]);
+    h.ok("PutRule", json!({"Name": "r", "EventPattern": ssm}))
+        .await;
+    assert!(matched().await.is_empty());
+    h.ok("PutRule", json!({"Name": "r", "EventPattern": kms}))
+        .await;
+    h.ok("DeleteRule", json!({"Name": "r"})).await;
+    assert!(matched().await.is_empty());
+
+    // A rule written behind the bus's back (another node) is not seen until the cache is
+    // invalidated: publishing reads the cache, not the store.
+    h.ok("PutRule", json!({"Name": "seen", "EventPattern": kms}))
+        .await;
+    assert_eq!(matched().await, ["seen"]);
+    let key = crate::records::rule_key(REGION, ACCOUNT, "seen");
+    h.bus
+        .store
+        .delete(&key, citadel_store::Expect::Any)
+        .await
+        .unwrap();
+    assert_eq!(matched().await, ["seen"]);
+    h.bus.invalidate_rules();
+    assert!(matched().await.is_empty());
+}
+
 // ---- TestEventPattern -----------------------------------------------------------------------
 
 #[tokio::test]
