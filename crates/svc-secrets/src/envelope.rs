@@ -47,6 +47,7 @@ impl Plain {
 }
 
 /// A sealed value ready to store, with what the version metadata records about it.
+#[derive(Clone)]
 pub(crate) struct Sealed {
     pub record: ValueRecord,
     /// ListSecretVersionIds' `KmsKeyIds` entry.

@@ -43,6 +43,10 @@
 //! member AWS does not have, which SDKs ignore) and logs a `RotationFailed` event; AWSCURRENT is
 //! never touched by the service itself except through the rotator's own calls.
 //!
+//! # Multi-Region secrets
+//! A replica is a read-only copy of a secret in another Region of this deployment, kept in step
+//! by every write of its primary in the same atomic batch (see [`replication`]).
+//!
 //! # Scheduled work
 //! [`SecretsManager::run_due`] purges secrets whose recovery window ended and starts or resumes
 //! rotations, driven by a time-ordered index so it reads only what is due. Each piece of work
@@ -56,6 +60,7 @@ mod errors;
 pub mod names;
 pub mod password;
 pub mod record;
+mod replication;
 mod repo;
 pub mod rotation;
 
@@ -84,15 +89,15 @@ pub use rotation::{
     RotationEvent, RotationSettings, Rotator, RotatorConfig, RotatorError, SecretsConfig,
 };
 
-/// The Secrets Manager operations this crate implements. Multi-Region replication is not here
-/// yet: the dispatcher answers those operations with `UnsupportedOperationException` after
-/// validating their input.
+/// The Secrets Manager operations this crate implements.
 pub const IMPLEMENTED: &[(&str, Support)] = &[
     ("BatchGetSecretValue", Support::Full),
     ("CancelRotateSecret", Support::Full),
     (
         "CreateSecret",
-        Support::Partial("AddReplicaRegions (multi-Region replicas) is not supported"),
+        Support::Partial(
+            "AddReplicaRegions replicates within this deployment (a Region is a namespace of the same store), synchronously in the primary's write rather than asynchronously",
+        ),
     ),
     ("DeleteResourcePolicy", Support::Full),
     ("DeleteSecret", Support::Full),
@@ -104,11 +109,13 @@ pub const IMPLEMENTED: &[(&str, Support)] = &[
     (
         "ListSecrets",
         Support::Partial(
-            "the primary-region and owning-service filters match no secret (no replicas or managed secrets yet)",
+            "the owning-service filter matches no secret (no secrets managed by other services)",
         ),
     ),
     ("PutResourcePolicy", Support::Full),
     ("PutSecretValue", Support::Full),
+    ("RemoveRegionsFromReplication", Support::Full),
+    ("ReplicateSecretToRegions", Support::Full),
     ("RestoreSecret", Support::Full),
     (
         "RotateSecret",
@@ -116,6 +123,7 @@ pub const IMPLEMENTED: &[(&str, Support)] = &[
             "rotators are configured commands and webhooks named by RotationLambdaARN; managed and external-partner rotation (ExternalSecretRotationMetadata) are not supported",
         ),
     ),
+    ("StopReplicationToReplica", Support::Full),
     ("TagResource", Support::Full),
     ("UntagResource", Support::Full),
     ("UpdateSecret", Support::Full),
@@ -331,8 +339,11 @@ impl ServiceHandler for SecretsManager {
             "ListSecrets" => sm::ListSecretsRequest => list_secrets,
             "PutResourcePolicy" => sm::PutResourcePolicyRequest => put_resource_policy,
             "PutSecretValue" => sm::PutSecretValueRequest => put_secret_value,
+            "RemoveRegionsFromReplication" => sm::RemoveRegionsFromReplicationRequest => remove_regions_from_replication,
+            "ReplicateSecretToRegions" => sm::ReplicateSecretToRegionsRequest => replicate_secret_to_regions,
             "RestoreSecret" => sm::RestoreSecretRequest => restore_secret,
             "RotateSecret" => sm::RotateSecretRequest => rotate_secret,
+            "StopReplicationToReplica" => sm::StopReplicationToReplicaRequest => stop_replication_to_replica,
             "TagResource" => sm::TagResourceRequest => tag_resource,
             "UntagResource" => sm::UntagResourceRequest => untag_resource,
             "UpdateSecret" => sm::UpdateSecretRequest => update_secret,

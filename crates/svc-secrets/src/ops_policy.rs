@@ -75,6 +75,7 @@ impl Inner {
             Conditions::new().set("secretsmanager:BlockPublicPolicy", block.to_string()),
         )
         .await?;
+        crate::replication::refuse_replica(&found.record)?;
         ensure_live(&found.record)?;
         let policy = parse(&text)?;
         if block && grants_public_access(&policy) {
@@ -135,6 +136,7 @@ impl Inner {
             Conditions::new(),
         )
         .await?;
+        crate::replication::refuse_replica(&found.record)?;
         ensure_live(&found.record)?;
         let arn = found.record.arn();
         let name = found.record.name.clone();

@@ -15,6 +15,7 @@ use crate::ops_secret::{
 };
 use crate::password;
 use crate::record::{self, AWSCURRENT, SecretRecord};
+use crate::replication::{ReplicaSync, refuse_replica};
 use crate::repo::{Change, Loaded};
 use crate::{Inner, errors, json_output};
 
@@ -192,6 +193,7 @@ impl Inner {
             Conditions::new(),
         )
         .await?;
+        refuse_replica(&found.record)?;
         ensure_live(&found.record)?;
         cross_account_default_key(ctx, &found.record)?;
         let arn = found.record.arn();
@@ -216,8 +218,12 @@ impl Inner {
             .seal(ctx, key_spec(&found.record), &arn, &token, &plain)
             .await?;
         let now = self.now_ms();
-        let out_stages = self
-            .update(found, |cur| {
+        let sync = ReplicaSync {
+            fresh: vec![(token.clone(), &plain)],
+            ..ReplicaSync::caller(ctx)
+        };
+        let (out_stages, _) = self
+            .update_synced(&sync, found, |cur| {
                 ensure_live(cur)?;
                 let mut rec = cur.clone();
                 let first = !rec.versions.values().any(|v| v.has_value);
@@ -391,6 +397,7 @@ impl Inner {
             Conditions::new().set("secretsmanager:VersionStage", stage.clone()),
         )
         .await?;
+        refuse_replica(&found.record)?;
         ensure_live(&found.record)?;
         let arn = found.record.arn();
         let name = found.record.name.clone();

@@ -232,6 +232,29 @@ pub struct SecretRecord {
     pub policy: Option<String>,
     pub versions: BTreeMap<String, VersionMeta>,
     pub rotation: RotationState,
+    /// On a replica: the Region of its primary. A replica is a read-only copy that the primary's
+    /// writes keep in step (see [`crate::replication`]).
+    #[serde(default)]
+    pub primary_region: Option<String>,
+    /// On a primary: its replicas, with their replication status.
+    #[serde(default)]
+    pub replicas: Vec<ReplicaState>,
+}
+
+/// Replication status values (AWS's `StatusType`).
+pub const IN_SYNC: &str = "InSync";
+pub const FAILED: &str = "Failed";
+pub const IN_PROGRESS: &str = "InProgress";
+
+/// One replica of a primary secret, as the primary records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaState {
+    pub region: String,
+    /// The KmsKeyId as given for that Region; `None` for its `aws/secretsmanager`.
+    pub kms_key_id: Option<String>,
+    /// `InSync`, `Failed` (or `InProgress` before the first synchronization is computed).
+    pub status: String,
+    pub status_message: Option<String>,
 }
 
 impl SecretRecord {
@@ -245,6 +268,20 @@ impl SecretRecord {
 
     pub fn is_deleted(&self) -> bool {
         self.deleted_ms.is_some()
+    }
+
+    pub fn is_replica(&self) -> bool {
+        self.primary_region.is_some()
+    }
+
+    /// The Region DescribeSecret and the `primary-region` filter show: the primary's for a
+    /// replica, its own for a primary with replicas, none for a secret that is not replicated.
+    pub fn shown_primary_region(&self) -> Option<&str> {
+        match &self.primary_region {
+            Some(p) => Some(p),
+            None if !self.replicas.is_empty() => Some(&self.region),
+            None => None,
+        }
     }
 
     /// The version holding `stage`.
@@ -265,6 +302,11 @@ impl SecretRecord {
             name: self.name.clone(),
         };
         let mut out = BTreeSet::new();
+        // A replica has no schedule of its own: its primary's rotations and deletion reach it
+        // through replication.
+        if self.is_replica() {
+            return out;
+        }
         if let Some(at) = self.purge_ms {
             out.insert(entry(at, DueKind::Purge));
         }
@@ -371,6 +413,8 @@ mod tests {
             policy: None,
             versions: BTreeMap::new(),
             rotation: RotationState::default(),
+            primary_region: None,
+            replicas: vec![],
         }
     }
 

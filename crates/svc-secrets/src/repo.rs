@@ -10,6 +10,7 @@ use crate::authz::{Conditions, Target};
 use crate::errors;
 use crate::names::{SecretRef, parse_secret_id};
 use crate::record::{self, SecretRecord};
+use crate::replication::{ReplicaSync, SealCache};
 
 /// How many times a write is retried when a concurrent change wins the compare-and-swap.
 pub(crate) const MAX_ATTEMPTS: usize = 32;
@@ -154,25 +155,47 @@ impl Inner {
 
     /// Applies `change` to the secret and writes the result, re-reading and re-applying when a
     /// concurrent write got there first. `change` does its state checks itself, since the state
-    /// may differ on a retry.
+    /// may differ on a retry. Replicas follow in the same batch; without a caller's context
+    /// (background work) they can only follow changes that need no new values.
     pub(crate) async fn update<T>(
         &self,
         first: Loaded,
-        mut change: impl FnMut(&SecretRecord) -> Result<Change<T>, AwsError>,
+        change: impl FnMut(&SecretRecord) -> Result<Change<T>, AwsError>,
     ) -> Result<T, AwsError> {
+        let sync = ReplicaSync::background();
+        Ok(self.update_synced(&sync, first, change).await?.0)
+    }
+
+    /// [`Inner::update`] that also brings the secret's replicas in step (new values sealed
+    /// under each replica Region's key) in the same atomic batch. Returns the record as written.
+    pub(crate) async fn update_synced<T>(
+        &self,
+        sync: &ReplicaSync<'_>,
+        first: Loaded,
+        mut change: impl FnMut(&SecretRecord) -> Result<Change<T>, AwsError>,
+    ) -> Result<(T, Option<SecretRecord>), AwsError> {
         let path = first.record.path();
         let uid = first.record.uid.clone();
         let mut current = first;
+        let mut cache = SealCache::default();
         for _ in 0..MAX_ATTEMPTS {
-            let Change { record, extra, out } = change(&current.record)?;
+            let Change {
+                mut record,
+                mut extra,
+                out,
+            } = change(&current.record)?;
             if record.as_ref() == Some(&current.record) && extra.is_empty() {
-                return Ok(out);
+                return Ok((out, record));
             }
+            extra.extend(
+                self.replica_ops(sync, Some(&current.record), record.as_mut(), &mut cache)
+                    .await?,
+            );
             match self
                 .commit(&path, Some(&current), record.as_ref(), extra)
                 .await
             {
-                Ok(()) => return Ok(out),
+                Ok(()) => return Ok((out, record)),
                 Err(StoreError::Conflict { .. }) => {
                     current = match self.load(&path).await.map_err(errors::store)? {
                         // The same secret, changed meanwhile: apply again.

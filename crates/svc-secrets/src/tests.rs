@@ -1593,3 +1593,5 @@ async fn webhook_rotators_sign_retry_and_time_out() {
         .is_err()
     );
 }
+
+mod replication;

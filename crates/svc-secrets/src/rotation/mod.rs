@@ -355,6 +355,7 @@ impl Inner {
             ),
         )
         .await?;
+        crate::replication::refuse_replica(&found.record)?;
         ensure_live(&found.record)?;
         if req.external_secret_rotation_metadata.is_some()
             || req.external_secret_rotation_role_arn.is_some()
@@ -449,6 +450,7 @@ impl Inner {
             Conditions::new(),
         )
         .await?;
+        crate::replication::refuse_replica(&found.record)?;
         ensure_live(&found.record)?;
         if found.record.rotation.lambda_arn.is_none() {
             return Err(errors::invalid_request(
