@@ -105,7 +105,7 @@ out["tag_duplicate"] = attempt(
     Tags=[{"TagKey": "a", "TagValue": "1"}, {"TagKey": "a", "TagValue": "2"}],
 )
 out["rotation_period_89"] = attempt(kms.enable_key_rotation, KeyId=key, RotationPeriodInDays=89)
-out["asymmetric_key"] = attempt(kms.create_key, KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")
+out["china_only_key_spec"] = attempt(kms.create_key, KeySpec="SM2", KeyUsage="SIGN_VERIFY")
 out["cancel_not_pending"] = attempt(kms.cancel_key_deletion, KeyId=key)
 out["dry_run"] = attempt(kms.encrypt, KeyId=key, Plaintext=b"x", DryRun=True)
 for _ in range(25):

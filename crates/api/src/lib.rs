@@ -4,6 +4,7 @@
 
 pub mod clock;
 mod error;
+mod event_id;
 pub mod json;
 mod keys;
 mod principal;
@@ -12,6 +13,7 @@ mod spec;
 pub mod xml;
 
 pub use error::{AwsError, ValidationErrors};
+pub use event_id::cloudtrail_event_id;
 pub use keys::{DataKey, Decrypted, Encrypted, KeyService};
 pub use principal::{Principal, PrincipalKind};
 pub use scheduled::ScheduledWork;

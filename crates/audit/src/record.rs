@@ -362,7 +362,8 @@ fn bounded(v: Value) -> Value {
 }
 
 impl Record {
-    /// Builds the record of a finished call at `now`, with a fresh `eventID`.
+    /// Builds the record of a finished call at `now`; its `eventID` derives from the request id
+    /// ([`citadel_api::cloudtrail_event_id`]).
     pub fn build(call: &Call<'_>, now: OffsetDateTime) -> Record {
         let service = call.service.name;
         let user_identity = user_identity(&call.caller);
@@ -428,7 +429,7 @@ impl Record {
             request_parameters: bounded(request_parameters),
             response_elements: bounded(response_elements),
             request_id: call.request_id.to_owned(),
-            event_id: uuid::Uuid::new_v4().to_string(),
+            event_id: citadel_api::cloudtrail_event_id(call.request_id),
             read_only,
             resources,
             event_type: "AwsApiCall".to_owned(),

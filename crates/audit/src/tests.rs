@@ -253,11 +253,12 @@ fn kms_call_record(
         "KeyId": "arn:aws:kms:us-east-1:111122223333:key/k-1",
         "Plaintext": "c2VjcmV0",
     }));
+    let request_id = uuid::Uuid::new_v4().to_string();
     Record::build(
         &Call {
             service: &citadel_model::kms::SPEC,
             operation: citadel_model::kms::SPEC.operation(operation).unwrap(),
-            request_id: "req",
+            request_id: &request_id,
             region,
             caller: Caller::Principal(principal),
             fallback_account: "000000000000",

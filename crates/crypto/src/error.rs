@@ -29,4 +29,17 @@ pub enum CryptoError {
     /// A key derivation was asked for an output length the algorithm cannot produce.
     #[error("invalid key derivation output length {0}")]
     InvalidOutputLength(usize),
+    /// A private key does not parse, or is not of the kind it was said to be.
+    #[error("the private key is malformed or of another kind")]
+    InvalidKey,
+    /// A public key (a peer's, or one given for verification) does not parse, is not an X.509
+    /// SubjectPublicKeyInfo, or is of another kind or curve.
+    #[error("the public key is malformed or of another kind")]
+    InvalidPublicKey,
+    /// The key kind cannot do what was asked (for example sign a digest with Ed25519).
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
+    /// Signing or key agreement failed inside aws-lc-rs.
+    #[error("the asymmetric operation failed")]
+    Asymmetric,
 }

@@ -8,9 +8,13 @@
 //! when dropped; types that hold key material have a redacted `Debug`.
 
 mod aead;
+pub mod asymmetric;
 mod error;
 mod hash;
+pub mod key_import;
+pub mod mac;
 mod random;
+pub mod rsa_encryption;
 
 pub use aead::{AES_256_GCM_KEY_LEN, AES_GCM_NONCE_LEN, AES_GCM_TAG_LEN, Aes256GcmKey};
 pub use error::CryptoError;

@@ -485,7 +485,10 @@ fn the_issue_bad_inputs_get_aws_codes_and_messages() {
         "ValidationException",
         "1 validation error detected: Value '89' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value greater than or equal to 90",
     );
-    assert_eq!(v["asymmetric_key"]["code"], "UnsupportedOperationException");
+    assert_eq!(
+        v["china_only_key_spec"]["code"],
+        "UnsupportedOperationException"
+    );
     expect(
         "cancel_not_pending",
         "KMSInvalidStateException",

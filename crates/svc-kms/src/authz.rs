@@ -151,7 +151,14 @@ pub fn input<'a>(
         ] {
             conditions.insert(name.to_owned(), vec![value.clone()]);
         }
-        conditions.insert("kms:MultiRegion".to_owned(), vec!["false".to_owned()]);
+        conditions.insert(
+            "kms:MultiRegion".to_owned(),
+            vec![k.multi_region.is_some().to_string()],
+        );
+        if k.multi_region.is_some() {
+            let kind = if k.is_replica() { "REPLICA" } else { "PRIMARY" };
+            conditions.insert("kms:MultiRegionKeyType".to_owned(), vec![kind.to_owned()]);
+        }
         if !k.aliases.is_empty() {
             conditions.insert(
                 "kms:ResourceAliases".to_owned(),

@@ -14,6 +14,7 @@ use crate::ciphertext::{self, Header};
 use crate::names::PackedKeyId;
 use crate::record;
 use crate::repo::Resolved;
+use crate::rsa::{self, RsaOperation};
 use crate::specs::{self, SYMMETRIC_DEFAULT as ENCRYPTION_ALGORITHM};
 use crate::state::{self, KeyOp};
 use crate::{Kms, errors};
@@ -33,24 +34,42 @@ fn check_algorithm(algorithm: Option<&str>) -> Result<(), AwsError> {
     }
 }
 
-fn check_usage(key: &LoadedKey, operation: &str) -> Result<(), AwsError> {
+/// `Ok` for a symmetric encryption key; else AWS's `InvalidKeyUsageException`.
+pub(crate) fn check_usage(key: &LoadedKey, operation: &str) -> Result<(), AwsError> {
     let rec = &key.record;
     if rec.key_usage == specs::ENCRYPT_DECRYPT && rec.key_spec == specs::SYMMETRIC_DEFAULT {
         Ok(())
-    } else {
+    } else if rec.key_usage == specs::ENCRYPT_DECRYPT {
+        // An RSA encryption key where only a symmetric key will do (data keys).
+        // Unconfirmed AWS wording.
         Err(AwsError::new(
             400,
             "InvalidKeyUsageException",
             format!(
-                "{} key usage is {} which is not valid for {operation}.",
+                "{} key KeySpec is {} which is not valid for {operation}.",
                 rec.arn(),
-                rec.key_usage
+                rec.key_spec
             ),
         ))
+    } else {
+        Err(usage_error(rec, operation))
     }
 }
 
-fn unsupported_recipient() -> AwsError {
+/// `<arn> key usage is <usage> which is not valid for <operation>.`
+pub(crate) fn usage_error(rec: &record::KeyRecord, operation: &str) -> AwsError {
+    AwsError::new(
+        400,
+        "InvalidKeyUsageException",
+        format!(
+            "{} key usage is {} which is not valid for {operation}.",
+            rec.arn(),
+            rec.key_usage
+        ),
+    )
+}
+
+pub(crate) fn unsupported_recipient() -> AwsError {
     errors::unsupported(
         "Citadel does not support the Recipient parameter (Nitro Enclaves attestation) yet.",
     )
@@ -102,7 +121,7 @@ pub(crate) struct DataKeyRequest<'a> {
 
 impl Kms {
     /// Encrypts under the key's current material and returns the blob.
-    fn seal_with(
+    pub(crate) fn seal_with(
         key: &LoadedKey,
         context: Option<&BTreeMap<String, String>>,
         plaintext: &[u8],
@@ -154,6 +173,25 @@ impl Kms {
                 Ok(Resolved { key, alias: None })
             }
         }
+    }
+
+    /// The key a Decrypt or ReEncrypt names for its ciphertext when that key is asymmetric and
+    /// the algorithm is not the symmetric one (then the ciphertext is raw RSA output, with no
+    /// header to parse); `None` when the request goes the symmetric way.
+    async fn asymmetric_source(
+        &self,
+        ctx: &RequestContext,
+        key_id: Option<&str>,
+        algorithm: &str,
+    ) -> Result<Option<Resolved>, AwsError> {
+        let Some(key_id) = key_id else {
+            return Ok(None);
+        };
+        if algorithm == ENCRYPTION_ALGORITHM {
+            return Ok(None);
+        }
+        let r = self.resolve(ctx, key_id).await?;
+        Ok((!r.key.record.is_symmetric()).then_some(r))
     }
 
     /// Decrypts a blob with the key it names, after authorization and the state check.
@@ -220,9 +258,21 @@ impl Kms {
         )
         .await?;
         state::check(rec.state, KeyOp::Encrypt, &rec.arn())?;
+        let plaintext = req.plaintext.unwrap_or_default();
+        if rsa::is_rsa_encryption_key(rec) {
+            let op = RsaOperation::prepare(&r.key, algorithm, req.encryption_context.as_ref())?;
+            op.check_length(rec, plaintext.as_bytes().len())?;
+            if req.dry_run == Some(true) {
+                return Err(errors::dry_run());
+            }
+            return Ok(kms::EncryptResponse {
+                ciphertext_blob: Some(Blob::new(op.encrypt(plaintext.as_bytes())?)),
+                key_id: Some(rec.arn()),
+                encryption_algorithm: Some(op.algorithm().to_owned()),
+            });
+        }
         check_usage(&r.key, "Encrypt")?;
         check_algorithm(req.encryption_algorithm.as_deref())?;
-        let plaintext = req.plaintext.unwrap_or_default();
         if req.dry_run == Some(true) {
             return Err(errors::dry_run());
         }
@@ -254,6 +304,40 @@ impl Kms {
             .encryption_algorithm
             .as_deref()
             .unwrap_or(ENCRYPTION_ALGORITHM);
+        // An RSA ciphertext names no key: the caller names the key and an RSA algorithm. Any
+        // other request goes the symmetric way, which parses the blob first.
+        if let Some(r) = self
+            .asymmetric_source(ctx, req.key_id.as_deref(), algorithm)
+            .await?
+        {
+            let (plaintext, algorithm, material_id) = self
+                .open_rsa(
+                    ctx,
+                    &r,
+                    Opening {
+                        blob: blob.as_bytes(),
+                        key_id: req.key_id.as_deref(),
+                        context: req.encryption_context.as_ref(),
+                        action: "kms:Decrypt",
+                        op: KeyOp::Decrypt,
+                        conditions: RequestConditions::new()
+                            .set("kms:EncryptionAlgorithm", algorithm)
+                            .grant_tokens(req.grant_tokens.as_ref()),
+                    },
+                    algorithm,
+                )
+                .await?;
+            if req.dry_run == Some(true) {
+                return Err(errors::dry_run());
+            }
+            return Ok(kms::DecryptResponse {
+                key_id: Some(r.key.record.arn()),
+                plaintext: Some(SensitiveBlob::from(plaintext)),
+                encryption_algorithm: Some(algorithm.to_owned()),
+                ciphertext_for_recipient: None,
+                key_material_id: Some(material_id),
+            });
+        }
         let (r, plaintext, material_id) = self
             .open_blob(
                 ctx,
@@ -302,24 +386,40 @@ impl Kms {
             .destination_encryption_algorithm
             .as_deref()
             .unwrap_or(ENCRYPTION_ALGORITHM);
-        let header = ciphertext::parse(blob.as_bytes()).ok_or_else(errors::invalid_ciphertext)?;
-        let same_key = header.key_id_string() == dest.key.record.id;
-        let (src, plaintext, src_material) = self
-            .open_blob(
-                ctx,
-                Opening {
-                    blob: blob.as_bytes(),
-                    key_id: req.source_key_id.as_deref(),
-                    context: req.source_encryption_context.as_ref(),
-                    action: "kms:ReEncryptFrom",
-                    op: KeyOp::ReEncryptFrom,
-                    conditions: RequestConditions::new()
-                        .set("kms:EncryptionAlgorithm", src_algorithm)
-                        .set("kms:ReEncryptOnSameKey", same_key.to_string())
-                        .grant_tokens(req.grant_tokens.as_ref()),
-                },
-            )
-            .await?;
+        let source_opening = |same_key: bool| Opening {
+            blob: blob.as_bytes(),
+            key_id: req.source_key_id.as_deref(),
+            context: req.source_encryption_context.as_ref(),
+            action: "kms:ReEncryptFrom",
+            op: KeyOp::ReEncryptFrom,
+            conditions: RequestConditions::new()
+                .set("kms:EncryptionAlgorithm", src_algorithm)
+                .set("kms:ReEncryptOnSameKey", same_key.to_string())
+                .grant_tokens(req.grant_tokens.as_ref()),
+        };
+        // The source is an RSA key named with its algorithm (raw RSA ciphertext), or else the
+        // key the symmetric blob's header names.
+        let (src, plaintext, src_material, src_algorithm, same_key) = match self
+            .asymmetric_source(ctx, req.source_key_id.as_deref(), src_algorithm)
+            .await?
+        {
+            Some(src) => {
+                let same_key = src.key.record.id == dest.key.record.id;
+                let (plaintext, algorithm, material) = self
+                    .open_rsa(ctx, &src, source_opening(same_key), src_algorithm)
+                    .await?;
+                (src, plaintext, material, algorithm, same_key)
+            }
+            None => {
+                let header =
+                    ciphertext::parse(blob.as_bytes()).ok_or_else(errors::invalid_ciphertext)?;
+                let same_key = header.key_id_string() == dest.key.record.id;
+                let (src, plaintext, material) =
+                    self.open_blob(ctx, source_opening(same_key)).await?;
+                check_algorithm(req.source_encryption_algorithm.as_deref())?;
+                (src, plaintext, material, ENCRYPTION_ALGORITHM, same_key)
+            }
+        };
         let drec = &dest.key.record;
         self.authorize(
             ctx,
@@ -334,23 +434,40 @@ impl Kms {
         )
         .await?;
         state::check(drec.state, KeyOp::ReEncryptTo, &drec.arn())?;
-        check_usage(&dest.key, "ReEncrypt")?;
-        check_algorithm(req.source_encryption_algorithm.as_deref())?;
-        check_algorithm(req.destination_encryption_algorithm.as_deref())?;
-        if req.dry_run == Some(true) {
-            return Err(errors::dry_run());
-        }
-        let (out, dst_material) = Self::seal_with(
-            &dest.key,
-            req.destination_encryption_context.as_ref(),
-            &plaintext,
-        )?;
+        let (out, dst_material, dst_algorithm) = if rsa::is_rsa_encryption_key(drec) {
+            let op = RsaOperation::prepare(
+                &dest.key,
+                dst_algorithm,
+                req.destination_encryption_context.as_ref(),
+            )?;
+            op.check_length(drec, plaintext.len())?;
+            if req.dry_run == Some(true) {
+                return Err(errors::dry_run());
+            }
+            (
+                op.encrypt(&plaintext)?,
+                op.material_id().to_owned(),
+                op.algorithm(),
+            )
+        } else {
+            check_usage(&dest.key, "ReEncrypt")?;
+            check_algorithm(req.destination_encryption_algorithm.as_deref())?;
+            if req.dry_run == Some(true) {
+                return Err(errors::dry_run());
+            }
+            let (out, material) = Self::seal_with(
+                &dest.key,
+                req.destination_encryption_context.as_ref(),
+                &plaintext,
+            )?;
+            (out, material, ENCRYPTION_ALGORITHM)
+        };
         Ok(kms::ReEncryptResponse {
             ciphertext_blob: Some(Blob::new(out)),
             source_key_id: Some(src.key.record.arn()),
             key_id: Some(drec.arn()),
-            source_encryption_algorithm: Some(ENCRYPTION_ALGORITHM.to_owned()),
-            destination_encryption_algorithm: Some(ENCRYPTION_ALGORITHM.to_owned()),
+            source_encryption_algorithm: Some(src_algorithm.to_owned()),
+            destination_encryption_algorithm: Some(dst_algorithm.to_owned()),
             source_key_material_id: Some(src_material),
             destination_key_material_id: Some(dst_material),
         })

@@ -28,6 +28,8 @@ pub struct DueReport {
     pub deleted: Vec<String>,
     /// ARNs of the keys given new material by automatic rotation.
     pub rotated: Vec<String>,
+    /// ARNs of the keys whose imported material reached its `ValidTo` and was deleted.
+    pub expired: Vec<String>,
     /// Due rotations left for a later run: the key is not enabled (AWS does not rotate disabled
     /// keys; it rotates once they are enabled again), or it kept changing underneath.
     pub deferred: usize,
@@ -36,6 +38,7 @@ pub struct DueReport {
 enum Outcome {
     Deleted(String),
     Rotated(String),
+    Expired(String),
     Deferred,
     Nothing,
 }
@@ -66,6 +69,7 @@ impl Kms {
                 match self.process(&entry, &path, now_ms).await? {
                     Outcome::Deleted(arn) => report.deleted.push(arn),
                     Outcome::Rotated(arn) => report.rotated.push(arn),
+                    Outcome::Expired(arn) => report.expired.push(arn),
                     Outcome::Deferred => report.deferred += 1,
                     Outcome::Nothing => {}
                 }
@@ -125,6 +129,10 @@ impl Kms {
                         Expect::Any,
                     ));
                     extra.push(crate::metering::destroyed_op(rec, now_ms)?);
+                    // Unused import parameters (wrapping private keys) go with the key.
+                    extra.extend(self.import_cleanup_ops(rec).await?);
+                    // A destroyed replica leaves its multi-Region key in the same batch.
+                    extra.extend(self.detach_replica_ops(rec, now_ms).await?);
                     let r = self.commit(&key_path, Some(&key), None, extra).await;
                     for name in &rec.aliases {
                         self.cache.invalidate_alias(&record::alias_path(
@@ -143,6 +151,15 @@ impl Kms {
                         .await;
                     }
                     r.map(|()| Outcome::Deleted(rec.arn()))
+                }
+                DueKind::Expiry => {
+                    let mut next = rec.clone();
+                    let ops = crate::import::expire(&mut next, now_ms);
+                    let r = self.commit(&key_path, Some(&key), Some(&next), ops).await;
+                    if r.is_ok() {
+                        tracing::info!(key = %rec.arn(), "KMS imported key material expired and was deleted");
+                    }
+                    r.map(|()| Outcome::Expired(rec.arn()))
                 }
                 DueKind::Rotation => {
                     if rec.state != KeyState::Enabled {

@@ -22,7 +22,7 @@ use crate::{Empty, Kms, errors};
 const DEFAULT_POLICY_NAME: &str = "default";
 
 /// Parses a key policy with the policy engine's grammar for key policies (32 KB at most).
-fn check_policy(policy: &str) -> Result<Policy, AwsError> {
+pub(crate) fn check_policy(policy: &str) -> Result<Policy, AwsError> {
     Policy::parse(policy, PolicyKind::KeyPolicy).map_err(|e| e.to_aws_error_for(ErrorFlavour::Kms))
 }
 
@@ -51,7 +51,7 @@ pub(crate) fn page<T: Clone>(
     (taken, next)
 }
 
-fn tag_list(tags: &BTreeMap<String, String>) -> Vec<kms::Tag> {
+pub(crate) fn tag_list(tags: &BTreeMap<String, String>) -> Vec<kms::Tag> {
     tags.iter()
         .map(|(k, v)| kms::Tag {
             tag_key: Some(k.clone()),
@@ -114,30 +114,34 @@ impl Kms {
                 "KeyUsage {usage} is not compatible with KeySpec {spec_name}."
             )));
         }
-        if origin != record::ORIGIN {
+        // EXTERNAL keys start without material, waiting for ImportKeyMaterial (see `import`).
+        let external = origin == record::EXTERNAL;
+        if !external && origin != record::ORIGIN {
             return Err(errors::unsupported(format!(
-                "Citadel does not support Origin {origin} yet: only AWS_KMS keys can be created."
+                "Citadel does not support Origin {origin}: custom key stores are not supported."
             )));
+        }
+        if external {
+            crate::import::check_importable(spec, multi_region)?;
         }
         if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
             return Err(errors::unsupported(
                 "Citadel does not support custom key stores yet.",
             ));
         }
-        if multi_region {
-            return Err(errors::unsupported(
-                "Citadel does not support multi-Region keys yet.",
-            ));
-        }
         let mut tags = BTreeMap::new();
         names::merge_tags(&mut tags, req.tags.as_deref().unwrap_or_default())?;
-        let id = uuid::Uuid::new_v4();
+        // A multi-Region key's id is `mrk-` and 32 hex digits, shared by all its replicas.
+        let id = if multi_region {
+            crate::multi_region::new_key_id()
+        } else {
+            uuid::Uuid::new_v4().to_string()
+        };
         let policy = match req.policy {
             Some(p) => {
                 let parsed = check_policy(&p)?;
                 if !bypass {
-                    let arn =
-                        record::key_arn(&ctx.region, &ctx.principal.account_id, &id.to_string());
+                    let arn = record::key_arn(&ctx.region, &ctx.principal.account_id, &id);
                     self.lockout_check(ctx, &arn, &parsed).await?;
                 }
                 p
@@ -145,19 +149,27 @@ impl Kms {
             None => record::default_policy(&ctx.principal.account_id),
         };
 
-        let key_id = PackedKeyId::parse(&id.to_string()).ok_or_else(errors::internal)?;
-        let material = specs::generate_material(spec, &key_id)?;
+        let key_id = PackedKeyId::parse(&id).ok_or_else(errors::internal)?;
+        let material = if external {
+            None
+        } else {
+            Some(specs::generate_material(spec, &key_id)?)
+        };
         let now = self.now_ms();
         let rec = KeyRecord {
             account: ctx.principal.account_id.clone(),
             region: ctx.region.clone(),
-            id: id.to_string(),
+            id,
             created_ms: now,
             description: req.description.unwrap_or_default(),
-            state: KeyState::Enabled,
+            state: if external {
+                KeyState::PendingImport
+            } else {
+                KeyState::Enabled
+            },
             key_spec: spec.name.to_owned(),
             key_usage: usage.to_owned(),
-            origin: record::ORIGIN.to_owned(),
+            origin: origin.to_owned(),
             key_manager: "CUSTOMER".to_owned(),
             deletion_ms: None,
             pending_window_days: None,
@@ -166,18 +178,30 @@ impl Kms {
             aliases: BTreeSet::new(),
             rotation: Rotation::default(),
             on_demand_rotations: 0,
-            materials: vec![MaterialInfo {
-                id: material.id_hex(),
-                created_ms: now,
-                origin: MaterialOrigin::Initial,
-            }],
+            materials: material
+                .iter()
+                .map(|m| MaterialInfo {
+                    id: m.id_hex(),
+                    created_ms: now,
+                    origin: MaterialOrigin::Initial,
+                    import: None,
+                })
+                .collect(),
             grant_generation: 0,
+            multi_region: multi_region.then(|| record::MultiRegion {
+                primary_region: ctx.region.clone(),
+                replica_regions: BTreeSet::new(),
+            }),
         };
         self.commit(
             &rec.path(),
             None,
             Some(&rec),
-            vec![material_op(&rec, &material), record::owner_op(&rec)],
+            material
+                .iter()
+                .map(|m| material_op(&rec, m))
+                .chain([record::owner_op(&rec)])
+                .collect(),
         )
         .await
         .map_err(errors::store)?;
@@ -357,8 +381,16 @@ impl Kms {
                     days.to_string(),
                 ),
                 |rec, now| {
-                    rec.state = KeyState::PendingDeletion;
-                    rec.deletion_ms = Some(now.saturating_add(i64::from(days) * MILLIS_PER_DAY));
+                    if rec.replica_regions().next().is_some() {
+                        // A multi-Region primary waits for its replicas: its own waiting
+                        // period starts when the last one is destroyed (see `due`).
+                        rec.state = KeyState::PendingReplicaDeletion;
+                        rec.deletion_ms = None;
+                    } else {
+                        rec.state = KeyState::PendingDeletion;
+                        rec.deletion_ms =
+                            Some(now.saturating_add(i64::from(days) * MILLIS_PER_DAY));
+                    }
                     rec.pending_window_days = Some(days);
                     Ok(())
                 },
@@ -488,7 +520,7 @@ impl Kms {
 
     /// The lockout safety check: a key policy the caller sets must still allow the caller to
     /// call PutKeyPolicy on the key (unless the request bypasses the check).
-    async fn lockout_check(
+    pub(crate) async fn lockout_check(
         &self,
         ctx: &RequestContext,
         key_arn: &str,

@@ -1,6 +1,7 @@
-//! AWS KMS: symmetric encryption keys (`SYMMETRIC_DEFAULT`, origin `AWS_KMS`), aliases, tags, key
-//! policies, grants, envelope encryption (Encrypt/Decrypt/ReEncrypt/GenerateDataKey*), automatic
-//! and on-demand rotation, and scheduled deletion.
+//! AWS KMS: every key spec of AWS's table except SM2 ([`specs`]) — symmetric, RSA, ECC, Ed25519,
+//! ML-DSA and HMAC keys — with aliases, tags, key policies, grants, envelope encryption,
+//! signatures, MACs, key agreement, data key pairs, multi-Region keys, imported key material
+//! (BYOK), automatic and on-demand rotation, scheduled deletion and last-usage tracking.
 //!
 //! Keys live per (account, region) in the sealed store (see [`record`] for the layout); the
 //! ciphertext format is in [`ciphertext`] and `docs/KMS_CIPHERTEXT.md`. Key states are enforced by
@@ -24,15 +25,22 @@ pub mod state;
 
 mod aliases;
 mod crypto;
+mod data_key_pair;
 mod due;
 mod forwarded;
 pub mod grants;
+mod import;
 mod keys;
+pub mod last_usage;
+mod mac;
 pub mod managed;
 mod material;
 pub mod metering;
+mod multi_region;
 mod repo;
 mod rotation;
+mod rsa;
+mod signing;
 pub mod specs;
 
 use std::fmt;
@@ -53,9 +61,9 @@ pub use errors::KmsError;
 
 use cache::KeyCache;
 
-/// The KMS operations this crate implements. Asymmetric/HMAC keys, imported material,
-/// multi-Region keys and custom key stores are not here yet: the dispatcher answers them with
-/// `UnsupportedOperationException` after validating their input.
+/// The KMS operations this crate implements. Custom key stores (CloudHSM, external key stores)
+/// are not here: the dispatcher answers their operations with `UnsupportedOperationException`
+/// after validating their input.
 pub const IMPLEMENTED: &[(&str, Support)] = &[
     ("CancelKeyDeletion", Support::Full),
     ("CreateAlias", Support::Full),
@@ -67,13 +75,20 @@ pub const IMPLEMENTED: &[(&str, Support)] = &[
     ),
     (
         "CreateKey",
-        Support::Partial("SYMMETRIC_DEFAULT keys with origin AWS_KMS only"),
+        Support::Partial(
+            "origins AWS_KMS and EXTERNAL (EXTERNAL not with MultiRegion); custom key stores (AWS_CLOUDHSM, EXTERNAL_KEY_STORE) are not supported",
+        ),
     ),
     (
         "Decrypt",
-        Support::Partial("symmetric keys; Recipient (Nitro Enclaves) is not supported"),
+        Support::Partial("Recipient (Nitro Enclaves) is not supported"),
     ),
     ("DeleteAlias", Support::Full),
+    ("DeleteImportedKeyMaterial", Support::Full),
+    (
+        "DeriveSharedSecret",
+        Support::Partial("Recipient (Nitro Enclaves) is not supported"),
+    ),
     ("DescribeKey", Support::Full),
     ("DisableKey", Support::Full),
     ("DisableKeyRotation", Support::Full),
@@ -84,13 +99,32 @@ pub const IMPLEMENTED: &[(&str, Support)] = &[
         "GenerateDataKey",
         Support::Partial("Recipient (Nitro Enclaves) is not supported"),
     ),
+    (
+        "GenerateDataKeyPair",
+        Support::Partial("SM2 and Recipient (Nitro Enclaves) are not supported"),
+    ),
+    (
+        "GenerateDataKeyPairWithoutPlaintext",
+        Support::Partial("SM2 is not supported"),
+    ),
     ("GenerateDataKeyWithoutPlaintext", Support::Full),
+    ("GenerateMac", Support::Full),
     (
         "GenerateRandom",
         Support::Partial("Recipient and custom key stores are not supported"),
     ),
+    ("GetKeyLastUsage", Support::Full),
     ("GetKeyPolicy", Support::Full),
     ("GetKeyRotationStatus", Support::Full),
+    (
+        "GetParametersForImport",
+        Support::Partial("RSA wrapping keys only (SM2 is China-only)"),
+    ),
+    ("GetPublicKey", Support::Full),
+    (
+        "ImportKeyMaterial",
+        Support::Partial("not into multi-Region keys"),
+    ),
     ("ListAliases", Support::Full),
     ("ListGrants", Support::Full),
     ("ListKeyPolicies", Support::Full),
@@ -100,14 +134,30 @@ pub const IMPLEMENTED: &[(&str, Support)] = &[
     ("ListRetirableGrants", Support::Full),
     ("PutKeyPolicy", Support::Full),
     ("ReEncrypt", Support::Full),
+    (
+        "ReplicateKey",
+        Support::Partial(
+            "keys with origin AWS_KMS only (imported-material multi-Region keys are not supported)",
+        ),
+    ),
     ("RetireGrant", Support::Full),
     ("RevokeGrant", Support::Full),
     ("RotateKeyOnDemand", Support::Full),
     ("ScheduleKeyDeletion", Support::Full),
+    (
+        "Sign",
+        Support::Partial("MessageType EXTERNAL_MU and ED25519_PH_SHA_512 are not supported"),
+    ),
     ("TagResource", Support::Full),
     ("UntagResource", Support::Full),
     ("UpdateAlias", Support::Full),
     ("UpdateKeyDescription", Support::Full),
+    ("UpdatePrimaryRegion", Support::Full),
+    (
+        "Verify",
+        Support::Partial("MessageType EXTERNAL_MU and ED25519_PH_SHA_512 are not supported"),
+    ),
+    ("VerifyMac", Support::Full),
 ];
 
 /// The KMS service handler. Share it as `Arc<Kms>`: the dispatcher and the scheduler must use the
@@ -121,6 +171,8 @@ pub struct Kms {
     grant_limit: usize,
     /// Request counts not yet in the usage ledger.
     meter: metering::Meter,
+    /// Each key's last cryptographic use not yet written (GetKeyLastUsage).
+    last_usage: last_usage::Tracker,
     /// Where rotation and deletion events go (the event bus), once the server connects it.
     events: std::sync::OnceLock<Arc<dyn citadel_events::Publisher>>,
 }
@@ -172,6 +224,7 @@ impl Kms {
             cache: KeyCache::default(),
             grant_limit: grants::MAX_GRANTS_PER_KEY,
             meter: metering::Meter::default(),
+            last_usage: last_usage::Tracker::default(),
             events: std::sync::OnceLock::new(),
         }
     }
@@ -236,6 +289,10 @@ impl Kms {
                 key.as_deref(),
                 operation,
             );
+            if let (Ok(_), Some(key)) = (&result, &key) {
+                self.last_usage
+                    .used(&ctx.region, key, operation, self.now_ms(), &ctx.request_id);
+            }
         }
         result
     }
@@ -303,6 +360,8 @@ impl Kms {
             "CreateKey" => kms::CreateKeyRequest => create_key,
             "Decrypt" => kms::DecryptRequest => decrypt,
             "DeleteAlias" => kms::DeleteAliasRequest => delete_alias,
+            "DeleteImportedKeyMaterial" => kms::DeleteImportedKeyMaterialRequest => delete_imported_key_material,
+            "DeriveSharedSecret" => kms::DeriveSharedSecretRequest => derive_shared_secret,
             "DescribeKey" => kms::DescribeKeyRequest => describe_key,
             "DisableKey" => kms::DisableKeyRequest => disable_key,
             "DisableKeyRotation" => kms::DisableKeyRotationRequest => disable_key_rotation,
@@ -310,10 +369,17 @@ impl Kms {
             "EnableKeyRotation" => kms::EnableKeyRotationRequest => enable_key_rotation,
             "Encrypt" => kms::EncryptRequest => encrypt,
             "GenerateDataKey" => kms::GenerateDataKeyRequest => generate_data_key,
+            "GenerateDataKeyPair" => kms::GenerateDataKeyPairRequest => generate_data_key_pair,
+            "GenerateDataKeyPairWithoutPlaintext" => kms::GenerateDataKeyPairWithoutPlaintextRequest => generate_data_key_pair_without_plaintext,
             "GenerateDataKeyWithoutPlaintext" => kms::GenerateDataKeyWithoutPlaintextRequest => generate_data_key_without_plaintext,
+            "GenerateMac" => kms::GenerateMacRequest => generate_mac,
             "GenerateRandom" => kms::GenerateRandomRequest => generate_random,
+            "GetKeyLastUsage" => kms::GetKeyLastUsageRequest => get_key_last_usage,
             "GetKeyPolicy" => kms::GetKeyPolicyRequest => get_key_policy,
             "GetKeyRotationStatus" => kms::GetKeyRotationStatusRequest => get_key_rotation_status,
+            "GetParametersForImport" => kms::GetParametersForImportRequest => get_parameters_for_import,
+            "GetPublicKey" => kms::GetPublicKeyRequest => get_public_key,
+            "ImportKeyMaterial" => kms::ImportKeyMaterialRequest => import_key_material,
             "ListAliases" => kms::ListAliasesRequest => list_aliases,
             "ListGrants" => kms::ListGrantsRequest => list_grants,
             "ListKeyPolicies" => kms::ListKeyPoliciesRequest => list_key_policies,
@@ -323,14 +389,19 @@ impl Kms {
             "ListRetirableGrants" => kms::ListRetirableGrantsRequest => list_retirable_grants,
             "PutKeyPolicy" => kms::PutKeyPolicyRequest => put_key_policy,
             "ReEncrypt" => kms::ReEncryptRequest => re_encrypt,
+            "ReplicateKey" => kms::ReplicateKeyRequest => replicate_key,
             "RetireGrant" => kms::RetireGrantRequest => retire_grant,
             "RevokeGrant" => kms::RevokeGrantRequest => revoke_grant,
             "RotateKeyOnDemand" => kms::RotateKeyOnDemandRequest => rotate_key_on_demand,
             "ScheduleKeyDeletion" => kms::ScheduleKeyDeletionRequest => schedule_key_deletion,
+            "Sign" => kms::SignRequest => sign,
             "TagResource" => kms::TagResourceRequest => tag_resource,
             "UntagResource" => kms::UntagResourceRequest => untag_resource,
             "UpdateAlias" => kms::UpdateAliasRequest => update_alias,
             "UpdateKeyDescription" => kms::UpdateKeyDescriptionRequest => update_key_description,
+            "UpdatePrimaryRegion" => kms::UpdatePrimaryRegionRequest => update_primary_region,
+            "Verify" => kms::VerifyRequest => verify,
+            "VerifyMac" => kms::VerifyMacRequest => verify_mac,
         })
     }
 }
@@ -349,6 +420,9 @@ impl citadel_api::ScheduledWork for Kms {
         self.flush_usage(clock::to_millis(now))
             .await
             .map_err(|e| format!("writing KMS usage: {e}"))?;
+        self.flush_last_usage()
+            .await
+            .map_err(|e| format!("writing KMS key last usage: {e}"))?;
         if !report.deleted.is_empty() || !report.rotated.is_empty() || report.deferred > 0 {
             tracing::info!(
                 deleted = report.deleted.len(),

@@ -175,8 +175,10 @@ impl Kms {
                 id: material.id_hex(),
                 created_ms: now,
                 origin: MaterialOrigin::Initial,
+                import: None,
             }],
             grant_generation: 0,
+            multi_region: None,
         };
         let alias = citadel_store::put_json_op(
             &alias_path,

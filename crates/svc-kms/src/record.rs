@@ -5,25 +5,29 @@
 //! kms/<account>/<region>/material/<key-id>/<material-id>    1-byte format ‖ secret (`material`)
 //! kms/<account>/<region>/alias/<alias-name>                 AliasRecord (JSON)
 //! kms/<account>/<region>/grant/<key-id>/<grant-id>          GrantRecord (JSON; holds the token secret)
-//! kms/due/<epoch-ms, 20 digits>/<d|r>/<account>/<region>/<key-id>   schedule index entry
+//! kms/<account>/<region>/import/<key-id>/<token-id>         ImportParams (JSON; holds the wrapping
+//!                                                           private key of one GetParametersForImport)
+//! kms/due/<epoch-ms, 20 digits>/<d|r|x>/<account>/<region>/<key-id> schedule index entry
 //! ```
 //!
 //! Materials are separate records so the key record (policy, tags, description) never holds a
 //! secret and can be handled, cached and logged about freely. The schedule index lists deletions
-//! (`d`) and automatic rotations (`r`) by due time, so [`crate::Kms::run_due`] reads only what is
+//! (`d`), automatic rotations (`r`) and expiries of imported material (`x`) by due time, so [`crate::Kms::run_due`] reads only what is
 //! due instead of every key. Every change of a key record rewrites its index entries in the same
 //! atomic batch.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use citadel_model::Timestamp;
-use citadel_model::kms::KeyMetadata;
+use citadel_model::kms::{KeyMetadata, MultiRegionConfiguration, MultiRegionKey};
 use serde::{Deserialize, Serialize};
 
 use crate::specs;
 use crate::state::KeyState;
 
 pub const ORIGIN: &str = "AWS_KMS";
+/// The origin of keys whose material the customer imports.
+pub const EXTERNAL: &str = "EXTERNAL";
 
 pub fn key_path(account: &str, region: &str, id: &str) -> String {
     format!("kms/{account}/{region}/key/{id}")
@@ -39,6 +43,14 @@ pub fn material_prefix(account: &str, region: &str, key_id: &str) -> String {
 
 pub fn material_path(account: &str, region: &str, key_id: &str, material_id: &str) -> String {
     format!("kms/{account}/{region}/material/{key_id}/{material_id}")
+}
+
+pub fn import_prefix(account: &str, region: &str, key_id: &str) -> String {
+    format!("kms/{account}/{region}/import/{key_id}/")
+}
+
+pub fn import_path(account: &str, region: &str, key_id: &str, token_id: &str) -> String {
+    format!("kms/{account}/{region}/import/{key_id}/{token_id}")
 }
 
 pub fn alias_path(account: &str, region: &str, alias_name: &str) -> String {
@@ -82,6 +94,8 @@ pub const DUE_PREFIX: &str = "kms/due/";
 pub enum DueKind {
     Deletion,
     Rotation,
+    /// Imported material reaches its `ValidTo`.
+    Expiry,
 }
 
 impl DueKind {
@@ -89,6 +103,7 @@ impl DueKind {
         match self {
             DueKind::Deletion => "d",
             DueKind::Rotation => "r",
+            DueKind::Expiry => "x",
         }
     }
 }
@@ -123,6 +138,7 @@ impl DueEntry {
         let kind = match parts.next()? {
             "d" => DueKind::Deletion,
             "r" => DueKind::Rotation,
+            "x" => DueKind::Expiry,
             _ => return None,
         };
         Some(DueEntry {
@@ -153,6 +169,37 @@ pub struct MaterialInfo {
     pub id: String,
     pub created_ms: i64,
     pub origin: MaterialOrigin,
+    /// For material imported into an `EXTERNAL` key (see [`crate::import`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportFacts>,
+}
+
+impl MaterialInfo {
+    /// Imported as `NEW_KEY_MATERIAL` and waiting for `RotateKeyOnDemand` to make it current.
+    pub fn is_pending_rotation(&self) -> bool {
+        self.import.as_ref().is_some_and(|i| i.pending_rotation)
+    }
+
+    /// Whether the secret is in the store (false once imported material was deleted or expired).
+    pub fn is_present(&self) -> bool {
+        self.import.as_ref().is_none_or(|i| i.imported)
+    }
+}
+
+/// What KMS keeps about an imported material besides its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportFacts {
+    /// The secret is in the store. Deleting or expiring the material clears this but keeps the
+    /// entry: only the same material can be imported again, and old ciphertexts then decrypt.
+    pub imported: bool,
+    /// `KEY_MATERIAL_EXPIRES` or `KEY_MATERIAL_DOES_NOT_EXPIRE`, while imported.
+    pub expiration_model: Option<String>,
+    /// When the material expires, with `KEY_MATERIAL_EXPIRES`.
+    pub valid_to_ms: Option<i64>,
+    /// `KeyMaterialDescription`, as last given.
+    pub description: Option<String>,
+    /// Imported as new material for an on-demand rotation that has not happened yet.
+    pub pending_rotation: bool,
 }
 
 /// Automatic rotation settings.
@@ -199,6 +246,20 @@ pub struct KeyRecord {
     /// (the per-key grant limit and `Name` idempotency are decided against a consistent set).
     #[serde(default)]
     pub grant_generation: u64,
+    /// The multi-Region facts of a multi-Region key (`None` for a single-Region key). Every
+    /// member of a multi-Region key (primary and replicas) holds the whole configuration, and
+    /// every change of it rewrites all members in one batch, so DescribeKey in any Region reads
+    /// one record. See [`crate::multi_region`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_region: Option<MultiRegion>,
+}
+
+/// Where the members of a multi-Region key live (all in the key's account).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiRegion {
+    pub primary_region: String,
+    /// The Regions of the replicas (never the primary's).
+    pub replica_regions: BTreeSet<String>,
 }
 
 impl KeyRecord {
@@ -210,9 +271,47 @@ impl KeyRecord {
         key_path(&self.account, &self.region, &self.id)
     }
 
-    /// The material new ciphertexts use.
+    /// The material new ciphertexts use: the newest one, except imported material still waiting
+    /// for its on-demand rotation.
     pub fn current_material(&self) -> Option<&MaterialInfo> {
-        self.materials.last()
+        self.materials
+            .iter()
+            .rev()
+            .find(|m| !m.is_pending_rotation())
+    }
+
+    /// The earliest `ValidTo` of the imported materials present, if any expires (the scheduler's
+    /// next expiry).
+    pub fn next_expiry_ms(&self) -> Option<i64> {
+        self.expiry_ms(true)
+    }
+
+    /// The earliest `ValidTo` of the materials present, with or without those pending rotation
+    /// (`KeyMetadata.ValidTo` counts only the materials permanently associated with the key).
+    fn expiry_ms(&self, with_pending: bool) -> Option<i64> {
+        self.materials
+            .iter()
+            .filter(|m| with_pending || !m.is_pending_rotation())
+            .filter_map(|m| m.import.as_ref())
+            .filter(|i| i.imported)
+            .filter_map(|i| i.valid_to_ms)
+            .min()
+    }
+
+    /// `ExpirationModel` of an `EXTERNAL` key: whether any imported material expires (`None`
+    /// before the first import and for other origins).
+    pub fn expiration_model(&self) -> Option<String> {
+        if self.origin != EXTERNAL || !self.materials.iter().any(|m| m.is_present()) {
+            return None;
+        }
+        Some(
+            if self.expiry_ms(false).is_some() {
+                "KEY_MATERIAL_EXPIRES"
+            } else {
+                "KEY_MATERIAL_DOES_NOT_EXPIRE"
+            }
+            .to_owned(),
+        )
     }
 
     /// The key's row of the key-spec table (`None` only for a record written by a newer
@@ -224,6 +323,23 @@ impl KeyRecord {
     /// Whether this is a symmetric encryption key.
     pub fn is_symmetric(&self) -> bool {
         self.key_spec == specs::SYMMETRIC_DEFAULT
+    }
+
+    /// Whether this is a replica of a multi-Region key (its shared properties, such as material
+    /// and rotation, follow the primary and are written by the primary's changes).
+    pub fn is_replica(&self) -> bool {
+        self.multi_region
+            .as_ref()
+            .is_some_and(|m| m.primary_region != self.region)
+    }
+
+    /// The Regions of this multi-Region primary key's replicas (empty for any other key).
+    pub fn replica_regions(&self) -> impl Iterator<Item = &String> {
+        self.multi_region
+            .as_ref()
+            .filter(|m| m.primary_region == self.region)
+            .into_iter()
+            .flat_map(|m| m.replica_regions.iter())
     }
 
     /// The schedule entries this record must have in the index.
@@ -241,10 +357,16 @@ impl KeyRecord {
         {
             out.insert(entry(at, DueKind::Deletion));
         }
+        // A replica's rotation settings mirror its primary's; only the primary rotates (and
+        // its rotation reaches the replicas in the same batch).
         if self.rotation.enabled
+            && !self.is_replica()
             && let Some(at) = self.rotation.next_ms
         {
             out.insert(entry(at, DueKind::Rotation));
+        }
+        if let Some(at) = self.next_expiry_ms() {
+            out.insert(entry(at, DueKind::Expiry));
         }
         out
     }
@@ -282,8 +404,31 @@ impl KeyRecord {
             signing_algorithms: algorithms(specs::SIGN_VERIFY),
             mac_algorithms: algorithms(specs::GENERATE_VERIFY_MAC),
             key_agreement_algorithms: algorithms(specs::KEY_AGREEMENT),
-            multi_region: Some(false),
+            multi_region: Some(self.multi_region.is_some()),
+            multi_region_configuration: self.multi_region.as_ref().map(|m| {
+                let member = |region: &str| MultiRegionKey {
+                    arn: Some(key_arn(region, &self.account, &self.id)),
+                    region: Some(region.to_owned()),
+                };
+                let kind = if self.is_replica() {
+                    "REPLICA"
+                } else {
+                    "PRIMARY"
+                };
+                MultiRegionConfiguration {
+                    multi_region_key_type: Some(kind.to_owned()),
+                    primary_key: Some(member(&m.primary_region)),
+                    replica_keys: Some(m.replica_regions.iter().map(|r| member(r)).collect()),
+                }
+            }),
+            // The primary's waiting period starts when its last replica is gone.
+            pending_deletion_window_in_days: match self.state {
+                KeyState::PendingReplicaDeletion => self.pending_window_days,
+                _ => None,
+            },
             current_key_material_id: self.current_material().map(|m| m.id.clone()),
+            expiration_model: self.expiration_model(),
+            valid_to: self.expiry_ms(false).map(Timestamp::from_epoch_millis),
             ..KeyMetadata::default()
         }
     }

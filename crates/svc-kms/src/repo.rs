@@ -109,11 +109,12 @@ impl Kms {
                 .ok_or_else(|| corrupt("material does not match its id"))?;
             materials.insert(id_hex.to_owned(), Arc::new(material));
         }
-        // A key is being destroyed between the two reads: report it gone.
+        // A key is being destroyed between the two reads: report it gone. Imported material
+        // that was deleted or expired has no secret, by design (`MaterialInfo::is_present`).
         if record
             .materials
             .iter()
-            .any(|m| !materials.contains_key(&m.id))
+            .any(|m| m.is_present() && !materials.contains_key(&m.id))
         {
             if self.store.get(path).await?.is_none() {
                 return Ok(None);
@@ -321,9 +322,23 @@ impl Kms {
             None => ops.push(Op::delete(path, expect)),
         }
         ops.extend(schedule_ops(old.map(|o| &o.record), new));
+        // A multi-Region primary's new materials and rotation settings reach its replicas in
+        // this same batch.
+        let sync = self.replica_sync_ops(old, new, &extra).await;
         ops.extend(extra);
+        ops.extend(sync?);
+        // Batches may write other key records too (the members of a multi-Region key).
+        let written: Vec<String> = ops
+            .iter()
+            .map(Op::key)
+            .filter(|k| *k != path && crate::multi_region::is_key_record_path(k))
+            .map(str::to_owned)
+            .collect();
         let result = self.store.batch(ops).await;
         self.cache.invalidate_key(path);
+        for p in &written {
+            self.cache.invalidate_key(p);
+        }
         result
     }
 

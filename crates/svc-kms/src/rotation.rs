@@ -46,8 +46,21 @@ pub(crate) fn rotate(
         id: material.id_hex(),
         created_ms: now,
         origin,
+        import: None,
     });
     Ok(material_op(rec, &material))
+}
+
+/// Automatic rotation makes new material, which keys with imported material cannot have.
+fn refuse_imported(rec: &KeyRecord) -> Result<(), AwsError> {
+    if rec.origin == crate::record::EXTERNAL {
+        // Unconfirmed AWS wording.
+        return Err(errors::unsupported(format!(
+            "{} origin is EXTERNAL which is not valid for this operation.",
+            rec.arn()
+        )));
+    }
+    Ok(())
 }
 
 fn rotation_type(origin: MaterialOrigin) -> Option<String> {
@@ -87,10 +100,13 @@ impl Kms {
                 .request_alias(r.alias.as_deref()),
         )
         .await?;
+        // Rotation is a property a multi-Region key's replicas take from the primary.
+        crate::multi_region::refuse_on_replica(&r.key.record)?;
         let now = self.now_ms();
         self.update_key(r.key, |current| {
             let mut rec = current.record.clone();
             state::check(rec.state, KeyOp::EnableKeyRotation, &rec.arn())?;
+            refuse_imported(&rec)?;
             let period_ms = i64::from(period) * MILLIS_PER_DAY;
             if !rec.rotation.enabled {
                 rec.rotation.enabled = true;
@@ -128,9 +144,11 @@ impl Kms {
             RequestConditions::new().request_alias(r.alias.as_deref()),
         )
         .await?;
+        crate::multi_region::refuse_on_replica(&r.key.record)?;
         self.update_key(r.key, |current| {
             let mut rec = current.record.clone();
             state::check(rec.state, KeyOp::DisableKeyRotation, &rec.arn())?;
+            refuse_imported(&rec)?;
             rec.rotation.enabled = false;
             rec.rotation.period_days = None;
             rec.rotation.next_ms = None;
@@ -192,6 +210,7 @@ impl Kms {
             RequestConditions::new().request_alias(r.alias.as_deref()),
         )
         .await?;
+        crate::multi_region::refuse_on_replica(&r.key.record)?;
         let now = self.now_ms();
         let id = self
             .update_key(r.key, |current| {
@@ -203,12 +222,18 @@ impl Kms {
                         rec.arn()
                     )));
                 }
-                let op = rotate(&mut rec, MaterialOrigin::OnDemand, now).map_err(kms_err)?;
+                // Imported keys rotate to the material imported for it, never generated material.
+                let extra = if rec.origin == crate::record::EXTERNAL {
+                    crate::import::promote_pending(&mut rec, now)?;
+                    Vec::new()
+                } else {
+                    vec![rotate(&mut rec, MaterialOrigin::OnDemand, now).map_err(kms_err)?]
+                };
                 rec.on_demand_rotations += 1;
                 Ok(Change {
                     out: rec.id.clone(),
                     record: rec,
-                    extra: vec![op],
+                    extra,
                 })
             })
             .await?;
@@ -238,22 +263,28 @@ impl Kms {
         let entries: Vec<kms::RotationsListEntry> = rec
             .materials
             .iter()
-            .filter(|m| all_material || m.origin != MaterialOrigin::Initial)
-            .map(|m| kms::RotationsListEntry {
-                key_id: Some(rec.id.clone()),
-                key_material_id: Some(m.id.clone()),
-                key_material_state: Some(
-                    if Some(m.id.as_str()) == current {
-                        "CURRENT"
-                    } else {
-                        "NON_CURRENT"
-                    }
-                    .to_owned(),
-                ),
-                rotation_date: (m.origin != MaterialOrigin::Initial)
-                    .then(|| Timestamp::from_epoch_millis(m.created_ms)),
-                rotation_type: rotation_type(m.origin),
-                ..kms::RotationsListEntry::default()
+            .filter(|m| {
+                all_material || (m.origin != MaterialOrigin::Initial && !m.is_pending_rotation())
+            })
+            .map(|m| {
+                let mut entry = kms::RotationsListEntry {
+                    key_id: Some(rec.id.clone()),
+                    key_material_id: Some(m.id.clone()),
+                    key_material_state: Some(
+                        if Some(m.id.as_str()) == current {
+                            "CURRENT"
+                        } else {
+                            "NON_CURRENT"
+                        }
+                        .to_owned(),
+                    ),
+                    rotation_date: (m.origin != MaterialOrigin::Initial)
+                        .then(|| Timestamp::from_epoch_millis(m.created_ms)),
+                    rotation_type: rotation_type(m.origin),
+                    ..kms::RotationsListEntry::default()
+                };
+                crate::import::annotate(rec, m, &mut entry);
+                entry
             })
             .collect();
         // Entries are in rotation order, so the marker is the id of the last one returned.

@@ -223,11 +223,40 @@ pub fn default_usage(spec: &KeySpec) -> Result<&'static str, AwsError> {
 pub fn generate_material(spec: &KeySpec, key_id: &PackedKeyId) -> Result<Material, AwsError> {
     match spec.material {
         MaterialFormat::Symmetric => Material::generate(key_id).map_err(|e| errors::crypto(&e)),
-        MaterialFormat::Hmac | MaterialFormat::PrivateKey => Err(errors::unsupported(format!(
-            "Citadel does not support KeySpec {} yet.",
-            spec.name
-        ))),
+        // AWS generates an HMAC key as long as the hash output: HMAC_224 → 28 bytes … 512 → 64.
+        MaterialFormat::Hmac => {
+            let len = hmac_algorithm(spec)
+                .ok_or_else(|| {
+                    errors::unsupported(format!("KeySpec {} has no MAC algorithm.", spec.name))
+                })?
+                .tag_len();
+            let secret = citadel_crypto::random_bytes(len).map_err(|e| errors::crypto(&e))?;
+            Ok(Material::new(key_id, MaterialFormat::Hmac, secret))
+        }
+        MaterialFormat::PrivateKey => {
+            let kind = asymmetric_kind(spec)?;
+            let pkcs8 =
+                citadel_crypto::asymmetric::generate(kind).map_err(|e| errors::crypto(&e))?;
+            Ok(Material::new(key_id, MaterialFormat::PrivateKey, pkcs8))
+        }
     }
+}
+
+/// The asymmetric key kind of an asymmetric key spec.
+pub fn asymmetric_kind(spec: &KeySpec) -> Result<citadel_crypto::asymmetric::KeyKind, AwsError> {
+    citadel_crypto::asymmetric::KeyKind::from_key_spec(spec.name).ok_or_else(|| {
+        errors::unsupported(format!(
+            "Citadel does not support asymmetric KeySpec {}.",
+            spec.name
+        ))
+    })
+}
+
+/// The one MAC algorithm of an HMAC key spec (`None` for other specs).
+pub fn hmac_algorithm(spec: &KeySpec) -> Option<citadel_crypto::mac::MacAlgorithm> {
+    spec.algorithms(GENERATE_VERIFY_MAC)
+        .first()
+        .and_then(|a| citadel_crypto::mac::MacAlgorithm::from_name(a))
 }
 
 /// `Ok` when `algorithm` is one a key of `spec` and `usage` offers, else AWS's

@@ -152,7 +152,8 @@ const TABLE: &[(KeyOp, [Outcome; 8])] = &[
     (KeyOp::CreateGrant, [I, O, O, I, O, I, O, I]),
     (KeyOp::Decrypt, [I, O, D, I, I, I, I, I]),
     (KeyOp::DeleteAlias, [O, O, O, O, O, O, O, O]),
-    (KeyOp::DeleteImportedKeyMaterial, [I, O, O, I, O, I, I, I]),
+    // AWS deletes imported material of a key pending deletion too (its state stays).
+    (KeyOp::DeleteImportedKeyMaterial, [I, O, O, O, O, I, I, I]),
     (KeyOp::DeriveSharedSecret, [I, O, D, I, I, I, I, I]),
     (KeyOp::DescribeKey, [O, O, O, O, O, O, O, O]),
     (KeyOp::DisableKey, [I, O, O, I, I, I, O, I]),

@@ -263,19 +263,16 @@ async fn unsupported_key_specs_and_bad_create_input_are_refused() {
     let h = harness().await;
     for (body, code) in [
         (
-            json!({"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"}),
+            json!({"KeySpec": "SM2", "KeyUsage": "SIGN_VERIFY"}),
             "UnsupportedOperationException",
         ),
         (
-            json!({"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}),
-            "UnsupportedOperationException",
+            json!({"KeySpec": "RSA_2048", "KeyUsage": "GENERATE_VERIFY_MAC"}),
+            "ValidationException",
         ),
+        (json!({"KeySpec": "HMAC_256"}), "ValidationException"),
         (
-            json!({"Origin": "EXTERNAL"}),
-            "UnsupportedOperationException",
-        ),
-        (
-            json!({"MultiRegion": true}),
+            json!({"Origin": "AWS_CLOUDHSM"}),
             "UnsupportedOperationException",
         ),
         (
@@ -2346,3 +2343,8 @@ async fn rotation_and_deletion_emit_their_events() {
     assert_eq!(seen[1].detail_type, "KMS CMK Rotation");
     assert_eq!(seen[1].resources, vec![arn(&rotated)]);
 }
+mod import;
+mod last_usage;
+mod multi_region;
+mod rsa_hmac;
+mod signing;
