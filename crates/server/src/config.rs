@@ -128,6 +128,8 @@ pub struct Config {
     pub root_secret_access_key: Option<SecretString>,
     /// `[secrets]`: Secrets Manager's rotators (TOML file only).
     pub secrets: citadel_svc_secrets::SecretsConfig,
+    /// `[ssm]`: Parameter Store's public parameters file (TOML file only).
+    pub ssm: citadel_svc_ssm::SsmConfig,
     /// Serve calls whose audit record cannot be written (default: fail closed).
     pub audit_fail_open: bool,
     /// Days LookupEvents keeps records.
@@ -151,6 +153,7 @@ impl fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("audit_fail_open", &self.audit_fail_open)
             .field("audit_retention_days", &self.audit_retention_days)
+            .field("ssm", &self.ssm)
             .field("root_access_key_id", &self.root_access_key_id)
             .field(
                 "root_secret_access_key",
@@ -218,6 +221,7 @@ struct FileConfig {
     root_secret_access_key: Option<String>,
     root_secret_access_key_file: Option<PathBuf>,
     secrets: Option<citadel_svc_secrets::SecretsConfig>,
+    ssm: Option<citadel_svc_ssm::SsmConfig>,
     audit_fail_open: Option<bool>,
     audit_retention_days: Option<u32>,
 }
@@ -414,6 +418,7 @@ pub fn resolve(flags: &ServeArgs, env: &impl Fn(&str) -> Option<String>) -> anyh
         root_access_key_id,
         root_secret_access_key: root_secret_access_key.map(SecretString::from),
         secrets: file.secrets.unwrap_or_default(),
+        ssm: file.ssm.unwrap_or_default(),
         audit_fail_open,
         audit_retention_days,
     })

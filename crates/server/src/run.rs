@@ -59,6 +59,8 @@ pub struct Services {
     pub kms: Arc<citadel_svc_kms::Kms>,
     /// The event bus, whose delivery loop the server runs.
     pub bus: Arc<citadel_svc_events::Bus>,
+    /// Parameter Store, for loading the operator's public parameters.
+    pub ssm: Arc<citadel_svc_ssm::Ssm>,
 }
 
 /// Every service the server has, in one place (the dispatcher, the scheduler and the docs
@@ -110,7 +112,8 @@ pub fn services(
                 management_account,
             )),
         ],
-        scheduled: vec![kms.clone(), sts, secrets.clone(), ssm],
+        scheduled: vec![kms.clone(), sts, secrets.clone(), ssm.clone()],
+        ssm,
         secrets,
         kms,
         bus,
@@ -241,6 +244,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     services
         .secrets
         .set_rotation(secrets_rotation(&config, scheme, addr)?);
+    services
+        .ssm
+        .configure(&config.ssm)
+        .map_err(|e| anyhow::anyhow!("[ssm] public_parameters: {e}"))?;
     Scheduler::new(store.clone(), services.scheduled).spawn(SCHEDULER_INTERVAL);
     let mut state = AppState::new(config, store, identities, authorizer, services.handlers);
     state.kms = Some(services.kms);

@@ -8,7 +8,8 @@
 //! needs `kms:Decrypt` as well as `ssm:GetParameter*`.
 //!
 //! Wiring: `Ssm::new(store, authorizer, keys)` is the [`ServiceHandler`] and the scheduler's
-//! [`citadel_api::ScheduledWork`] (Expiration policies); register the same `Arc<Ssm>` with both.
+//! [`citadel_api::ScheduledWork`] (parameter policies); register the same `Arc<Ssm>` with both.
+//! `Ssm::configure` loads the operator's public `/aws/service/` parameters ([`SsmConfig`]).
 
 mod authz;
 mod clock;
@@ -19,9 +20,11 @@ mod filters;
 pub mod names;
 mod params;
 pub mod policies;
+mod public;
 pub mod record;
 mod secure;
 mod settings;
+mod sharing;
 mod tags;
 mod throttle;
 
@@ -39,6 +42,7 @@ use serde::Serialize;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use errors::SsmError;
+pub use public::{PublicParameters, SsmConfig};
 
 /// The Parameter Store operations this crate implements. The rest of SSM (Run Command,
 /// Automation, documents, …) is answered `UnsupportedOperationException` by the dispatcher.
@@ -50,23 +54,38 @@ pub const IMPLEMENTED: &[(&str, Support)] = &[
     ("DeleteParameter", Support::Full),
     ("DeleteParameters", Support::Full),
     (
+        "DeleteResourcePolicy",
+        Support::Partial("ResourceArn of a parameter only"),
+    ),
+    (
         "DescribeParameters",
-        Support::Partial("Shared=true lists nothing: parameters are not shared through AWS RAM"),
+        Support::Partial(
+            "Shared=true lists the parameters shared by PutResourcePolicy (there is no AWS RAM)",
+        ),
     ),
     (
         "GetParameter",
         Support::Partial(
-            "/aws/reference/secretsmanager/ references and /aws/service/ public parameters are not available; other accounts' parameters (by ARN) are refused: resource policies are not implemented",
+            "/aws/reference/secretsmanager/ references are not available; /aws/service/ public parameters are those the operator seeds ([ssm] public_parameters)",
         ),
     ),
     ("GetParameterHistory", Support::Full),
     (
         "GetParameters",
         Support::Partial(
-            "/aws/reference/secretsmanager/ references and /aws/service/ public parameters are not available; other accounts' parameters (by ARN) are refused",
+            "/aws/reference/secretsmanager/ references are not available; /aws/service/ public parameters are those the operator seeds ([ssm] public_parameters)",
         ),
     ),
-    ("GetParametersByPath", Support::Full),
+    (
+        "GetParametersByPath",
+        Support::Partial(
+            "/aws/service/ public parameters are those the operator seeds ([ssm] public_parameters)",
+        ),
+    ),
+    (
+        "GetResourcePolicies",
+        Support::Partial("ResourceArn of a parameter only"),
+    ),
     (
         "GetServiceSetting",
         Support::Partial(
@@ -81,7 +100,13 @@ pub const IMPLEMENTED: &[(&str, Support)] = &[
     (
         "PutParameter",
         Support::Partial(
-            "DataType aws:ssm:integration is refused and aws:ec2:image checks the AMI id's format only; notification policies are validated and stored but emit no events yet (no event bus)",
+            "DataType aws:ssm:integration is refused and aws:ec2:image checks the AMI id's format only",
+        ),
+    ),
+    (
+        "PutResourcePolicy",
+        Support::Partial(
+            "ResourceArn of a parameter only (no OpsItemGroup); shares through the policy directly, without AWS RAM",
         ),
     ),
     (
@@ -140,6 +165,8 @@ pub struct Ssm {
     settings: settings::SettingsCache,
     /// Where "Parameter Store Change" and "Policy Action" events go, once connected.
     events: std::sync::OnceLock<Arc<dyn citadel_events::Publisher>>,
+    /// The operator's read-only `/aws/service/` parameters, once loaded.
+    public: std::sync::OnceLock<PublicParameters>,
 }
 
 impl fmt::Debug for Ssm {
@@ -179,6 +206,7 @@ impl Ssm {
             throttle: throttle::Throttle::default(),
             settings: settings::SettingsCache::default(),
             events: std::sync::OnceLock::new(),
+            public: std::sync::OnceLock::new(),
         }
     }
 
@@ -187,6 +215,19 @@ impl Ssm {
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
+    }
+
+    /// Serves `parameters` as the public `/aws/service/` parameters. A second call is ignored.
+    pub fn set_public_parameters(&self, parameters: PublicParameters) {
+        let _ = self.public.set(parameters);
+    }
+
+    /// Loads the public parameters `config` names, if any.
+    pub fn configure(&self, config: &SsmConfig) -> Result<(), String> {
+        if let Some(path) = &config.public_parameters {
+            self.set_public_parameters(PublicParameters::load(path, self.now_ms())?);
+        }
+        Ok(())
     }
 
     fn now(&self) -> time::OffsetDateTime {
@@ -273,15 +314,18 @@ impl Ssm {
             "AddTagsToResource" => ssm::AddTagsToResourceRequest => add_tags_to_resource,
             "DeleteParameter" => ssm::DeleteParameterRequest => delete_parameter,
             "DeleteParameters" => ssm::DeleteParametersRequest => delete_parameters,
+            "DeleteResourcePolicy" => ssm::DeleteResourcePolicyRequest => delete_resource_policy,
             "DescribeParameters" => ssm::DescribeParametersRequest => describe_parameters,
             "GetParameter" => ssm::GetParameterRequest => get_parameter,
             "GetParameterHistory" => ssm::GetParameterHistoryRequest => get_parameter_history,
             "GetParameters" => ssm::GetParametersRequest => get_parameters,
             "GetParametersByPath" => ssm::GetParametersByPathRequest => get_parameters_by_path,
+            "GetResourcePolicies" => ssm::GetResourcePoliciesRequest => get_resource_policies,
             "GetServiceSetting" => ssm::GetServiceSettingRequest => get_service_setting,
             "LabelParameterVersion" => ssm::LabelParameterVersionRequest => label_parameter_version,
             "ListTagsForResource" => ssm::ListTagsForResourceRequest => list_tags_for_resource,
             "PutParameter" => ssm::PutParameterRequest => put_parameter,
+            "PutResourcePolicy" => ssm::PutResourcePolicyRequest => put_resource_policy,
             "RemoveTagsFromResource" => ssm::RemoveTagsFromResourceRequest => remove_tags_from_resource,
             "ResetServiceSetting" => ssm::ResetServiceSettingRequest => reset_service_setting,
             "UnlabelParameterVersion" => ssm::UnlabelParameterVersionRequest => unlabel_parameter_version,

@@ -11,7 +11,9 @@ use crate::authz::{self, Conditions};
 use crate::filters::{self, FilterSet};
 use crate::names::{self, Reference, Selector};
 use crate::policies;
-use crate::record::{self, Counts, Due, ParamRecord, StoredPolicy, StoredValue, VersionRecord};
+use crate::record::{
+    self, Counts, Due, DueKind, ParamRecord, StoredPolicy, StoredValue, VersionRecord,
+};
 use crate::secure;
 use crate::{Ssm, errors};
 
@@ -26,8 +28,22 @@ pub const STANDARD_MAX_VALUE: usize = 4096;
 pub const ADVANCED_MAX_VALUE: usize = 8192;
 /// Records a listing may examine before it answers with what it found and a NextToken.
 const SCAN_BUDGET: usize = 1000;
-/// Attempts at a compare-and-swap write before answering `TooManyUpdates`.
-const WRITE_ATTEMPTS: usize = 5;
+/// Attempts at a compare-and-swap write before answering `TooManyUpdates`. Creating or
+/// deleting any parameter also updates the account's parameter counts, so concurrent writers of
+/// *different* parameters conflict there: they retry after a short random pause
+/// ([`conflict_pause`]) instead of failing, and only a parameter that really is being changed by
+/// many writers at once gets `TooManyUpdates`.
+const WRITE_ATTEMPTS: usize = 12;
+
+/// Sleeps a random 0 to 2^attempt ms (at most 64 ms) after a lost compare-and-swap, so that
+/// writers that collided do not collide again in lockstep.
+pub(crate) async fn conflict_pause(attempt: usize) {
+    let cap_ms = 1u64 << attempt.min(6);
+    let r = citadel_crypto::random_array::<2>()
+        .map(|b| u64::from(u16::from_le_bytes(*b)))
+        .unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_micros(r % (cap_ms * 1000))).await;
+}
 
 pub const STANDARD: &str = "Standard";
 pub const ADVANCED: &str = "Advanced";
@@ -67,7 +83,12 @@ pub(crate) fn decode_token(token: Option<&str>, prefix: &str) -> Result<Option<S
     Ok(Some(key))
 }
 
-fn policies_out(policies: &[StoredPolicy]) -> Option<Vec<ssm::ParameterInlinePolicy>> {
+/// The policies as reads list them. A notification that fired this period is `Finished`;
+/// everything else has yet to act (an Expiration acts by deleting the parameter).
+fn policies_out(
+    policies: &[StoredPolicy],
+    notified: &[DueKind],
+) -> Option<Vec<ssm::ParameterInlinePolicy>> {
     if policies.is_empty() {
         return None;
     }
@@ -77,9 +98,14 @@ fn policies_out(policies: &[StoredPolicy]) -> Option<Vec<ssm::ParameterInlinePol
             .map(|p| ssm::ParameterInlinePolicy {
                 policy_text: Some(p.text.clone()),
                 policy_type: Some(p.policy_type.clone()),
-                // Notification policies wait for the event bus; an Expiration is carried out
-                // by deleting the parameter, so a listed policy has always yet to act.
-                policy_status: Some("Pending".to_owned()),
+                policy_status: Some(
+                    if notified.iter().any(|k| k.as_str() == p.policy_type) {
+                        "Finished"
+                    } else {
+                        "Pending"
+                    }
+                    .to_owned(),
+                ),
             })
             .collect(),
     )
@@ -308,6 +334,19 @@ impl Ssm {
                 expect: Expect::Any,
             });
         }
+        for s in &rec.notifications {
+            ops.push(Op::Delete {
+                key: record::notification_due_key(s, account, region, &rec.name),
+                expect: Expect::Any,
+            });
+        }
+        // Its resource policies (stored in the record) go with it, and so do its shares.
+        for grantee in crate::sharing::grantees(&rec.resource_policies, account) {
+            ops.push(Op::Delete {
+                key: record::shared_key(&grantee, region, account, &rec.name),
+                expect: Expect::Any,
+            });
+        }
         if rec.latest.tier == ADVANCED {
             counts.advanced = counts.advanced.saturating_sub(1);
         } else {
@@ -374,10 +413,11 @@ impl Ssm {
         req: ssm::PutParameterRequest,
     ) -> Result<ssm::PutParameterResult, AwsError> {
         self.throttle(ctx).await?;
-        for _ in 0..WRITE_ATTEMPTS {
+        for attempt in 0..WRITE_ATTEMPTS {
             if let Attempt::Done(out) = self.try_put(ctx, &req).await? {
                 return Ok(out);
             }
+            conflict_pause(attempt).await;
         }
         Err(errors::too_many_updates())
     }
@@ -491,6 +531,7 @@ impl Ssm {
             .or_else(|| prev.map(|p| p.data_type.clone()))
             .unwrap_or_else(|| "text".to_owned());
         check_data_type(&data_type, value)?;
+        let policies_written = new_policies.is_some();
         let (policy_list, expires_ms) = match new_policies {
             Some(p) => (p.policies, p.expires_ms),
             None => match existing_rec {
@@ -540,6 +581,7 @@ impl Ssm {
             ));
         }
 
+        let modified_ms = self.now_ms();
         let key_id = if param_type == SECURE_STRING {
             Some(
                 req.key_id
@@ -581,9 +623,27 @@ impl Ssm {
             allowed_pattern,
             key_id,
             policies: policy_list,
-            modified_ms: self.now_ms(),
+            modified_ms,
             modified_user: ctx.principal.arn.clone(),
             value: stored,
+        };
+        // A write starts a new unchanged period (NoChangeNotification fires again); an
+        // ExpirationNotification that fired stays fired while its policies and expiration stand.
+        let notified: Vec<DueKind> = match existing_rec {
+            Some(r) if !policies_written && r.expires_ms == expires_ms => r
+                .notified
+                .iter()
+                .copied()
+                .filter(|k| *k == DueKind::ExpirationNotification)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let notifications =
+            policies::schedule(&latest.policies, expires_ms, modified_ms, &notified);
+        let policies_ms = if policies_written {
+            Some(modified_ms)
+        } else {
+            existing_rec.and_then(|r| r.policies_ms)
         };
         // The stored name keeps the form it was created with (`a` and `/a` are one parameter).
         let stored_name = existing_rec.map_or_else(|| name.clone(), |r| r.name.clone());
@@ -594,6 +654,12 @@ impl Ssm {
             versions,
             tags: existing_rec.map_or(tags, |r| r.tags.clone()),
             expires_ms,
+            notifications,
+            notified,
+            policies_ms,
+            resource_policies: existing_rec
+                .map(|r| r.resource_policies.clone())
+                .unwrap_or_default(),
         };
 
         let mut ops = vec![
@@ -639,11 +705,20 @@ impl Ssm {
                         region: region.to_owned(),
                         name: stored_name.clone(),
                         at_ms: at,
+                        kind: DueKind::Expiration,
                     },
                     Expect::Any,
                 )?);
             }
         }
+        let old_notifications = existing_rec.map_or(&[][..], |r| &r.notifications[..]);
+        ops.extend(Self::notification_ops(
+            account,
+            region,
+            &stored_name,
+            old_notifications,
+            &rec.notifications,
+        )?);
         Ok(match self.commit(ops).await? {
             Attempt::Done(()) => Attempt::Done(ssm::PutParameterResult {
                 version: Some(i64_of(version)),
@@ -664,6 +739,9 @@ impl Ssm {
         reference: &Reference,
         decrypt: bool,
     ) -> Result<Result<ssm::Parameter, ReadMiss>, AwsError> {
+        if crate::public::is_public(&reference.name) {
+            return self.read_public(ctx, action, reference, decrypt).await;
+        }
         let region = ctx.region.as_str();
         let account = reference.account.as_str();
         let loaded = self.load(account, region, &reference.name).await?;
@@ -675,8 +753,15 @@ impl Ssm {
                 .map_or(reference.name.as_str(), |(r, _)| r.name.as_str()),
         );
         let conditions = Self::resource_conditions(loaded.as_ref().map(|(r, _)| r));
-        self.authorize(ctx, action, &arn, account, &conditions)
-            .await?;
+        self.authorize_read(
+            ctx,
+            action,
+            &arn,
+            account,
+            &conditions,
+            loaded.as_ref().map(|(r, _)| r),
+        )
+        .await?;
         let Some((rec, _)) = loaded else {
             return Ok(Err(ReadMiss::Parameter));
         };
@@ -691,6 +776,37 @@ impl Ssm {
             account,
             &rec,
             &v,
+            reference.selector_text.clone(),
+            decrypt,
+        )
+        .await
+        .map(Ok)
+    }
+
+    /// Reads a public `/aws/service/` parameter: any account may, with `ssm:GetParameter*` on
+    /// its account-less ARN. Only version 1 exists and no labels.
+    async fn read_public(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        reference: &Reference,
+        decrypt: bool,
+    ) -> Result<Result<ssm::Parameter, ReadMiss>, AwsError> {
+        let arn = names::arn(&ctx.region, "", &reference.name);
+        let caller = ctx.principal.account_id.clone();
+        self.authorize(ctx, action, &arn, &caller, &Conditions::new())
+            .await?;
+        let Some(rec) = self.public.get().and_then(|p| p.get(&reference.name)) else {
+            return Ok(Err(ReadMiss::Parameter));
+        };
+        if !matches!(reference.selector, None | Some(Selector::Version(1))) {
+            return Ok(Err(ReadMiss::Version));
+        }
+        self.parameter_out(
+            ctx,
+            "",
+            rec,
+            &rec.latest,
             reference.selector_text.clone(),
             decrypt,
         )
@@ -804,6 +920,11 @@ impl Ssm {
         let path = names::validate_path(req.path.as_deref().unwrap_or_default())?;
         let recursive = req.recursive.unwrap_or(false);
         let filters = FilterSet::parse(req.parameter_filters.as_deref(), filters::Use::ByPath)?;
+        if crate::public::is_public(&path) {
+            return self
+                .public_by_path(ctx, &req, &path, recursive, &filters)
+                .await;
+        }
         let path_arn = names::arn(&region, &account, &path);
         let mut conditions = Conditions::new();
         conditions.insert("ssm:Recursive".to_owned(), vec![recursive.to_string()]);
@@ -853,6 +974,68 @@ impl Ssm {
         Ok(ssm::GetParametersByPathResult {
             parameters: Some(out),
             next_token: next.map(|k| encode_token(&k)),
+        })
+    }
+
+    /// GetParametersByPath under `/aws/service/`: the public parameters, for every account.
+    async fn public_by_path(
+        &self,
+        ctx: &RequestContext,
+        req: &ssm::GetParametersByPathRequest,
+        path: &str,
+        recursive: bool,
+        filters: &FilterSet,
+    ) -> Result<ssm::GetParametersByPathResult, AwsError> {
+        let mut conditions = Conditions::new();
+        conditions.insert("ssm:Recursive".to_owned(), vec![recursive.to_string()]);
+        let caller = ctx.principal.account_id.clone();
+        let path_arn = names::arn(&ctx.region, "", path);
+        self.authorize(
+            ctx,
+            "ssm:GetParametersByPath",
+            &path_arn,
+            &caller,
+            &conditions,
+        )
+        .await?;
+        let want = usize::try_from(req.max_results.unwrap_or(10))
+            .unwrap_or(10)
+            .max(1);
+        let after = decode_token(req.next_token.as_deref(), crate::public::PREFIX)?;
+        let Some(public) = self.public.get() else {
+            return Ok(ssm::GetParametersByPathResult {
+                parameters: Some(Vec::new()),
+                next_token: None,
+            });
+        };
+        let mut page: Vec<&ParamRecord> = public
+            .under(path, recursive, after.as_deref())
+            .filter(|r| filters.matches(r) && filters.label().is_none())
+            .take(want + 1)
+            .collect();
+        let more = page.len() > want;
+        page.truncate(want);
+        let mut out = Vec::with_capacity(page.len());
+        for rec in &page {
+            out.push(
+                self.parameter_out(
+                    ctx,
+                    "",
+                    rec,
+                    &rec.latest,
+                    None,
+                    req.with_decryption.unwrap_or(false),
+                )
+                .await?,
+            );
+        }
+        Ok(ssm::GetParametersByPathResult {
+            parameters: Some(out),
+            next_token: if more {
+                page.last().map(|r| encode_token(&r.name))
+            } else {
+                None
+            },
         })
     }
 
@@ -937,8 +1120,15 @@ impl Ssm {
         };
         let arn = names::arn(&region, &owner, &name);
         let conditions = Self::resource_conditions(loaded.as_ref().map(|(r, _)| r));
-        self.authorize(ctx, "ssm:GetParameterHistory", &arn, &owner, &conditions)
-            .await?;
+        self.authorize_read(
+            ctx,
+            "ssm:GetParameterHistory",
+            &arn,
+            &owner,
+            &conditions,
+            loaded.as_ref().map(|(r, _)| r),
+        )
+        .await?;
         let Some((rec, _)) = loaded else {
             return Err(errors::parameter_not_found(&name));
         };
@@ -971,7 +1161,17 @@ impl Ssm {
                 version: Some(i64_of(v.version)),
                 labels: Some(labels),
                 tier: Some(v.tier.clone()),
-                policies: Some(policies_out(&v.policies).unwrap_or_default()),
+                policies: Some(
+                    policies_out(
+                        &v.policies,
+                        if v.version == rec.latest.version {
+                            &rec.notified
+                        } else {
+                            &[]
+                        },
+                    )
+                    .unwrap_or_default(),
+                ),
                 data_type: Some(v.data_type.clone()),
             });
             last = Some(key);
@@ -990,7 +1190,7 @@ impl Ssm {
 
     /// Deletes `name` if it exists (after `authorize` allowed it). `false` when absent.
     async fn remove(&self, account: &str, region: &str, name: &str) -> Result<bool, AwsError> {
-        for _ in 0..WRITE_ATTEMPTS {
+        for attempt in 0..WRITE_ATTEMPTS {
             let Some((rec, version)) = self.load(account, region, name).await? else {
                 return Ok(false);
             };
@@ -998,6 +1198,9 @@ impl Ssm {
             let ops = Self::removal_ops(account, region, &rec, version, counts, expect)?;
             if let Attempt::Done(()) = self.commit(ops).await? {
                 return Ok(true);
+            }
+            if attempt + 1 < WRITE_ATTEMPTS {
+                conflict_pause(attempt).await;
             }
         }
         Err(errors::too_many_updates())
@@ -1201,16 +1404,24 @@ impl Ssm {
             &Conditions::new(),
         )
         .await?;
-        if req.shared.unwrap_or(false) {
-            // Nothing is shared with this account through AWS RAM.
-            return Ok(ssm::DescribeParametersResult {
-                parameters: Some(Vec::new()),
-                next_token: None,
-            });
-        }
         let want = usize::try_from(req.max_results.unwrap_or(50))
             .unwrap_or(50)
             .max(1);
+        if req.shared.unwrap_or(false) {
+            // Parameters other accounts shared with this one by a resource policy.
+            let (shared, next) = self
+                .describe_shared(ctx, want, req.next_token.as_deref())
+                .await?;
+            let parameters = shared
+                .iter()
+                .filter(|(_, rec)| filters.matches(rec))
+                .map(|(owner, rec)| metadata(&region, owner, rec))
+                .collect();
+            return Ok(ssm::DescribeParametersResult {
+                parameters: Some(parameters),
+                next_token: next,
+            });
+        }
         let base = record::params_prefix(&account, &region);
         // A single Path filter narrows the range read to that hierarchy.
         let (prefix, one_level) = match filters.single_path() {
@@ -1224,28 +1435,31 @@ impl Ssm {
             .await?;
         let parameters = records
             .iter()
-            .map(|rec| {
-                let v = &rec.latest;
-                ssm::ParameterMetadata {
-                    name: Some(rec.name.clone()),
-                    arn: Some(names::arn(&region, &account, &rec.name)),
-                    type_: Some(v.param_type.clone()),
-                    key_id: v.key_id.clone(),
-                    last_modified_date: ts(v.modified_ms),
-                    last_modified_user: Some(v.modified_user.clone()),
-                    description: v.description.clone(),
-                    allowed_pattern: v.allowed_pattern.clone(),
-                    version: Some(i64_of(v.version)),
-                    tier: Some(v.tier.clone()),
-                    policies: Some(policies_out(&v.policies).unwrap_or_default()),
-                    data_type: Some(v.data_type.clone()),
-                }
-            })
+            .map(|rec| metadata(&region, &account, rec))
             .collect();
         Ok(ssm::DescribeParametersResult {
             parameters: Some(parameters),
             next_token: next.map(|k| encode_token(&k)),
         })
+    }
+}
+
+/// A parameter as DescribeParameters lists it.
+fn metadata(region: &str, account: &str, rec: &ParamRecord) -> ssm::ParameterMetadata {
+    let v = &rec.latest;
+    ssm::ParameterMetadata {
+        name: Some(rec.name.clone()),
+        arn: Some(names::arn(region, account, &rec.name)),
+        type_: Some(v.param_type.clone()),
+        key_id: v.key_id.clone(),
+        last_modified_date: ts(v.modified_ms),
+        last_modified_user: Some(v.modified_user.clone()),
+        description: v.description.clone(),
+        allowed_pattern: v.allowed_pattern.clone(),
+        version: Some(i64_of(v.version)),
+        tier: Some(v.tier.clone()),
+        policies: Some(policies_out(&v.policies, &rec.notified).unwrap_or_default()),
+        data_type: Some(v.data_type.clone()),
     }
 }
 

@@ -156,6 +156,79 @@ pub fn parse(text: &str, now: OffsetDateTime) -> Result<Parsed, AwsError> {
     Ok(parsed)
 }
 
+/// A notification policy's period: its count (`Before` / `After`) and unit in milliseconds.
+/// AWS's examples always name the Unit; without one we take Days. // Unconfirmed AWS default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub count: u32,
+    pub hours: bool,
+}
+
+impl Period {
+    pub fn millis(self) -> i64 {
+        let unit: i64 = if self.hours { 3_600_000 } else { 86_400_000 };
+        i64::from(self.count).saturating_mul(unit)
+    }
+
+    /// `2 hours`, `1 day`: how the events phrase it.
+    pub fn phrase(self) -> String {
+        let unit = if self.hours { "hour" } else { "day" };
+        let plural = if self.count == 1 { "" } else { "s" };
+        format!("{} {unit}{plural}", self.count)
+    }
+}
+
+/// The period of a stored notification policy (`None` for an Expiration, or text that no
+/// longer parses — it was checked on write).
+pub fn period_of(policy: &StoredPolicy) -> Option<Period> {
+    let attr = match policy.policy_type.as_str() {
+        EXPIRATION_NOTIFICATION => "Before",
+        NO_CHANGE_NOTIFICATION => "After",
+        _ => return None,
+    };
+    let value: Value = serde_json::from_str(&policy.text).ok()?;
+    let attrs = value.get("Attributes")?;
+    let count = attrs.get(attr)?.as_str()?.parse::<u32>().ok()?;
+    let hours = attrs.get("Unit").and_then(Value::as_str) == Some("Hours");
+    Some(Period { count, hours })
+}
+
+/// When each notification policy of `policies` is due: an ExpirationNotification `Before`
+/// the expiration (only with an Expiration), a NoChangeNotification `After` the last
+/// modification. Kinds in `notified` already fired this period and are not scheduled again.
+/// A time already past fires on the next scheduler run.
+pub fn schedule(
+    policies: &[StoredPolicy],
+    expires_ms: Option<i64>,
+    modified_ms: i64,
+    notified: &[crate::record::DueKind],
+) -> Vec<crate::record::Scheduled> {
+    use crate::record::{DueKind, Scheduled};
+    let mut out = Vec::new();
+    for p in policies {
+        let Some(period) = period_of(p) else {
+            continue;
+        };
+        let (kind, at_ms) = match p.policy_type.as_str() {
+            EXPIRATION_NOTIFICATION => match expires_ms {
+                Some(at) => (
+                    DueKind::ExpirationNotification,
+                    at.saturating_sub(period.millis()),
+                ),
+                None => continue,
+            },
+            _ => (
+                DueKind::NoChangeNotification,
+                modified_ms.saturating_add(period.millis()),
+            ),
+        };
+        if !notified.contains(&kind) {
+            out.push(Scheduled { kind, at_ms });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -12,7 +12,10 @@
 //! - `ssm/<account>/<region>/settings` — the Parameter Store service settings.
 //!
 //! Across accounts: `ssm/due/<unix ms, 20 digits>/<account>/<region>/<resource>` — a [`Due`]
-//! entry per parameter with an Expiration policy, so the scheduler reads only what is due.
+//! entry per parameter with an Expiration policy, and `…/<resource>#<kind>` per pending
+//! ExpirationNotification / NoChangeNotification, so the scheduler reads only what is due.
+//! - `ssm/shared/<grantee>/<region>/<owner>/<resource>` — a [`Shared`] entry per account a
+//!   parameter's resource policies name, written and deleted with the policies.
 //!
 //! Every change to a parameter writes its records, its count and its due entry in one atomic
 //! batch under compare-and-swap: nothing is ever half-written.
@@ -95,6 +98,47 @@ pub struct ParamRecord {
     pub tags: Vec<(String, String)>,
     /// When the Expiration policy deletes the parameter (unix ms).
     pub expires_ms: Option<i64>,
+    /// The notification due entries this parameter holds (each mirrors one `ssm/due/` key).
+    #[serde(default)]
+    pub notifications: Vec<Scheduled>,
+    /// Notification policies that fired in the current period (their status is `Finished`).
+    #[serde(default)]
+    pub notified: Vec<DueKind>,
+    /// When the current policies were written (unix ms): notification events cite it.
+    #[serde(default)]
+    pub policies_ms: Option<i64>,
+    /// Resource policies sharing the parameter with other accounts.
+    #[serde(default)]
+    pub resource_policies: Vec<ResourcePolicy>,
+}
+
+/// What a due entry asks the scheduler to do.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum DueKind {
+    /// Delete the parameter.
+    #[default]
+    Expiration,
+    /// Tell the event bus the parameter expires soon.
+    ExpirationNotification,
+    /// Tell the event bus the parameter has not changed for a while.
+    NoChangeNotification,
+}
+
+impl DueKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DueKind::Expiration => "Expiration",
+            DueKind::ExpirationNotification => "ExpirationNotification",
+            DueKind::NoChangeNotification => "NoChangeNotification",
+        }
+    }
+}
+
+/// A notification the scheduler owes a parameter, and when.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Scheduled {
+    pub kind: DueKind,
+    pub at_ms: i64,
 }
 
 impl ParamRecord {
@@ -121,6 +165,9 @@ pub struct Due {
     pub region: String,
     pub name: String,
     pub at_ms: i64,
+    /// Entries written before notifications existed are expirations.
+    #[serde(default)]
+    pub kind: DueKind,
 }
 
 /// A service setting the account changed from its default.
@@ -177,6 +224,46 @@ pub fn due_key(at_ms: i64, account: &str, region: &str, name: &str) -> String {
         "{DUE_PREFIX}{:020}/{account}/{region}/{}",
         at_ms.max(0),
         names::resource(name)
+    )
+}
+
+/// One resource policy attached to a parameter (PutResourcePolicy).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ResourcePolicy {
+    pub id: String,
+    /// SHA-256 of the policy text, hex: the optimistic-concurrency token (`PolicyHash`).
+    pub hash: String,
+    pub text: String,
+}
+
+/// `ssm/shared/<grantee account>/<region>/<owner>/<resource>`: the parameter is shared with the
+/// grantee by a resource policy (DescribeParameters `Shared=true` reads this range).
+pub fn shared_prefix(grantee: &str, region: &str) -> String {
+    format!("ssm/shared/{grantee}/{region}/")
+}
+
+pub fn shared_key(grantee: &str, region: &str, owner: &str, name: &str) -> String {
+    format!(
+        "{}{owner}/{}",
+        shared_prefix(grantee, region),
+        names::resource(name)
+    )
+}
+
+/// A share entry: whose parameter.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Shared {
+    pub owner: String,
+    pub name: String,
+}
+
+/// The due key of a notification: the expiration's key with `#<kind>` appended (`#` never
+/// occurs in a name), so a parameter's entries of different kinds never collide.
+pub fn notification_due_key(s: &Scheduled, account: &str, region: &str, name: &str) -> String {
+    format!(
+        "{}#{}",
+        due_key(s.at_ms, account, region, name),
+        s.kind.as_str()
     )
 }
 
