@@ -37,7 +37,7 @@
 //! (`createSecret`, `setSecret`, `testSecret`, `finishSecret`) in a background task through the
 //! rotator that `RotationLambdaARN` names (`arn:aws:lambda:<region>:<account>:function:<name>`
 //! looks up `<name>` among the configured [`rotation::Rotator`]s: local commands receiving the
-//! Lambda event on stdin, HMAC-signed webhooks). The step about to run is persisted, so a
+//! Lambda event on stdin, HMAC-signed webhooks, built-in PostgreSQL rotators). The step about to run is persisted, so a
 //! restart resumes the rotation ([`SecretsManager::run_due`]). A failed step leaves AWSPENDING
 //! where it is, records the failure (DescribeSecret shows it as `CitadelLastRotationFailure`, a
 //! member AWS does not have, which SDKs ignore) and logs a `RotationFailed` event; AWSCURRENT is
@@ -120,7 +120,7 @@ pub const IMPLEMENTED: &[(&str, Support)] = &[
     (
         "RotateSecret",
         Support::Partial(
-            "rotators are configured commands and webhooks named by RotationLambdaARN; managed and external-partner rotation (ExternalSecretRotationMetadata) are not supported",
+            "rotators are configured commands, webhooks and built-in PostgreSQL rotators (single user, alternating users) named by RotationLambdaARN; managed and external-partner rotation (ExternalSecretRotationMetadata) are not supported",
         ),
     ),
     ("StopReplicationToReplica", Support::Full),

@@ -47,8 +47,9 @@ fn response_value(
 }
 
 impl Inner {
-    /// GetSecretValue without the envelope: BatchGetSecretValue reuses it per secret.
-    async fn get_value(
+    /// GetSecretValue without the envelope: BatchGetSecretValue reuses it per secret, and so
+    /// do the built-in rotators.
+    pub(crate) async fn get_value(
         &self,
         ctx: &RequestContext,
         secret_id: &str,

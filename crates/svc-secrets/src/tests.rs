@@ -1433,6 +1433,7 @@ async fn command_rotators_get_the_lambda_event_on_stdin_and_time_out() {
         endpoint: Some("http://127.0.0.1:1".into()),
         region: REGION.into(),
         account: ACCOUNT.into(),
+        local: None,
     };
     ok.invoke(&event, &env).await.unwrap();
     let got: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();

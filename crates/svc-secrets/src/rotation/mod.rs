@@ -12,6 +12,8 @@
 //! that same pending version.
 
 pub mod command;
+pub mod local;
+pub mod postgres;
 pub mod schedule;
 pub mod webhook;
 
@@ -68,6 +70,9 @@ pub struct InvokeEnv {
     pub endpoint: Option<String>,
     pub region: String,
     pub account: String,
+    /// The in-process Secrets Manager client of built-in rotators (set for every step the
+    /// service runs).
+    pub local: Option<local::LocalSecrets>,
 }
 
 impl InvokeEnv {
@@ -176,6 +181,14 @@ impl std::fmt::Debug for RotationSettings {
 /// hmac_secret_file = "/etc/citadel/rotator.key"
 /// attempts = 3
 /// timeout_seconds = 30
+///
+/// [[secrets.rotators]]
+/// name = "pg-single"
+/// kind = "postgresql"            # built in: see rotation::postgres
+/// strategy = "single-user"       # or "alternating-users"
+/// tls = "verify-full"            # default; "disable" for plain connections
+/// ca_file = "/etc/citadel/db-ca.pem"
+/// connect_timeout_seconds = 10
 /// ```
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -209,9 +222,22 @@ pub struct RotatorConfig {
     /// `webhook`: attempts per step (default 3).
     #[serde(default)]
     pub attempts: Option<u32>,
-    /// Per step (command) or per attempt (webhook); default 60.
+    /// Per step (command, postgresql) or per attempt (webhook); default 60.
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
+    /// `postgresql`: `single-user` or `alternating-users`.
+    #[serde(default)]
+    pub strategy: Option<String>,
+    /// `postgresql`: `verify-full` (default) or `disable`.
+    #[serde(default)]
+    pub tls: Option<String>,
+    /// `postgresql`: the CA bundle that verifies the database's certificate (default: the
+    /// system's).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// `postgresql`: TCP connect timeout (default 10).
+    #[serde(default)]
+    pub connect_timeout_seconds: Option<u64>,
 }
 
 impl RotationSettings {
@@ -262,9 +288,25 @@ impl RotationSettings {
                             .map_err(|e| format!("rotator {}: {e}", c.name))?,
                     )
                 }
+                "postgresql" => {
+                    let strategy = c
+                        .strategy
+                        .as_deref()
+                        .ok_or_else(|| format!("rotator {}: `strategy` is missing", c.name))?;
+                    Arc::new(
+                        postgres::PostgresRotator::new(
+                            strategy,
+                            c.tls.as_deref(),
+                            c.ca_file.as_deref(),
+                            Duration::from_secs(c.connect_timeout_seconds.unwrap_or(10).max(1)),
+                            timeout,
+                        )
+                        .map_err(|e| format!("rotator {}: {e}", c.name))?,
+                    )
+                }
                 other => {
                     return Err(format!(
-                        "rotator {}: unknown kind {other:?} (expected command or webhook)",
+                        "rotator {}: unknown kind {other:?} (expected command, webhook or postgresql)",
                         c.name
                     ));
                 }
@@ -514,7 +556,7 @@ impl Inner {
     }
 
     /// The rotation task: one step after another, each persisted before it runs.
-    async fn run_rotation(&self, path: &str, token: &str) {
+    async fn run_rotation(self: &Arc<Self>, path: &str, token: &str) {
         loop {
             let loaded = match self.load(path).await {
                 Ok(Some(l)) => l,
@@ -563,6 +605,11 @@ impl Inner {
                             .clone(),
                         region: loaded.record.region.clone(),
                         account: loaded.record.account.clone(),
+                        local: Some(local::LocalSecrets::new(
+                            Arc::clone(self),
+                            &loaded.record.account,
+                            &loaded.record.region,
+                        )),
                     };
                     tracing::info!(secret = %event.secret_id, step, "invoking the rotator");
                     r.invoke(&event, &env).await
@@ -790,6 +837,10 @@ mod tests {
             hmac_secret_file: None,
             attempts: None,
             timeout_seconds: Some(5),
+            strategy: None,
+            tls: None,
+            ca_file: None,
+            connect_timeout_seconds: None,
         };
         let s = RotationSettings::from_config(std::slice::from_ref(&cfg), None).unwrap();
         assert!(s.rotators.contains_key("pg"));
