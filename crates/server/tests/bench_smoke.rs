@@ -68,5 +68,8 @@ fn every_scenario_runs_without_errors() {
         assert!(r.cpu_ms_per_op.is_some());
     }
     let md = report.markdown();
-    assert!(md.contains("× ceiling") && md.contains("kms.Decrypt"), "{md}");
+    assert!(
+        md.contains("× ceiling") && md.contains("kms.Decrypt"),
+        "{md}"
+    );
 }
