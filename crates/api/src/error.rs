@@ -68,6 +68,16 @@ impl AwsError {
         )
     }
 
+    /// The storage backend (the PostgreSQL server) cannot be reached right now. Transient: the
+    /// client retries (AWS SDKs retry 503s), and calls succeed again once the database is back.
+    pub fn storage_unavailable() -> Self {
+        AwsError::new(
+            503,
+            "ServiceUnavailableException",
+            "Citadel cannot reach its database right now. Retry the request later.",
+        )
+    }
+
     /// The API is sealed: nothing can be read or written until an operator unseals it.
     pub fn sealed() -> Self {
         AwsError::new(

@@ -71,8 +71,18 @@ impl AuditConfig {
 /// The writer's answer to one message.
 type Ack = oneshot::Sender<Result<(), String>>;
 
+/// Why a record was not written. A database outage stays distinguishable, so the server can
+/// answer it as "unavailable, retry" rather than as an internal error.
+#[derive(Debug, Clone)]
+enum RecordFailure {
+    StoreUnavailable(String),
+    Failed(String),
+}
+
+type RecordAck = oneshot::Sender<Result<(), RecordFailure>>;
+
 enum Msg {
-    Record(Box<Record>, Ack),
+    Record(Box<Record>, RecordAck),
     Maintain(Ack),
     Close(Ack),
 }
@@ -155,7 +165,10 @@ impl AuditLog {
         let result = match self.tx.send(Msg::Record(Box::new(record), tx)) {
             Ok(()) => match rx.await {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(AuditError::Invalid(e)),
+                Ok(Err(RecordFailure::StoreUnavailable(reason))) => Err(AuditError::Store(
+                    citadel_store::StoreError::Unavailable(reason),
+                )),
+                Ok(Err(RecordFailure::Failed(e))) => Err(AuditError::Invalid(e)),
                 Err(_) => Err(AuditError::Stopped),
             },
             Err(_) => Err(AuditError::Stopped),
@@ -408,7 +421,7 @@ impl Writer {
         result
     }
 
-    fn write_batch(&mut self, now: OffsetDateTime, records: Vec<(Box<Record>, Ack)>) {
+    fn write_batch(&mut self, now: OffsetDateTime, records: Vec<(Box<Record>, RecordAck)>) {
         // Never write into an hour that is already digested (the clock stepped back).
         let hour = hour_start(now).max(self.digested_through.unwrap_or(OffsetDateTime::UNIX_EPOCH));
         let mut groups: HashMap<(String, String), Vec<usize>> = HashMap::new();
@@ -418,7 +431,7 @@ impl Writer {
                 .or_default()
                 .push(i);
         }
-        let mut errors: Vec<Option<String>> = vec![None; records.len()];
+        let mut errors: Vec<Option<RecordFailure>> = vec![None; records.len()];
         let mut ops = Vec::new();
         for ((account, region), members) in &groups {
             let written = self.append(
@@ -432,14 +445,14 @@ impl Writer {
                     for i in members {
                         match index::index_ops(&records[*i].0, account, region) {
                             Ok(mut o) => ops.append(&mut o),
-                            Err(e) => errors[*i] = Some(e.to_string()),
+                            Err(e) => errors[*i] = Some(RecordFailure::Failed(e.to_string())),
                         }
                     }
                 }
                 Err(e) => {
                     tracing::error!(error = %e, account, region, "writing audit records failed");
                     for i in members {
-                        errors[*i] = Some(e.to_string());
+                        errors[*i] = Some(RecordFailure::Failed(e.to_string()));
                     }
                 }
             }
@@ -448,8 +461,14 @@ impl Writer {
             let handle = self.handle.clone();
             if let Err(e) = handle.block_on(self.store.batch(ops)) {
                 tracing::error!(error = %e, "indexing audit records failed");
+                let failure = match &e {
+                    citadel_store::StoreError::Unavailable(reason) => {
+                        RecordFailure::StoreUnavailable(reason.clone())
+                    }
+                    e => RecordFailure::Failed(format!("indexing audit records: {e}")),
+                };
                 for err in &mut errors {
-                    err.get_or_insert_with(|| format!("indexing audit records: {e}"));
+                    err.get_or_insert_with(|| failure.clone());
                 }
             }
         }

@@ -181,9 +181,15 @@ pub async fn authenticate(
         .identities
         .lookup(&info.access_key_id)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "credential lookup failed");
-            AwsError::internal()
+        .map_err(|e| match e {
+            citadel_iam::IdentityError::Store(citadel_store::StoreError::Unavailable(reason)) => {
+                tracing::warn!(%reason, "credential lookup: the database is unavailable");
+                AwsError::storage_unavailable()
+            }
+            e => {
+                tracing::error!(error = %e, "credential lookup failed");
+                AwsError::internal()
+            }
         })?;
     let unknown = || sigv4::SigV4Error::UnknownAccessKey.to_aws_error(query_protocol);
     let Some(credential) = credential else {

@@ -103,7 +103,12 @@ pub async fn record(
                 outcome
             } else {
                 tracing::error!(request_id = call.request_id, service = call.service.name, operation = call.operation.name, error = %e, "the audit record could not be written: failing the call closed");
-                Err(AwsError::internal())
+                match e {
+                    citadel_audit::AuditError::Store(citadel_store::StoreError::Unavailable(_)) => {
+                        Err(AwsError::storage_unavailable())
+                    }
+                    _ => Err(AwsError::internal()),
+                }
             }
         }
     }

@@ -85,6 +85,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Store data in PostgreSQL instead of SQLite in the data directory, e.g.
+    /// postgres://citadel@db.example:5432/citadel?sslmode=verify-full. No password here
+    /// (command lines are public): give it in CITADEL_DATABASE_PASSWORD[_FILE], or the whole
+    /// URL in CITADEL_DATABASE_URL[_FILE].
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+
     /// Account used when an access key id does not name one (12 digits) [default: 000000000000].
     #[arg(long, value_name = "12DIGITS")]
     pub default_account: Option<String>,

@@ -17,6 +17,11 @@
 //! sources the usual precedence applies. There are no flags for secrets: command lines are
 //! world-readable through `/proc`.
 //!
+//! The database URL (`--database-url`, `CITADEL_DATABASE_URL[_FILE]`, TOML
+//! `database_url[_file]`) may carry a password, so it is held as a secret; the flag form is
+//! accepted only without one. The password may also come on its own from
+//! `CITADEL_DATABASE_PASSWORD[_FILE]` or TOML `database_password[_file]`, overriding the URL's.
+//!
 //! Relative paths (flags, env or file) are relative to the working directory.
 
 use std::fmt;
@@ -25,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use anyhow::{Context, anyhow, bail};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::cli::ServeArgs;
@@ -113,6 +118,10 @@ pub struct Config {
     pub dev: bool,
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// PostgreSQL URL (validated; may hold a password); `None` = SQLite in `data_dir`.
+    pub database_url: Option<SecretString>,
+    /// Password for `database_url`, overriding the URL's.
+    pub database_password: Option<SecretString>,
     /// 12 digits.
     pub default_account: String,
     pub seal: SealType,
@@ -143,6 +152,17 @@ impl fmt::Debug for Config {
             .field("dev", &self.dev)
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self
+                    .database_url
+                    .as_ref()
+                    .map(|u| redacted_url(u.expose_secret())),
+            )
+            .field(
+                "database_password",
+                &self.database_password.as_ref().map(|_| "<redacted>"),
+            )
             .field("default_account", &self.default_account)
             .field("seal", &self.seal)
             .field("root_key_file", &self.root_key_file)
@@ -206,6 +226,10 @@ struct FileConfig {
     dev: Option<bool>,
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    database_url_file: Option<PathBuf>,
+    database_password: Option<String>,
+    database_password_file: Option<PathBuf>,
     default_account: Option<String>,
     seal: Option<SealType>,
     root_key_file: Option<PathBuf>,
@@ -262,6 +286,44 @@ pub fn resolve(flags: &ServeArgs, env: &impl Fn(&str) -> Option<String>) -> anyh
         .or_else(|| env("CITADEL_DATA_DIR").map(PathBuf::from))
         .or(file.data_dir)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+
+    let database_url = match &flags.database_url {
+        Some(url) => {
+            let parsed = citadel_store::PostgresUrl::parse(url)
+                .map_err(|e| anyhow!("--database-url: {e}"))?;
+            if parsed.has_password() {
+                bail!(
+                    "--database-url must not contain a password: command lines are visible to \
+                     every local user. Give the password in CITADEL_DATABASE_PASSWORD or \
+                     CITADEL_DATABASE_PASSWORD_FILE, or the whole URL in CITADEL_DATABASE_URL or \
+                     CITADEL_DATABASE_URL_FILE"
+                );
+            }
+            Some(url.clone())
+        }
+        None => match secret_from_env(&env, "CITADEL_DATABASE_URL")? {
+            Some(url) => Some(url),
+            None => secret_from_file_layer(
+                "database_url",
+                file.database_url,
+                file.database_url_file.as_deref(),
+            )?,
+        },
+    };
+    if let Some(url) = &database_url {
+        citadel_store::PostgresUrl::parse(url).map_err(|e| anyhow!("database_url: {e}"))?;
+    }
+    let database_password = match secret_from_env(&env, "CITADEL_DATABASE_PASSWORD")? {
+        Some(v) => Some(v),
+        None => secret_from_file_layer(
+            "database_password",
+            file.database_password,
+            file.database_password_file.as_deref(),
+        )?,
+    };
+    if database_password.is_some() && database_url.is_none() {
+        bail!("a database password is set but no database URL: set --database-url too");
+    }
 
     let default_account = flags
         .default_account
@@ -407,6 +469,8 @@ pub fn resolve(flags: &ServeArgs, env: &impl Fn(&str) -> Option<String>) -> anyh
         dev,
         listen,
         data_dir,
+        database_url: database_url.map(SecretString::from),
+        database_password: database_password.map(SecretString::from),
         default_account,
         seal,
         root_key_file,
@@ -422,6 +486,13 @@ pub fn resolve(flags: &ServeArgs, env: &impl Fn(&str) -> Option<String>) -> anyh
         audit_fail_open,
         audit_retention_days,
     })
+}
+
+/// `user@host:port/db` of a database URL, for `Debug` and logs: never the password.
+fn redacted_url(url: &str) -> String {
+    citadel_store::PostgresUrl::parse(url)
+        .map(|u| u.describe())
+        .unwrap_or_else(|_| "<invalid URL>".to_owned())
 }
 
 fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
@@ -742,6 +813,109 @@ tls_hostnames = ["file.example"]
             ..Default::default()
         };
         assert!(resolve(&flags, &no_env()).is_err());
+    }
+
+    #[test]
+    fn database_url_sources_and_secrecy() {
+        // Default: no URL, SQLite.
+        let c = resolve(&ServeArgs::default(), &no_env()).unwrap();
+        assert!(c.database_url.is_none() && c.database_password.is_none());
+
+        // The flag takes a URL without a password; the password comes from the environment.
+        let flags = ServeArgs {
+            database_url: Some("postgres://citadel@db.example/citadel".into()),
+            ..Default::default()
+        };
+        let env = env_of(&[("CITADEL_DATABASE_PASSWORD", "pg-s3cret")]);
+        let c = resolve(&flags, &env).unwrap();
+        assert_eq!(
+            c.database_url.as_ref().unwrap().expose_secret(),
+            "postgres://citadel@db.example/citadel"
+        );
+        assert_eq!(
+            c.database_password.as_ref().unwrap().expose_secret(),
+            "pg-s3cret"
+        );
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("pg-s3cret"), "{dbg}");
+        assert!(dbg.contains("citadel@db.example:5432/citadel"), "{dbg}");
+
+        // A password on the command line is refused, without echoing it.
+        let flags = ServeArgs {
+            database_url: Some("postgres://citadel:pg-s3cret@db.example/citadel".into()),
+            ..Default::default()
+        };
+        let err = resolve(&flags, &no_env()).unwrap_err().to_string();
+        assert!(err.contains("CITADEL_DATABASE_URL"), "{err}");
+        assert!(!err.contains("pg-s3cret"), "{err}");
+
+        // The environment (value or file) may carry the whole URL; the flag beats it.
+        let dir = tempfile::tempdir().unwrap();
+        let url_file = write(
+            dir.path(),
+            "url",
+            "postgres://citadel:pg-s3cret@file.example/citadel?sslmode=require\n",
+        );
+        let env = env_of(&[("CITADEL_DATABASE_URL_FILE", url_file.to_str().unwrap())]);
+        let c = resolve(&ServeArgs::default(), &env).unwrap();
+        assert!(
+            c.database_url
+                .as_ref()
+                .unwrap()
+                .expose_secret()
+                .ends_with("sslmode=require")
+        );
+        assert!(!format!("{c:?}").contains("pg-s3cret"));
+        let flags = ServeArgs {
+            database_url: Some("postgres://citadel@flag.example/citadel".into()),
+            ..Default::default()
+        };
+        let c = resolve(&flags, &env).unwrap();
+        assert!(
+            c.database_url
+                .as_ref()
+                .unwrap()
+                .expose_secret()
+                .contains("flag.example")
+        );
+
+        // TOML: URL and password file.
+        let pw = write(dir.path(), "pw", "from-file\n");
+        let toml = write(
+            dir.path(),
+            "c.toml",
+            &format!(
+                "database_url = \"postgres://citadel@toml.example/citadel\"\ndatabase_password_file = {:?}\n",
+                pw.to_str().unwrap()
+            ),
+        );
+        let flags = ServeArgs {
+            config: Some(toml),
+            ..Default::default()
+        };
+        let c = resolve(&flags, &no_env()).unwrap();
+        assert_eq!(
+            c.database_password.as_ref().unwrap().expose_secret(),
+            "from-file"
+        );
+
+        // Invalid URLs and a password without a URL are errors that name the problem.
+        let env = env_of(&[("CITADEL_DATABASE_URL", "mysql://u:pg-s3cret@h/db")]);
+        let err = resolve(&ServeArgs::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("database_url") && err.contains("postgres://"),
+            "{err}"
+        );
+        assert!(!err.contains("pg-s3cret"), "{err}");
+        let env = env_of(&[("CITADEL_DATABASE_PASSWORD", "x")]);
+        assert!(resolve(&ServeArgs::default(), &env).is_err());
+        let env = env_of(&[
+            ("CITADEL_DATABASE_URL", "postgres://a@h/db"),
+            ("CITADEL_DATABASE_URL_FILE", url_file.to_str().unwrap()),
+        ]);
+        assert!(resolve(&ServeArgs::default(), &env).is_err());
     }
 
     #[test]

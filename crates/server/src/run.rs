@@ -6,7 +6,8 @@ use anyhow::Context;
 use axum::routing::{get, post};
 use citadel_api::{ScheduledWork, ServiceHandler};
 use citadel_iam::{Authorizer, IdentityStore};
-use citadel_store::{SealedStore, SqliteBackend};
+use citadel_store::{Backend, PostgresBackend, PostgresOptions, SealedStore, SqliteBackend};
+use secrecy::ExposeSecret;
 
 use crate::app::{self, AppState};
 use crate::config::{Config, LogFormat, SealType, TlsMode};
@@ -177,6 +178,33 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
+/// The storage backend: PostgreSQL when a database URL is configured, else SQLite in the data
+/// directory (which holds the audit logs, the TLS CA and the root key file either way).
+async fn open_backend(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
+    match &config.database_url {
+        Some(url) => {
+            let options = PostgresOptions {
+                password: config
+                    .database_password
+                    .as_ref()
+                    .map(|p| citadel_store::Zeroizing::new(p.expose_secret().to_owned())),
+                ..PostgresOptions::default()
+            };
+            // Errors name user@host:port/db, never the password.
+            let backend = PostgresBackend::connect(url.expose_secret(), options)
+                .await
+                .context("opening the PostgreSQL database")?;
+            Ok(Arc::new(backend))
+        }
+        None => {
+            let backend = SqliteBackend::open(&config.data_dir.join("citadel.db"))
+                .await
+                .context("opening the database")?;
+            Ok(Arc::new(backend))
+        }
+    }
+}
+
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(&config);
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -196,10 +224,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     create_data_dir(&config.data_dir)?;
     let tls = tls::load_or_create(&config)?;
-    let backend = SqliteBackend::open(&config.data_dir.join("citadel.db"))
-        .await
-        .context("opening the database")?;
-    let store = Arc::new(SealedStore::new(Arc::new(backend)));
+    let backend = open_backend(&config).await?;
+    let store = Arc::new(SealedStore::new(backend));
 
     let status = store.status().await?;
     match config.seal {

@@ -7,8 +7,8 @@ use crate::sealed::SealType;
 /// Why a store operation failed.
 ///
 /// Messages name storage keys but never values, key material or shares. Services map
-/// [`StoreError::Sealed`] to a 503 and [`StoreError::Conflict`] to a retry or a 409-style error;
-/// everything else is an internal error.
+/// [`StoreError::Sealed`] and [`StoreError::Unavailable`] to a 503 and [`StoreError::Conflict`]
+/// to a retry or a 409-style error; everything else is an internal error.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The store is sealed (or not yet initialized); no data operation is possible.
@@ -72,12 +72,34 @@ pub enum StoreError {
     /// A value could not be serialized (typed helpers). Never contains the value.
     #[error("encoding error: {0}")]
     Encoding(String),
-    /// The storage backend failed (I/O, connection, lock timeout).
+    /// The storage backend failed (I/O, lock timeout, an unexpected database error).
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// The storage backend cannot be reached right now (database server down, connection lost
+    /// or refused, no pooled connection in time). Transient: the same call may succeed once the
+    /// database is back, without a restart. Nothing was written (or, for a connection lost
+    /// during commit, nothing was acknowledged).
+    #[error("storage backend unavailable: {0}")]
+    Unavailable(String),
+    /// The backend's configuration is unusable (bad database URL, TLS settings, encoding).
+    /// Never contains a password.
+    #[error("invalid storage configuration: {0}")]
+    InvalidConfig(String),
     /// The barrier failed for a reason other than bad data (for example the random generator).
     #[error(transparent)]
     Barrier(#[from] BarrierError),
+}
+
+impl StoreError {
+    /// Whether the caller should answer "service unavailable, retry later" (503): the store is
+    /// sealed or not initialized, or the backend is unreachable.
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sealed | StoreError::NotInitialized | StoreError::Unavailable(_)
+        )
+    }
 }
 
 fn at_key(key: Option<&str>) -> String {

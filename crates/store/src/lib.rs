@@ -2,21 +2,26 @@
 //! every value through the barrier.
 //!
 //! Services use only [`SealedStore`]. It wraps a [`Backend`] (opaque bytes with optimistic
-//! concurrency: SQLite embedded, PostgreSQL later) and the barrier from `citadel-barrier`: every
+//! concurrency: SQLite embedded, PostgreSQL for several nodes) and the barrier from `citadel-barrier`: every
 //! value is AES-256-GCM encrypted under the active keyring term with its storage key as AAD, so
 //! an altered value, or one moved to another key, reads as [`StoreError::Corrupt`] and never as
 //! data.
 
 mod backend;
 mod error;
+mod postgres;
 mod sealed;
 mod sqlite;
+
+#[cfg(feature = "pg-harness")]
+pub mod pg_harness;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod testing;
 
 pub use backend::{Backend, Entry, Expect, MAX_KEY_LEN, Op, prefix_upper_bound, validate_key};
 pub use error::{Result, StoreError};
+pub use postgres::{PostgresBackend, PostgresOptions, PostgresUrl, TlsMode as PostgresTlsMode};
 pub use sealed::{
     KEYRING_KEY, RESERVED_PREFIX, Record, SEAL_CONFIG_KEY, SealConfig, SealStatus, SealType,
     SealedStore, UnsealProgress, Versioned, put_json_op,

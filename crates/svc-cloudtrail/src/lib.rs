@@ -50,6 +50,10 @@ fn internal(e: &dyn std::fmt::Display) -> AwsError {
 fn from_audit(e: citadel_audit::AuditError) -> AwsError {
     match e {
         citadel_audit::AuditError::Store(StoreError::Sealed) => AwsError::sealed(),
+        citadel_audit::AuditError::Store(StoreError::Unavailable(reason)) => {
+            tracing::warn!(%reason, "CloudTrail storage is unavailable");
+            AwsError::storage_unavailable()
+        }
         e => internal(&e),
     }
 }

@@ -54,6 +54,10 @@ pub(crate) fn internal() -> AwsError {
 pub(crate) fn store(e: StoreError) -> AwsError {
     match e {
         StoreError::Sealed | StoreError::NotInitialized => AwsError::sealed(),
+        StoreError::Unavailable(reason) => {
+            tracing::warn!(%reason, "EventBridge storage is unavailable");
+            AwsError::storage_unavailable()
+        }
         StoreError::Conflict { .. } => concurrent_modification(),
         other => {
             tracing::error!(error = %other, "EventBridge storage operation failed");

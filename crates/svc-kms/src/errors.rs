@@ -100,6 +100,10 @@ pub(crate) fn internal() -> AwsError {
 pub(crate) fn store(e: StoreError) -> AwsError {
     match e {
         StoreError::Sealed | StoreError::NotInitialized => AwsError::sealed(),
+        StoreError::Unavailable(reason) => {
+            tracing::warn!(%reason, "KMS storage is unavailable");
+            AwsError::storage_unavailable()
+        }
         other => {
             tracing::error!(error = %other, "KMS storage operation failed");
             internal()

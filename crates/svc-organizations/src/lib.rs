@@ -68,6 +68,10 @@ impl From<OrgError> for AwsError {
     fn from(e: OrgError) -> Self {
         match e {
             OrgError::Store(StoreError::Sealed) => AwsError::sealed(),
+            OrgError::Store(StoreError::Unavailable(reason)) => {
+                tracing::warn!(%reason, "Organizations storage is unavailable");
+                AwsError::storage_unavailable()
+            }
             e => {
                 tracing::error!(error = %e, "Organizations could not complete the request");
                 AwsError::internal()

@@ -98,6 +98,10 @@ pub(crate) fn internal() -> AwsError {
 pub(crate) fn store(e: StoreError) -> AwsError {
     match e {
         StoreError::Sealed | StoreError::NotInitialized => AwsError::sealed(),
+        StoreError::Unavailable(reason) => {
+            tracing::warn!(%reason, "Secrets Manager storage is unavailable");
+            AwsError::storage_unavailable()
+        }
         other => {
             tracing::error!(error = %other, "Secrets Manager storage operation failed");
             internal()

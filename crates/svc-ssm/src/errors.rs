@@ -195,6 +195,10 @@ pub(crate) fn internal() -> AwsError {
 pub(crate) fn store(e: StoreError) -> AwsError {
     match e {
         StoreError::Sealed | StoreError::NotInitialized => AwsError::sealed(),
+        StoreError::Unavailable(reason) => {
+            tracing::warn!(%reason, "SSM storage is unavailable");
+            AwsError::storage_unavailable()
+        }
         StoreError::Conflict { .. } => too_many_updates(),
         other => {
             tracing::error!(error = %other, "Parameter Store storage operation failed");

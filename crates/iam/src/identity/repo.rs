@@ -105,6 +105,10 @@ fn service_failure() -> AwsError {
 fn store_failure(e: StoreError) -> AwsError {
     match e {
         StoreError::Sealed | StoreError::NotInitialized => AwsError::sealed(),
+        StoreError::Unavailable(reason) => {
+            tracing::warn!(%reason, "identity storage is unavailable");
+            AwsError::storage_unavailable()
+        }
         other => {
             tracing::error!(error = %other, "identity store failure");
             service_failure()
