@@ -8,33 +8,12 @@ mod common;
 
 use std::process::Command;
 
-use common::{BIN, Server, json, stderr, stdout};
+use common::{BIN, Server, b64encode, json, stderr, stdout};
 use serde_json::Value;
 
 const ACCOUNT: &str = "111122223333";
 const SECRET: &str = "dev-secret";
 const PLAINTEXT: &str = "the-audit-must-never-see-this-plaintext";
-
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 fn ok(server: &Server, args: &[&str]) -> Value {
     let out = server.aws(ACCOUNT, SECRET, args);
@@ -107,7 +86,7 @@ fn kms_calls_are_recorded_looked_up_and_verified() {
     );
     assert_eq!(
         dec["Plaintext"].as_str().unwrap(),
-        base64(PLAINTEXT.as_bytes())
+        b64encode(PLAINTEXT.as_bytes())
     );
     // A failing call is recorded too.
     let bad = server.aws(
@@ -139,7 +118,7 @@ fn kms_calls_are_recorded_looked_up_and_verified() {
     assert_eq!(event["Resources"][0]["ResourceName"], key_arn.as_str());
     let text = event["CloudTrailEvent"].as_str().unwrap();
     assert!(!text.contains(PLAINTEXT));
-    assert!(!text.contains(&base64(PLAINTEXT.as_bytes())));
+    assert!(!text.contains(&b64encode(PLAINTEXT.as_bytes())));
     let record: Value = serde_json::from_str(text).unwrap();
     assert_eq!(record["eventVersion"], "1.11");
     assert_eq!(record["eventName"], "Decrypt");

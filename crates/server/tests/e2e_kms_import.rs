@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Server, json, stderr};
+use common::{Server, b64decode, json, stderr};
 use serde_json::Value;
 
 const ACCOUNT: &str = "111122223333";
@@ -18,30 +18,6 @@ const REGION: &str = "us-east-1";
 
 fn arn(id: &str) -> String {
     format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{id}")
-}
-
-/// Standard base64 (the CLI's JSON output carries blobs that way).
-fn b64decode(text: &str) -> Vec<u8> {
-    fn val(c: u8) -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("not base64: {c}"),
-        }
-    }
-    let clean: Vec<u8> = text.bytes().filter(|c| *c != b'=').collect();
-    let mut out = Vec::new();
-    for chunk in clean.chunks(4) {
-        let mut acc = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            acc |= val(*c) << (18 - 6 * i);
-        }
-        out.extend_from_slice(&acc.to_be_bytes()[1..chunk.len()]);
-    }
-    out
 }
 
 fn fileb(path: &Path) -> String {
@@ -428,4 +404,31 @@ fn manual_rotation_of_imported_keys_by_alias() {
         cli.decrypt(&after).unwrap(),
         ("after".into(), arn(&keys[1]))
     );
+}
+
+#[test]
+fn byok_with_boto3() {
+    let server = Server::dev().start();
+    let out = server.python("kms_import.py", ACCOUNT, SECRET, &[]);
+    assert!(
+        out.status.success(),
+        "kms_import.py failed: {}\n{}",
+        stderr(&out),
+        server.log()
+    );
+    let v = json(&out);
+    assert_eq!(v["created_state"], "PendingImport");
+    assert_eq!(v["origin"], "EXTERNAL");
+    assert_eq!(v["encrypt_before_import"], "KMSInvalidStateException");
+    assert_eq!(v["material_id_len"], 64);
+    assert_eq!(v["state_after_import"], "Enabled");
+    assert_eq!(v["decrypted"], "bring your own key");
+    assert_eq!(v["state_after_delete"], "PendingImport");
+    assert_eq!(v["decrypt_after_delete"], "KMSInvalidStateException");
+    assert_eq!(v["other_material"], "IncorrectKeyMaterialException");
+    assert_eq!(v["state_after_reimport"], "Enabled");
+    assert_eq!(v["expiration_model"], "KEY_MATERIAL_EXPIRES");
+    assert!(v["valid_to_days"].as_i64().unwrap() >= 29, "{v}");
+    assert_eq!(v["decrypted_again"], "bring your own key");
+    assert_eq!(v["wrong_token"], "InvalidImportTokenException");
 }

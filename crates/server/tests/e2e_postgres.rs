@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use citadel_store::pg_harness::PgServer;
-use common::{Server, json, stderr};
+use common::{Server, b64decode, json, stderr};
 use serde_json::Value;
 
 const ACCOUNT: &str = "111122223333";
@@ -226,9 +226,4 @@ fn citadel_on_postgres_restarts_and_shares_state_between_nodes() {
         ],
     );
     assert!(!b.log().contains(pg.password()));
-}
-
-fn b64decode(s: &str) -> Vec<u8> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
 }

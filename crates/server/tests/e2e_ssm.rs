@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Server, json, stderr};
+use common::{Server, b64decode, json, stderr};
 use serde_json::{Value, json};
 
 /// A 12-digit access key id selects the account in dev mode.
@@ -51,31 +51,6 @@ fn ok(server: &Server, args: &[&str]) -> Value {
 
 fn fails(server: &Server, args: &[&str], code: &str) -> String {
     fails_as(server, ACCOUNT, SECRET, args, code)
-}
-
-/// Standard base64 (the CLI's JSON output carries blobs that way).
-fn b64decode(text: &str) -> Vec<u8> {
-    fn val(c: u8) -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("not base64: {c}"),
-        }
-    }
-    let clean: Vec<u8> = text.bytes().filter(|c| *c != b'=').collect();
-    let mut out = Vec::new();
-    for chunk in clean.chunks(4) {
-        let mut acc = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            acc |= val(*c) << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    out
 }
 
 fn names(v: &Value) -> Vec<String> {

@@ -158,6 +158,14 @@ impl Kms {
                     let r = self.commit(&key_path, Some(&key), Some(&next), ops).await;
                     if r.is_ok() {
                         tracing::info!(key = %rec.arn(), "KMS imported key material expired and was deleted");
+                        self.emit(
+                            citadel_events::shapes::kms_imported_key_material_expiration(
+                                &rec.account,
+                                &rec.region,
+                                &rec.id,
+                            ),
+                        )
+                        .await;
                     }
                     r.map(|()| Outcome::Expired(rec.arn()))
                 }

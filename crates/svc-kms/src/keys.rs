@@ -460,17 +460,14 @@ impl Kms {
         req: kms::GetKeyPolicyRequest,
     ) -> Result<kms::GetKeyPolicyResponse, AwsError> {
         let r = self
-            .resolve(ctx, req.key_id.as_deref().unwrap_or_default())
+            .authorized_key(
+                ctx,
+                req.key_id.as_deref(),
+                "kms:GetKeyPolicy",
+                KeyOp::GetKeyPolicy,
+            )
             .await?;
         let rec = &r.key.record;
-        self.authorize(
-            ctx,
-            "kms:GetKeyPolicy",
-            Target::Key(&r.key),
-            RequestConditions::new().request_alias(r.alias.as_deref()),
-        )
-        .await?;
-        state::check(rec.state, KeyOp::GetKeyPolicy, &rec.arn())?;
         check_policy_name(req.policy_name.as_deref())?;
         Ok(kms::GetKeyPolicyResponse {
             policy: Some(rec.policy.clone()),
@@ -551,18 +548,13 @@ impl Kms {
         ctx: &RequestContext,
         req: kms::ListKeyPoliciesRequest,
     ) -> Result<kms::ListKeyPoliciesResponse, AwsError> {
-        let r = self
-            .resolve(ctx, req.key_id.as_deref().unwrap_or_default())
-            .await?;
-        let rec = &r.key.record;
-        self.authorize(
+        self.authorized_key(
             ctx,
+            req.key_id.as_deref(),
             "kms:ListKeyPolicies",
-            Target::Key(&r.key),
-            RequestConditions::new().request_alias(r.alias.as_deref()),
+            KeyOp::ListKeyPolicies,
         )
         .await?;
-        state::check(rec.state, KeyOp::ListKeyPolicies, &rec.arn())?;
         Ok(kms::ListKeyPoliciesResponse {
             policy_names: Some(vec![DEFAULT_POLICY_NAME.to_owned()]),
             next_marker: None,
@@ -629,17 +621,14 @@ impl Kms {
         req: kms::ListResourceTagsRequest,
     ) -> Result<kms::ListResourceTagsResponse, AwsError> {
         let r = self
-            .resolve(ctx, req.key_id.as_deref().unwrap_or_default())
+            .authorized_key(
+                ctx,
+                req.key_id.as_deref(),
+                "kms:ListResourceTags",
+                KeyOp::ListResourceTags,
+            )
             .await?;
         let rec = &r.key.record;
-        self.authorize(
-            ctx,
-            "kms:ListResourceTags",
-            Target::Key(&r.key),
-            RequestConditions::new().request_alias(r.alias.as_deref()),
-        )
-        .await?;
-        state::check(rec.state, KeyOp::ListResourceTags, &rec.arn())?;
         let limit = usize::try_from(req.limit.unwrap_or(50))
             .unwrap_or(50)
             .min(50);

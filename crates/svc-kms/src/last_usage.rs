@@ -15,10 +15,9 @@ use citadel_model::{Timestamp, kms};
 use citadel_store::{Expect, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::authz::{RequestConditions, Target};
 use crate::errors::KmsError;
 use crate::names::{KeyRef, parse_key_ref};
-use crate::state::{self, KeyOp};
+use crate::state::KeyOp;
 use crate::{Kms, errors};
 
 /// The operations AWS counts as a key's cryptographic use.
@@ -128,16 +127,10 @@ impl Kms {
                 "Alias names are not supported by GetKeyLastUsage: specify a key ID or key ARN.",
             ));
         }
-        let r = self.resolve(ctx, key_id).await?;
+        let r = self
+            .authorized_key(ctx, Some(key_id), "kms:GetKeyLastUsage", KeyOp::DescribeKey)
+            .await?;
         let rec = &r.key.record;
-        self.authorize(
-            ctx,
-            "kms:GetKeyLastUsage",
-            Target::Key(&r.key),
-            RequestConditions::new(),
-        )
-        .await?;
-        state::check(rec.state, KeyOp::DescribeKey, &rec.arn())?;
         let used = match self.last_usage.get(&rec.region, &rec.id) {
             Some(u) => Some(u),
             None => self

@@ -236,8 +236,9 @@ impl Kms {
         self.cache.invalidate_key_id(key_id);
     }
 
-    /// Connects the event bus: automatic rotations and deletions then emit AWS's "KMS CMK
-    /// Rotation" and "KMS CMK Deletion" events. A second call is ignored.
+    /// Connects the event bus: automatic rotations, deletions and expirations of imported
+    /// material then emit AWS's "KMS CMK Rotation", "KMS CMK Deletion" and "KMS Imported Key
+    /// Material Expiration" events. A second call is ignored.
     pub fn set_events(&self, publisher: Arc<dyn citadel_events::Publisher>) {
         let _ = self.events.set(publisher);
     }

@@ -17,6 +17,7 @@ use crate::material::{Material, MaterialFormat};
 use crate::names::PackedKeyId;
 use crate::names::{KeyRef, parse_key_ref};
 use crate::record::{self, AliasRecord, GrantRecord, KeyRecord};
+use crate::state::{self, KeyOp};
 use crate::{Kms, managed};
 
 /// How many times a write is retried when a concurrent change wins the compare-and-swap.
@@ -196,6 +197,29 @@ impl Kms {
             self.cache.install_alias(path, a.clone(), epoch);
             a
         }))
+    }
+
+    /// The key a `KeyId` member names, once the caller may do `action` on it (with
+    /// `kms:RequestAlias` when named by alias) and its state allows `op`: the preamble of the
+    /// operations that read a key's settings.
+    pub(crate) async fn authorized_key(
+        &self,
+        ctx: &RequestContext,
+        key_id: Option<&str>,
+        action: &'static str,
+        op: KeyOp,
+    ) -> Result<Resolved, AwsError> {
+        let r = self.resolve(ctx, key_id.unwrap_or_default()).await?;
+        self.authorize(
+            ctx,
+            action,
+            Target::Key(&r.key),
+            RequestConditions::new().request_alias(r.alias.as_deref()),
+        )
+        .await?;
+        let rec = &r.key.record;
+        state::check(rec.state, op, &rec.arn())?;
+        Ok(r)
     }
 
     /// Finds the key a `KeyId` member names (key id, key ARN, alias name or alias ARN).

@@ -169,17 +169,14 @@ impl Kms {
         req: kms::GetKeyRotationStatusRequest,
     ) -> Result<kms::GetKeyRotationStatusResponse, AwsError> {
         let r = self
-            .resolve(ctx, req.key_id.as_deref().unwrap_or_default())
+            .authorized_key(
+                ctx,
+                req.key_id.as_deref(),
+                "kms:GetKeyRotationStatus",
+                KeyOp::GetKeyRotationStatus,
+            )
             .await?;
         let rec = &r.key.record;
-        self.authorize(
-            ctx,
-            "kms:GetKeyRotationStatus",
-            Target::Key(&r.key),
-            RequestConditions::new().request_alias(r.alias.as_deref()),
-        )
-        .await?;
-        state::check(rec.state, KeyOp::GetKeyRotationStatus, &rec.arn())?;
         let enabled = rec.rotation.enabled;
         Ok(kms::GetKeyRotationStatusResponse {
             key_rotation_enabled: Some(enabled),
@@ -247,17 +244,14 @@ impl Kms {
         req: kms::ListKeyRotationsRequest,
     ) -> Result<kms::ListKeyRotationsResponse, AwsError> {
         let r = self
-            .resolve(ctx, req.key_id.as_deref().unwrap_or_default())
+            .authorized_key(
+                ctx,
+                req.key_id.as_deref(),
+                "kms:ListKeyRotations",
+                KeyOp::ListKeyRotations,
+            )
             .await?;
         let rec = &r.key.record;
-        self.authorize(
-            ctx,
-            "kms:ListKeyRotations",
-            Target::Key(&r.key),
-            RequestConditions::new().request_alias(r.alias.as_deref()),
-        )
-        .await?;
-        state::check(rec.state, KeyOp::ListKeyRotations, &rec.arn())?;
         let all_material = req.include_key_material.as_deref() == Some("ALL_KEY_MATERIAL");
         let current = rec.current_material().map(|m| m.id.as_str());
         let entries: Vec<kms::RotationsListEntry> = rec

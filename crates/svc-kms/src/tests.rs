@@ -80,6 +80,18 @@ fn ctx(account: &str) -> RequestContext {
     }
 }
 
+/// An event bus that keeps what it is given.
+#[derive(Default)]
+struct Collect(std::sync::Mutex<Vec<citadel_events::Event>>);
+
+#[async_trait::async_trait]
+impl citadel_events::Publisher for Collect {
+    async fn publish(&self, event: &citadel_events::Event) -> Result<(), String> {
+        self.0.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+}
+
 /// A production-mode request (policies are evaluated) from the root user of `account`.
 fn prod_ctx(account: &str) -> RequestContext {
     RequestContext {
@@ -2302,15 +2314,6 @@ async fn decrypt_without_key_id_reaches_a_key_of_another_account_its_policy_allo
 /// stands in for the bus here; the bus itself is tested in citadel-svc-events).
 #[tokio::test]
 async fn rotation_and_deletion_emit_their_events() {
-    #[derive(Default)]
-    struct Collect(std::sync::Mutex<Vec<citadel_events::Event>>);
-    #[async_trait::async_trait]
-    impl citadel_events::Publisher for Collect {
-        async fn publish(&self, event: &citadel_events::Event) -> Result<(), String> {
-            self.0.lock().unwrap().push(event.clone());
-            Ok(())
-        }
-    }
     let h = harness().await;
     let events = Arc::new(Collect::default());
     h.kms.set_events(events.clone());

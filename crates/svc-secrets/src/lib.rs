@@ -131,7 +131,7 @@ pub const IMPLEMENTED: &[(&str, Support)] = &[
     (
         "ValidateResourcePolicy",
         Support::Partial(
-            "checks syntax and broad (public) access; AWS's lock-out analysis is not performed",
+            "syntax, broad (public) access and lock-out are checked; broad access is judged by Citadel's rules (see ops_policy.rs), not by AWS's Zelkova",
         ),
     ),
 ];

@@ -159,36 +159,61 @@ impl Inner {
         req: sm::ValidateResourcePolicyRequest,
     ) -> Result<OperationOutput, AwsError> {
         let text = req.resource_policy.unwrap_or_default();
-        match req.secret_id.as_deref() {
+        // AWS requires secretsmanager:PutResourcePolicy too: validating is the first half of
+        // putting.
+        let record = match req.secret_id.as_deref() {
             Some(secret_id) => {
                 let found = self
                     .find(ctx, secret_id, "secretsmanager:ValidateResourcePolicy")
                     .await?;
-                self.authorize(
-                    ctx,
+                for action in [
                     "secretsmanager:ValidateResourcePolicy",
-                    Target::Secret(&found.record),
-                    Conditions::new(),
-                )
-                .await?;
+                    "secretsmanager:PutResourcePolicy",
+                ] {
+                    self.authorize(
+                        ctx,
+                        action,
+                        Target::Secret(&found.record),
+                        Conditions::new(),
+                    )
+                    .await?;
+                }
+                Some(found.record)
             }
             None => {
-                self.authorize(
-                    ctx,
+                for action in [
                     "secretsmanager:ValidateResourcePolicy",
-                    Target::Account,
-                    Conditions::new(),
-                )
-                .await?;
+                    "secretsmanager:PutResourcePolicy",
+                ] {
+                    self.authorize(ctx, action, Target::Account, Conditions::new())
+                        .await?;
+                }
+                None
             }
-        }
+        };
         let policy = parse(&text)?;
         let mut problems = Vec::new();
         if grants_public_access(&policy) {
             problems.push(sm::ValidationErrorsEntry {
+                // Unconfirmed AWS wording (check name and message).
                 check_name: Some("BROAD_ACCESS".to_owned()),
                 error_message: Some(
                     "The resource policy grants access to every principal (\"*\") without a condition that narrows it to known accounts or principals."
+                        .to_owned(),
+                ),
+            });
+        }
+        // Lock-out: with this policy in place, could the caller still change the policy? (They
+        // can now: PutResourcePolicy was just allowed.) Only a named secret has a policy to
+        // replace; dev mode evaluates no policies, so nothing can lock a caller out there.
+        if let Some(record) = &record
+            && self.locks_out(ctx, record, &policy).await?
+        {
+            problems.push(sm::ValidationErrorsEntry {
+                // Unconfirmed AWS wording (check name and message).
+                check_name: Some("LOCKOUT_PREVENTION".to_owned()),
+                error_message: Some(
+                    "The resource policy denies you secretsmanager:PutResourcePolicy on this secret: once attached, you could not change or remove it."
                         .to_owned(),
                 ),
             });
@@ -197,6 +222,37 @@ impl Inner {
             policy_validation_passed: Some(problems.is_empty()),
             validation_errors: Some(problems),
         })
+    }
+}
+
+impl Inner {
+    /// Whether `policy`, as the secret's resource policy, would deny the caller
+    /// `secretsmanager:PutResourcePolicy` (asked without marking the request authorized).
+    async fn locks_out(
+        &self,
+        ctx: &RequestContext,
+        record: &crate::record::SecretRecord,
+        policy: &Policy,
+    ) -> Result<bool, AwsError> {
+        let arn = record.arn();
+        let mut conditions = std::collections::BTreeMap::new();
+        conditions.insert("secretsmanager:SecretId".to_owned(), vec![arn.clone()]);
+        let request = citadel_iam::AccessRequest {
+            resource_account: Some(&record.account),
+            resource_policy: Some(policy),
+            resource_policy_must_allow: false,
+            conditions: &conditions,
+            ..citadel_iam::AccessRequest::new(
+                "secretsmanager:PutResourcePolicy",
+                &arn,
+                ErrorFlavour::SecretsManager,
+            )
+        };
+        match self.authorizer.check(ctx, &request).await {
+            Ok(()) => Ok(false),
+            Err(e) if e.is_server_fault() => Err(e),
+            Err(_) => Ok(true),
+        }
     }
 }
 

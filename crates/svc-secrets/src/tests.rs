@@ -699,6 +699,29 @@ async fn resource_policies_grant_within_the_account_and_block_public_access() {
         .await
         .unwrap();
     assert_eq!(v["PolicyValidationPassed"], false);
+    assert_eq!(v["ValidationErrors"][0]["CheckName"], "BROAD_ACCESS");
+    // A policy that would deny the caller the next PutResourcePolicy locks them out.
+    let lockout = json!({"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":{"AWS": format!("arn:aws:iam::{ACCOUNT}:root")},"Action":"secretsmanager:PutResourcePolicy","Resource":"*"}]}).to_string();
+    let v = h
+        .call_ctx(
+            &root,
+            "ValidateResourcePolicy",
+            json!({"SecretId": "shared", "ResourcePolicy": lockout}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v["PolicyValidationPassed"], false, "{v}");
+    assert_eq!(v["ValidationErrors"][0]["CheckName"], "LOCKOUT_PREVENTION");
+    // Validating needs PutResourcePolicy too (carol may only describe).
+    let e = h
+        .call_ctx(
+            &carol,
+            "ValidateResourcePolicy",
+            json!({"SecretId": "shared", "ResourcePolicy": policy}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "AccessDeniedException");
     let v = h
         .call_ctx(
             &root,

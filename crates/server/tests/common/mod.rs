@@ -349,3 +349,17 @@ pub fn parse_init(o: &Output) -> Init {
         secret_access_key: field("Root secret access key:"),
     }
 }
+
+/// Standard base64, as the aws CLI's JSON output carries blobs.
+pub fn b64decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .unwrap_or_else(|e| panic!("not base64 ({e}): {text}"))
+}
+
+/// Standard base64.
+pub fn b64encode(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}

@@ -304,6 +304,8 @@ async fn input_is_validated_as_aws_does() {
 #[tokio::test]
 async fn material_expires_at_valid_to_through_the_scheduler() {
     let h = harness().await;
+    let events = Arc::new(Collect::default());
+    h.kms.set_events(events.clone());
     let key = h.create_external().await;
     let valid_to = h.now().unix_timestamp() + 2 * 86_400;
     h.import(
@@ -325,6 +327,10 @@ async fn material_expires_at_valid_to_through_the_scheduler() {
     let report = h.kms.run_due(h.now()).await.unwrap();
     assert_eq!(report.expired, vec![arn(&key)]);
     assert_eq!(h.state(&key).await["KeyState"], "PendingImport");
+    let seen = events.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].detail_type, "KMS Imported Key Material Expiration");
+    assert_eq!(seen[0].resources, vec![arn(&key)]);
     assert_eq!(
         h.decrypt(&blob, json!({})).await.unwrap_err().code,
         "KMSInvalidStateException"
