@@ -241,6 +241,10 @@ pub async fn aws_api(
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
+    let tls_session = parts
+        .extensions
+        .get::<crate::listener::TlsSession>()
+        .cloned();
 
     let body = match read_body(body, &parts.headers, state.config.max_body_bytes).await {
         Ok(b) => b,
@@ -391,6 +395,7 @@ pub async fn aws_api(
                 access_key_id: audit_key_id.as_deref(),
                 source_ip,
                 headers: &parts.headers,
+                tls: tls_session.as_ref(),
                 input: &audit_input,
             },
             result,

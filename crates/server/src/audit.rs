@@ -33,6 +33,8 @@ pub struct Audited<'a> {
     pub access_key_id: Option<&'a str>,
     pub source_ip: Option<IpAddr>,
     pub headers: &'a HeaderMap,
+    /// What the TLS connection negotiated (none over plain HTTP).
+    pub tls: Option<&'a crate::listener::TlsSession>,
     pub input: &'a OperationInput,
 }
 
@@ -59,9 +61,9 @@ pub async fn record(
         _ => state.config.default_account.as_str(),
     };
     let header = |name: &str| call.headers.get(name).and_then(|v| v.to_str().ok());
-    let tls = state.secure_transport.then(|| TlsDetails {
-        tls_version: None,
-        cipher_suite: None,
+    let tls = call.tls.map(|session| TlsDetails {
+        tls_version: Some(session.version.clone()).filter(|v| !v.is_empty()),
+        cipher_suite: Some(session.cipher_suite.clone()).filter(|c| !c.is_empty()),
         client_provided_host_header: header("host").map(str::to_owned),
     });
     let now = audit.now();

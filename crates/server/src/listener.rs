@@ -123,7 +123,7 @@ async fn serve_with_grace(
         let stopping = stopping_rx.clone();
         connections.spawn(async move {
             match acceptor {
-                None => serve_connection(&builders.auto, stream, peer, app, watcher).await,
+                None => serve_connection(&builders.auto, stream, peer, None, app, watcher).await,
                 Some(acceptor) => {
                     serve_tls(&builders, acceptor, stream, peer, app, watcher, stopping).await
                 }
@@ -180,18 +180,66 @@ async fn serve_tls(
         // Shutting down: no request has started on this connection, so just drop it.
         _ = stopping.wait_for(|stop| *stop) => return,
     };
+    let session = TlsSession::of(tls.get_ref().1);
     let builder = match tls.get_ref().1.alpn_protocol() {
         Some(b"h2") => &builders.http2,
         Some(b"http/1.1") => &builders.http1,
         _ => &builders.auto,
     };
-    serve_connection(builder, tls, peer, app, watcher).await;
+    serve_connection(builder, tls, peer, Some(session), app, watcher).await;
+}
+
+/// What a TLS connection negotiated, in the names CloudTrail's `tlsDetails` uses (OpenSSL's):
+/// inserted into the extensions of every request on the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSession {
+    pub version: String,
+    pub cipher_suite: String,
+}
+
+impl TlsSession {
+    fn of(conn: &rustls::ServerConnection) -> TlsSession {
+        let version = match conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+            Some(other) => format!("{other:?}"),
+            None => String::new(),
+        };
+        let cipher_suite = conn
+            .negotiated_cipher_suite()
+            .map(|s| openssl_name(s.suite()))
+            .unwrap_or_default();
+        TlsSession {
+            version,
+            cipher_suite,
+        }
+    }
+}
+
+/// OpenSSL's name of a cipher suite (what CloudTrail records), for the suites rustls offers;
+/// any other keeps its IANA name.
+fn openssl_name(suite: rustls::CipherSuite) -> String {
+    use rustls::CipherSuite as C;
+    let name = match suite {
+        C::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        C::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
+        other => return format!("{other:?}"),
+    };
+    name.to_owned()
 }
 
 async fn serve_connection<S>(
     builder: &Builder,
     stream: S,
     peer: SocketAddr,
+    tls: Option<TlsSession>,
     app: Router,
     watcher: Watcher,
 ) where
@@ -199,6 +247,9 @@ async fn serve_connection<S>(
 {
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(tls) = &tls {
+            req.extensions_mut().insert(tls.clone());
+        }
         // Router is a cheap Arc clone; oneshot because Router is always ready.
         app.clone().oneshot(req)
     });

@@ -199,6 +199,37 @@ fn production_serves_tls_from_the_internal_ca() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(json(&out)["Arn"], "arn:aws:iam::000000000000:root");
 
+    // The audit record names what the connection negotiated, as CloudTrail's tlsDetails do.
+    let out = server.aws(
+        ROOT_ID,
+        ROOT_SECRET,
+        &[
+            "--ca-bundle",
+            ca.to_str().unwrap(),
+            "cloudtrail",
+            "lookup-events",
+            "--lookup-attributes",
+            "AttributeKey=EventName,AttributeValue=GetCallerIdentity",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let found = json(&out);
+    let record: serde_json::Value =
+        serde_json::from_str(found["Events"][0]["CloudTrailEvent"].as_str().unwrap()).unwrap();
+    let tls = &record["tlsDetails"];
+    assert!(
+        tls["tlsVersion"] == "TLSv1.3" || tls["tlsVersion"] == "TLSv1.2",
+        "{record}"
+    );
+    assert!(
+        tls["cipherSuite"].as_str().unwrap().contains("AES"),
+        "{record}"
+    );
+    assert_eq!(
+        tls["clientProvidedHostHeader"],
+        server.url.trim_start_matches("https://")
+    );
+
     // Without trusting the CA the client refuses the connection.
     let out = server.aws(ROOT_ID, ROOT_SECRET, &["sts", "get-caller-identity"]);
     assert!(!out.status.success());
