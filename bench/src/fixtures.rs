@@ -196,8 +196,9 @@ pub async fn create(addr: &str, s: &Signer, sizes: Sizes) -> anyhow::Result<Fixt
         json!({"Name": format!("/bench/secure/{i:04}"), "Type": "SecureString",
             "Value": format!("secure value {i}"), "Overwrite": true})
     });
+    // Advanced tier: an account holds at most 10,000 Standard parameters (AWS's quota).
     let path = (0..sizes.parameters).map(|i| {
-        json!({"Name": format!("/bench/path/{i:07}"), "Type": "String",
+        json!({"Name": format!("/bench/path/{i:07}"), "Type": "String", "Tier": "Advanced",
             "Value": format!("value {i}"), "Overwrite": true})
     });
     let params = json_requests(addr, s, "ssm", "AmazonSSM.PutParameter", secure.chain(path))?;
