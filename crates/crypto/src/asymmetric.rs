@@ -2,9 +2,10 @@
 //! SubjectPublicKeyInfo DER), signatures (RSA PSS / PKCS#1 v1.5, ECDSA, Ed25519, ML-DSA) and
 //! ECDH key agreement.
 //!
-//! Private keys travel as PKCS#8 DER in [`Zeroizing`] buffers and are parsed again for every
-//! operation: parsing costs microseconds and keeps this facade free of long-lived key objects.
-//! Signatures are in the encodings AWS KMS returns: DER for ECDSA, raw for the others.
+//! Private keys travel as PKCS#8 DER in [`Zeroizing`] buffers. A caller that signs often keeps a
+//! [`PrivateKey`]: parsed once (an RSA-4096 parse validates the key, which costs far more than a
+//! signature), with its public key derived once too. Signatures are in the encodings AWS KMS
+//! returns: DER for ECDSA, raw for the others.
 
 use std::fmt;
 
@@ -295,7 +296,17 @@ impl fmt::Debug for Input<'_> {
     }
 }
 
-impl Input<'_> {
+impl<'a> Input<'a> {
+    /// The message, for algorithms that sign whole messages only.
+    fn whole_message(self) -> Result<&'a [u8]> {
+        match self {
+            Input::Message(m) => Ok(m),
+            Input::Digest(_) => Err(CryptoError::Unsupported(
+                "Ed25519 and ML-DSA sign whole messages only",
+            )),
+        }
+    }
+
     /// The digest as aws-lc-rs wants it, checked against the algorithm's hash length.
     fn digest(d: &[u8], algorithm: SigningAlgorithm) -> Result<digest::Digest> {
         let alg = algorithm
@@ -369,75 +380,136 @@ pub fn generate(kind: KeyKind) -> Result<Zeroizing<Vec<u8>>> {
 /// # Errors
 /// [`CryptoError::InvalidKey`] when `pkcs8` is not a private key of `kind`.
 pub fn public_key_der(kind: KeyKind, pkcs8: &[u8]) -> Result<Vec<u8>> {
-    let spki: PublicKeyX509Der<'static> = if kind.rsa_bits().is_some() {
-        rsa_key(kind, pkcs8)?.public_key().as_der()
-    } else if kind.ecdsa().is_some() {
-        ecdsa_key(kind, pkcs8)?.public_key().as_der()
-    } else if kind.ml_dsa().is_some() {
-        ml_dsa_key(kind, pkcs8)?.public_key().as_der()
-    } else {
-        ed25519_key(pkcs8)?.public_key().as_der()
-    }
-    .map_err(|_| CryptoError::InvalidKey)?;
-    Ok(spki.as_ref().to_vec())
+    Ok(PrivateKey::from_pkcs8(kind, pkcs8)?
+        .public_key_der()
+        .to_vec())
 }
 
-/// Signs `input` with the PKCS#8 private key `pkcs8` of `kind` under `algorithm`. ECDSA
-/// signatures are DER-encoded; the others are raw.
+/// Signs `input` with the PKCS#8 private key `pkcs8` of `kind` under `algorithm` (see
+/// [`PrivateKey::sign`]).
 ///
 /// # Errors
-/// [`CryptoError::Unsupported`] when `kind` does not sign with `algorithm`, when a digest is
-/// given to Ed25519 or ML-DSA, or when the digest has the wrong length;
-/// [`CryptoError::InvalidKey`] when `pkcs8` is not a key of `kind`;
-/// [`CryptoError::Asymmetric`] when aws-lc-rs fails to sign.
+/// As [`PrivateKey::from_pkcs8`] and [`PrivateKey::sign`].
 pub fn sign(
     kind: KeyKind,
     algorithm: SigningAlgorithm,
     pkcs8: &[u8],
     input: Input<'_>,
 ) -> Result<Vec<u8>> {
-    if !kind.signs_with(algorithm) {
-        return Err(CryptoError::Unsupported(
-            "the key kind does not sign with this algorithm",
-        ));
+    PrivateKey::from_pkcs8(kind, pkcs8)?.sign(algorithm, input)
+}
+
+/// A parsed signing key with its public key (X.509 SubjectPublicKeyInfo DER).
+pub struct PrivateKey {
+    kind: KeyKind,
+    key: Parsed,
+    public: Vec<u8>,
+}
+
+enum Parsed {
+    Rsa(rsa::KeyPair),
+    Ecdsa(signature::EcdsaKeyPair),
+    Ed25519(signature::Ed25519KeyPair),
+    MlDsa(signature::PqdsaKeyPair),
+}
+
+/// Shows the kind only.
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrivateKey")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
     }
-    let failed = |_| CryptoError::Asymmetric;
-    if let Some((encoding, _)) = algorithm.rsa() {
-        let key = rsa_key(kind, pkcs8)?;
-        let mut sig = vec![0u8; key.public_modulus_len()];
-        match input {
-            Input::Message(m) => key
-                .sign(encoding, &SystemRandom::new(), m, &mut sig)
-                .map_err(failed)?,
-            Input::Digest(d) => key
-                .sign_digest(encoding, &Input::digest(d, algorithm)?, &mut sig)
-                .map_err(failed)?,
-        }
-        return Ok(sig);
-    }
-    if kind.ecdsa().is_some() {
-        let key = ecdsa_key(kind, pkcs8)?;
-        let sig = match input {
-            Input::Message(m) => key.sign(&SystemRandom::new(), m).map_err(failed)?,
-            Input::Digest(d) => key
-                .sign_digest(&Input::digest(d, algorithm)?)
-                .map_err(failed)?,
+}
+
+impl PrivateKey {
+    /// Parses the PKCS#8 private key `pkcs8` of `kind`.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`] when `pkcs8` is not a private key of `kind`.
+    pub fn from_pkcs8(kind: KeyKind, pkcs8: &[u8]) -> Result<PrivateKey> {
+        let invalid = |_| CryptoError::InvalidKey;
+        let (key, public): (Parsed, PublicKeyX509Der<'static>) = if kind.rsa_bits().is_some() {
+            let k = rsa_key(kind, pkcs8)?;
+            let public = k.public_key().as_der().map_err(invalid)?;
+            (Parsed::Rsa(k), public)
+        } else if kind.ecdsa().is_some() {
+            let k = ecdsa_key(kind, pkcs8)?;
+            let public = k.public_key().as_der().map_err(invalid)?;
+            (Parsed::Ecdsa(k), public)
+        } else if kind.ml_dsa().is_some() {
+            let k = ml_dsa_key(kind, pkcs8)?;
+            let public = k.public_key().as_der().map_err(invalid)?;
+            (Parsed::MlDsa(k), public)
+        } else {
+            let k = ed25519_key(pkcs8)?;
+            let public = k.public_key().as_der().map_err(invalid)?;
+            (Parsed::Ed25519(k), public)
         };
-        return Ok(sig.as_ref().to_vec());
+        Ok(PrivateKey {
+            kind,
+            key,
+            public: public.as_ref().to_vec(),
+        })
     }
-    let Input::Message(m) = input else {
-        return Err(CryptoError::Unsupported(
-            "Ed25519 and ML-DSA sign whole messages only",
-        ));
-    };
-    if kind == KeyKind::Ed25519 {
-        return Ok(ed25519_key(pkcs8)?.sign(m).as_ref().to_vec());
+
+    pub fn kind(&self) -> KeyKind {
+        self.kind
     }
-    let key = ml_dsa_key(kind, pkcs8)?;
-    let mut sig = vec![0u8; key.algorithm().signature_len()];
-    let len = key.sign(m, &mut sig).map_err(failed)?;
-    sig.truncate(len);
-    Ok(sig)
+
+    /// The public key, X.509 SubjectPublicKeyInfo DER.
+    pub fn public_key_der(&self) -> &[u8] {
+        &self.public
+    }
+
+    /// Signs `input` under `algorithm`. ECDSA signatures are DER-encoded; the others are raw.
+    ///
+    /// # Errors
+    /// [`CryptoError::Unsupported`] when the key does not sign with `algorithm`, when a digest
+    /// is given to Ed25519 or ML-DSA, or when the digest has the wrong length;
+    /// [`CryptoError::Asymmetric`] when aws-lc-rs fails to sign.
+    pub fn sign(&self, algorithm: SigningAlgorithm, input: Input<'_>) -> Result<Vec<u8>> {
+        if !self.kind.signs_with(algorithm) {
+            return Err(CryptoError::Unsupported(
+                "the key kind does not sign with this algorithm",
+            ));
+        }
+        let failed = |_| CryptoError::Asymmetric;
+        match &self.key {
+            Parsed::Rsa(key) => {
+                let (encoding, _) = algorithm.rsa().ok_or(CryptoError::Unsupported(
+                    "the key kind does not sign with this algorithm",
+                ))?;
+                let mut sig = vec![0u8; key.public_modulus_len()];
+                match input {
+                    Input::Message(m) => key
+                        .sign(encoding, &SystemRandom::new(), m, &mut sig)
+                        .map_err(failed)?,
+                    Input::Digest(d) => key
+                        .sign_digest(encoding, &Input::digest(d, algorithm)?, &mut sig)
+                        .map_err(failed)?,
+                }
+                Ok(sig)
+            }
+            Parsed::Ecdsa(key) => {
+                let sig = match input {
+                    Input::Message(m) => key.sign(&SystemRandom::new(), m).map_err(failed)?,
+                    Input::Digest(d) => key
+                        .sign_digest(&Input::digest(d, algorithm)?)
+                        .map_err(failed)?,
+                };
+                Ok(sig.as_ref().to_vec())
+            }
+            Parsed::Ed25519(key) => Ok(key.sign(input.whole_message()?).as_ref().to_vec()),
+            Parsed::MlDsa(key) => {
+                let m = input.whole_message()?;
+                let mut sig = vec![0u8; key.algorithm().signature_len()];
+                let len = key.sign(m, &mut sig).map_err(failed)?;
+                sig.truncate(len);
+                Ok(sig)
+            }
+        }
+    }
 }
 
 /// Whether `signature` is a valid `algorithm` signature of `input` under `public_key` (X.509

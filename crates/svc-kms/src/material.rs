@@ -7,6 +7,9 @@
 
 use std::fmt;
 
+use std::sync::OnceLock;
+
+use citadel_crypto::asymmetric::{KeyKind, PrivateKey};
 use citadel_crypto::{CryptoError, Zeroizing, constant_time_eq, hmac_sha256, random_bytes};
 
 use crate::names::PackedKeyId;
@@ -49,6 +52,9 @@ pub struct Material {
     id: [u8; MATERIAL_ID_LEN],
     format: MaterialFormat,
     secret: Zeroizing<Vec<u8>>,
+    /// The private key parsed on first use (asymmetric materials): materials live in the key
+    /// cache, so Sign, Verify and GetPublicKey parse nothing per request.
+    parsed: OnceLock<PrivateKey>,
 }
 
 impl fmt::Debug for Material {
@@ -86,6 +92,7 @@ impl Material {
             id: material_id(key_id, &secret),
             format,
             secret,
+            parsed: OnceLock::new(),
         }
     }
 
@@ -109,6 +116,7 @@ impl Material {
             id: expected,
             format,
             secret,
+            parsed: OnceLock::new(),
         })
     }
 
@@ -128,6 +136,25 @@ impl Material {
     /// The raw secret: for the store, and for the cryptographic operation of its format.
     pub fn secret(&self) -> &[u8] {
         &self.secret
+    }
+
+    /// The asymmetric private key of this material, a key of `kind`, parsed once.
+    pub fn private_key(&self, kind: KeyKind) -> Result<&PrivateKey, CryptoError> {
+        if self.format != MaterialFormat::PrivateKey {
+            return Err(CryptoError::InvalidKey);
+        }
+        let key = match self.parsed.get() {
+            Some(k) => k,
+            None => {
+                let parsed = PrivateKey::from_pkcs8(kind, &self.secret)?;
+                self.parsed.get_or_init(|| parsed)
+            }
+        };
+        if key.kind() == kind {
+            Ok(key)
+        } else {
+            Err(CryptoError::InvalidKey)
+        }
     }
 }
 
@@ -173,6 +200,18 @@ mod tests {
             assert_eq!(MaterialFormat::from_byte(f.byte()), Some(f));
         }
         assert_eq!(MaterialFormat::from_byte(0), None);
+    }
+
+    #[test]
+    fn a_private_key_is_parsed_once_and_only_as_its_kind() {
+        let pkcs8 = citadel_crypto::asymmetric::generate(KeyKind::EccNistP256).unwrap();
+        let m = Material::new(&KEY, MaterialFormat::PrivateKey, pkcs8);
+        let first: *const PrivateKey = m.private_key(KeyKind::EccNistP256).unwrap();
+        let again: *const PrivateKey = m.private_key(KeyKind::EccNistP256).unwrap();
+        assert_eq!(first, again, "the parsed key is kept");
+        assert!(m.private_key(KeyKind::EccNistP384).is_err());
+        let symmetric = Material::generate(&KEY).unwrap();
+        assert!(symmetric.private_key(KeyKind::EccNistP256).is_err());
     }
 
     #[test]

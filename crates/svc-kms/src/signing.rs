@@ -3,13 +3,13 @@
 //! private key (PKCS#8 in the key's material) is parsed per request by `citadel_crypto`.
 
 use citadel_api::{AwsError, RequestContext};
-use citadel_crypto::asymmetric::{self, Input, KeyKind, SigningAlgorithm};
+use citadel_crypto::asymmetric::{self, Input, KeyKind, PrivateKey, SigningAlgorithm};
 use citadel_model::kms;
 use citadel_model::{Blob, SensitiveBlob};
 
 use crate::authz::{RequestConditions, Target};
 use crate::cache::LoadedKey;
-use crate::material::MaterialFormat;
+use crate::material::{Material, MaterialFormat};
 use crate::repo::Resolved;
 use crate::specs::{self, KeySpec};
 use crate::state::{self, KeyOp};
@@ -54,9 +54,9 @@ fn check_usage(
     }
 }
 
-/// The key's private key (PKCS#8): its current material. Asymmetric keys do not rotate, so it
-/// is the only one.
-fn private_key(key: &LoadedKey) -> Result<&[u8], AwsError> {
+/// The key's current material, which must be a private key. Asymmetric keys do not rotate, so
+/// it is the only one.
+fn private_material(key: &LoadedKey) -> Result<&Material, AwsError> {
     let material = key.current_material().ok_or_else(|| {
         tracing::error!(key = %key.record.arn(), "KMS asymmetric key has no current material");
         errors::internal()
@@ -65,12 +65,14 @@ fn private_key(key: &LoadedKey) -> Result<&[u8], AwsError> {
         tracing::error!(key = %key.record.arn(), "KMS asymmetric key holds material of another format");
         return Err(errors::internal());
     }
-    Ok(material.secret())
+    Ok(material)
 }
 
-/// The public key of an asymmetric key, as X.509 SubjectPublicKeyInfo DER.
-fn public_key(key: &LoadedKey, kind: KeyKind) -> Result<Vec<u8>, AwsError> {
-    asymmetric::public_key_der(kind, private_key(key)?).map_err(|e| errors::crypto(&e))
+/// The key's private key, parsed once per cached material.
+fn private_key(key: &LoadedKey, kind: KeyKind) -> Result<&PrivateKey, AwsError> {
+    private_material(key)?
+        .private_key(kind)
+        .map_err(|e| errors::crypto(&e))
 }
 
 /// What Sign and Verify are given to sign: the message, or a digest of exactly the length the
@@ -185,7 +187,8 @@ impl Kms {
         if req.dry_run == Some(true) {
             return Err(errors::dry_run());
         }
-        let signature = asymmetric::sign(kind, algorithm, private_key(&r.key)?, input)
+        let signature = private_key(&r.key, kind)?
+            .sign(algorithm, input)
             .map_err(|e| errors::crypto(&e))?;
         Ok(kms::SignResponse {
             key_id: Some(r.key.record.arn()),
@@ -223,7 +226,7 @@ impl Kms {
         if req.dry_run == Some(true) {
             return Err(errors::dry_run());
         }
-        let public = public_key(&r.key, kind)?;
+        let public = private_key(&r.key, kind)?.public_key_der();
         let signature = req
             .signature
             .as_ref()
@@ -231,7 +234,7 @@ impl Kms {
             .unwrap_or_default();
         // AWS never answers SignatureValid=false: a signature that does not verify is an
         // exception.
-        if !asymmetric::verify(kind, algorithm, &public, input, signature) {
+        if !asymmetric::verify(kind, algorithm, public, input, signature) {
             return Err(invalid_signature());
         }
         Ok(kms::VerifyResponse {
@@ -272,7 +275,7 @@ impl Kms {
                 ))
             })?;
         let kind = specs::asymmetric_kind(spec)?;
-        let public = public_key(&r.key, kind)?;
+        let public = private_key(&r.key, kind)?.public_key_der();
         let algorithms = |usage: &str| {
             (rec.key_usage == usage).then(|| {
                 spec.algorithms(usage)
@@ -288,7 +291,7 @@ impl Kms {
             .then(|| rec.key_spec.clone());
         Ok(kms::GetPublicKeyResponse {
             key_id: Some(rec.arn()),
-            public_key: Some(Blob::new(public)),
+            public_key: Some(Blob::new(public.to_vec())),
             customer_master_key_spec,
             key_spec: Some(rec.key_spec.clone()),
             key_usage: Some(rec.key_usage.clone()),
@@ -335,7 +338,7 @@ impl Kms {
         if req.dry_run == Some(true) {
             return Err(errors::dry_run());
         }
-        let secret = asymmetric::ecdh(kind, private_key(&r.key)?, peer).map_err(|e| match e {
+        let secret = asymmetric::ecdh(kind, private_material(&r.key)?.secret(), peer).map_err(|e| match e {
             citadel_crypto::CryptoError::InvalidPublicKey => {
                 // Unconfirmed AWS wording.
                 AwsError::validation(format!(
