@@ -9,6 +9,7 @@ pub mod json;
 mod keys;
 mod principal;
 mod scheduled;
+mod secrets;
 mod spec;
 pub mod xml;
 
@@ -17,6 +18,7 @@ pub use event_id::cloudtrail_event_id;
 pub use keys::{DataKey, Decrypted, Encrypted, KeyService};
 pub use principal::{Principal, PrincipalKind};
 pub use scheduled::ScheduledWork;
+pub use secrets::{SecretPayload, SecretReader, SecretValue, SecretVersion};
 pub use spec::{ErrorSpec, MessageField, OperationSpec, Protocol, ServiceSpec};
 
 use bytes::Bytes;

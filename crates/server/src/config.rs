@@ -137,7 +137,7 @@ pub struct Config {
     pub root_secret_access_key: Option<SecretString>,
     /// `[secrets]`: Secrets Manager's rotators (TOML file only).
     pub secrets: citadel_svc_secrets::SecretsConfig,
-    /// `[ssm]`: Parameter Store's public parameters file (TOML file only).
+    /// `[ssm]`: Parameter Store's quotas and public parameters file (TOML file only).
     pub ssm: citadel_svc_ssm::SsmConfig,
     /// Serve calls whose audit record cannot be written (default: fail closed).
     pub audit_fail_open: bool,
@@ -463,6 +463,8 @@ pub fn resolve(flags: &ServeArgs, env: &impl Fn(&str) -> Option<String>) -> anyh
     if audit_retention_days == 0 {
         bail!("audit_retention_days must be at least 1");
     }
+    let ssm = file.ssm.unwrap_or_default();
+    citadel_svc_ssm::Limits::from_config(&ssm).map_err(|e| anyhow::anyhow!("[ssm] {e}"))?;
 
     Ok(Config {
         config_file,
@@ -482,7 +484,7 @@ pub fn resolve(flags: &ServeArgs, env: &impl Fn(&str) -> Option<String>) -> anyh
         root_access_key_id,
         root_secret_access_key: root_secret_access_key.map(SecretString::from),
         secrets: file.secrets.unwrap_or_default(),
-        ssm: file.ssm.unwrap_or_default(),
+        ssm,
         audit_fail_open,
         audit_retention_days,
     })
@@ -948,6 +950,43 @@ tls_hostnames = ["file.example"]
         };
         let err = format!("{:#}", resolve(&flags, &no_env()).unwrap_err());
         assert!(err.contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn ssm_quotas_from_toml_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let resolve_toml = |text: &str| {
+            let flags = ServeArgs {
+                config: Some(write(dir.path(), "c.toml", text)),
+                ..Default::default()
+            };
+            resolve(&flags, &no_env())
+        };
+        let c = resolve_toml("[ssm]\nstandard_tps = 5\nstandard_parameters = 50\n").unwrap();
+        let limits = citadel_svc_ssm::Limits::from_config(&c.ssm).unwrap();
+        assert_eq!(limits.standard_tps, 5);
+        assert_eq!(limits.standard_parameters, 50);
+        // Unset values stay AWS's.
+        let aws = citadel_svc_ssm::Limits::default();
+        assert_eq!(limits.advanced_parameters, aws.advanced_parameters);
+        assert_eq!(limits.high_throughput_tps, aws.high_throughput_tps);
+        for (bad, words) in [
+            ("standard_parameters = 0", "standard_parameters"),
+            ("advanced_parameters = 0", "advanced_parameters"),
+            (
+                "standard_tps = 100\nhigh_throughput_tps = 10",
+                "high_throughput_tps",
+            ),
+            ("standard_tps = -1", "standard_tps"),
+            ("standard_tps = \"fast\"", "standard_tps"),
+            ("standard_rate = 1", "standard_rate"),
+        ] {
+            let err = format!(
+                "{:#}",
+                resolve_toml(&format!("[ssm]\n{bad}\n")).unwrap_err()
+            );
+            assert!(err.contains(words), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -93,6 +93,7 @@ pub fn services(
         kms.clone() as Arc<dyn citadel_api::KeyService>,
     ));
     ssm.set_events(bus.clone());
+    ssm.set_secrets(secrets.clone() as Arc<dyn citadel_api::SecretReader>);
     secrets.set_events(bus.clone());
     let sts = Arc::new(citadel_svc_sts::Sts::new(
         identities.clone(),
@@ -273,7 +274,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     services
         .ssm
         .configure(&config.ssm)
-        .map_err(|e| anyhow::anyhow!("[ssm] public_parameters: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("[ssm] {e}"))?;
     Scheduler::new(store.clone(), services.scheduled).spawn(SCHEDULER_INTERVAL);
     let mut state = AppState::new(config, store, identities, authorizer, services.handlers);
     state.kms = Some(services.kms);

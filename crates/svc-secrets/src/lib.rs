@@ -68,6 +68,7 @@ mod due;
 mod ops_policy;
 mod ops_secret;
 mod ops_value;
+mod reference;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;

@@ -9,7 +9,9 @@
 //!
 //! Wiring: `Ssm::new(store, authorizer, keys)` is the [`ServiceHandler`] and the scheduler's
 //! [`citadel_api::ScheduledWork`] (parameter policies); register the same `Arc<Ssm>` with both.
-//! `Ssm::configure` loads the operator's public `/aws/service/` parameters ([`SsmConfig`]).
+//! `Ssm::configure` applies the operator's `[ssm]` settings ([`SsmConfig`]): quotas and the
+//! public `/aws/service/` parameters. `Ssm::set_secrets` connects Secrets Manager, which
+//! answers `/aws/reference/secretsmanager/<secret-id>` ([`reference`]).
 
 mod authz;
 mod clock;
@@ -22,6 +24,7 @@ mod params;
 pub mod policies;
 mod public;
 pub mod record;
+mod reference;
 mod secure;
 mod settings;
 mod sharing;
@@ -33,7 +36,7 @@ use std::sync::Arc;
 
 use citadel_api::{
     AwsError, KeyService, OperationInput, OperationOutput, OperationSpec, RequestContext,
-    ServiceHandler, ServiceSpec, Support,
+    SecretReader, ServiceHandler, ServiceSpec, Support,
 };
 use citadel_iam::Authorizer;
 use citadel_model::ssm;
@@ -66,14 +69,14 @@ pub const IMPLEMENTED: &[(&str, Support)] = &[
     (
         "GetParameter",
         Support::Partial(
-            "/aws/reference/secretsmanager/ references are not available; /aws/service/ public parameters are those the operator seeds ([ssm] public_parameters)",
+            "/aws/service/ public parameters are those the operator seeds ([ssm] public_parameters)",
         ),
     ),
     ("GetParameterHistory", Support::Full),
     (
         "GetParameters",
         Support::Partial(
-            "/aws/reference/secretsmanager/ references are not available; /aws/service/ public parameters are those the operator seeds ([ssm] public_parameters)",
+            "/aws/service/ public parameters are those the operator seeds ([ssm] public_parameters)",
         ),
     ),
     (
@@ -128,7 +131,7 @@ pub const IMPLEMENTED: &[(&str, Support)] = &[
     ),
 ];
 
-/// Quotas. AWS's by default; self-hosters may raise them.
+/// Quotas. AWS's by default; operators change them in `[ssm]` ([`Limits::from_config`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Standard-tier parameters per account and region.
@@ -138,8 +141,45 @@ pub struct Limits {
     /// GetParameter/GetParameters/GetParametersByPath/PutParameter requests per second per
     /// account and region (standard throughput). 0 disables the quota.
     pub standard_tps: u32,
-    /// The same with `/ssm/parameter-store/high-throughput-enabled` set to `true`.
+    /// The same with `/ssm/parameter-store/high-throughput-enabled` set to `true`. 0 disables
+    /// the quota.
     pub high_throughput_tps: u32,
+}
+
+impl Limits {
+    /// AWS's quotas with the operator's `[ssm]` values over them. Refuses values that cannot
+    /// be meant: no room for any parameter, or a higher-throughput rate below the standard one
+    /// (enabling high throughput would then slow callers down). 0 turns a rate quota off.
+    pub fn from_config(config: &SsmConfig) -> Result<Limits, String> {
+        let aws = Limits::default();
+        let limits = Limits {
+            standard_parameters: config
+                .standard_parameters
+                .unwrap_or(aws.standard_parameters),
+            advanced_parameters: config
+                .advanced_parameters
+                .unwrap_or(aws.advanced_parameters),
+            standard_tps: config.standard_tps.unwrap_or(aws.standard_tps),
+            high_throughput_tps: config
+                .high_throughput_tps
+                .unwrap_or(aws.high_throughput_tps),
+        };
+        if limits.standard_parameters == 0 {
+            return Err("standard_parameters must be at least 1".to_owned());
+        }
+        if limits.advanced_parameters == 0 {
+            return Err("advanced_parameters must be at least 1".to_owned());
+        }
+        // A rate of 0 is unlimited, so it is the largest for this comparison.
+        let unlimited = |tps: u32| if tps == 0 { u64::MAX } else { u64::from(tps) };
+        if unlimited(limits.high_throughput_tps) < unlimited(limits.standard_tps) {
+            return Err(format!(
+                "high_throughput_tps ({}) must not be below standard_tps ({}); 0 means no quota",
+                limits.high_throughput_tps, limits.standard_tps
+            ));
+        }
+        Ok(limits)
+    }
 }
 
 impl Default for Limits {
@@ -160,13 +200,16 @@ pub struct Ssm {
     authorizer: Arc<Authorizer>,
     keys: Arc<dyn KeyService>,
     clock: Arc<dyn Clock>,
-    limits: Limits,
+    /// Replaced by [`Ssm::configure`] after construction, hence the lock.
+    limits: std::sync::RwLock<Limits>,
     throttle: throttle::Throttle,
     settings: settings::SettingsCache,
     /// Where "Parameter Store Change" and "Policy Action" events go, once connected.
     events: std::sync::OnceLock<Arc<dyn citadel_events::Publisher>>,
     /// The operator's read-only `/aws/service/` parameters, once loaded.
     public: std::sync::OnceLock<PublicParameters>,
+    /// Secrets Manager, answering `/aws/reference/secretsmanager/` references, once connected.
+    secrets: std::sync::OnceLock<Arc<dyn SecretReader>>,
 }
 
 impl fmt::Debug for Ssm {
@@ -174,7 +217,7 @@ impl fmt::Debug for Ssm {
         f.debug_struct("Ssm")
             .field("store", &self.store)
             .field("clock", &self.clock)
-            .field("limits", &self.limits)
+            .field("limits", &self.limits())
             .finish_non_exhaustive()
     }
 }
@@ -202,19 +245,41 @@ impl Ssm {
             authorizer,
             keys,
             clock,
-            limits: Limits::default(),
+            limits: std::sync::RwLock::new(Limits::default()),
             throttle: throttle::Throttle::default(),
             settings: settings::SettingsCache::default(),
             events: std::sync::OnceLock::new(),
             public: std::sync::OnceLock::new(),
+            secrets: std::sync::OnceLock::new(),
         }
     }
 
     /// Replaces the quotas.
     #[must_use]
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+    pub fn with_limits(self, limits: Limits) -> Self {
+        self.set_limits(limits);
         self
+    }
+
+    /// Replaces the quotas of a running service.
+    pub fn set_limits(&self, limits: Limits) {
+        *self
+            .limits
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = limits;
+    }
+
+    pub fn limits(&self) -> Limits {
+        *self
+            .limits
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Connects Secrets Manager for `/aws/reference/secretsmanager/` references. A second call
+    /// is ignored; without one, references answer that Secrets Manager is not available.
+    pub fn set_secrets(&self, secrets: Arc<dyn SecretReader>) {
+        let _ = self.secrets.set(secrets);
     }
 
     /// Serves `parameters` as the public `/aws/service/` parameters. A second call is ignored.
@@ -222,10 +287,20 @@ impl Ssm {
         let _ = self.public.set(parameters);
     }
 
-    /// Loads the public parameters `config` names, if any.
+    /// Applies `[ssm]`: the quotas, and the public parameters file if it names one. Nothing
+    /// is applied when any of it is invalid.
     pub fn configure(&self, config: &SsmConfig) -> Result<(), String> {
-        if let Some(path) = &config.public_parameters {
-            self.set_public_parameters(PublicParameters::load(path, self.now_ms())?);
+        let limits = Limits::from_config(config)?;
+        let public = match &config.public_parameters {
+            Some(path) => Some(
+                PublicParameters::load(path, self.now_ms())
+                    .map_err(|e| format!("public_parameters: {e}"))?,
+            ),
+            None => None,
+        };
+        self.set_limits(limits);
+        if let Some(public) = public {
+            self.set_public_parameters(public);
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ use crate::policies;
 use crate::record::{
     self, Counts, Due, DueKind, ParamRecord, StoredPolicy, StoredValue, VersionRecord,
 };
+use crate::reference;
 use crate::secure;
 use crate::{Ssm, errors};
 
@@ -550,7 +551,7 @@ impl Ssm {
             existing: prev.map(|p| p.tier.as_str()),
             value_len: value.len(),
             has_policies: !policy_list.is_empty(),
-            standard_full: counts.standard >= self.limits.standard_parameters,
+            standard_full: counts.standard >= self.limits().standard_parameters,
         })?;
         // Tier quotas: a new parameter, or one moving up to Advanced, takes a place.
         let counts_before = counts;
@@ -565,19 +566,19 @@ impl Ssm {
             (Some(_), _) => {}
         }
         if counts.standard > counts_before.standard
-            && counts.standard > self.limits.standard_parameters
+            && counts.standard > self.limits().standard_parameters
         {
             return Err(errors::parameter_limit(
                 STANDARD,
-                self.limits.standard_parameters,
+                self.limits().standard_parameters,
             ));
         }
         if counts.advanced > counts_before.advanced
-            && counts.advanced > self.limits.advanced_parameters
+            && counts.advanced > self.limits().advanced_parameters
         {
             return Err(errors::parameter_limit(
                 ADVANCED,
-                self.limits.advanced_parameters,
+                self.limits().advanced_parameters,
             ));
         }
 
@@ -822,24 +823,21 @@ impl Ssm {
         self.throttle(ctx).await?;
         let text = req.name.unwrap_or_default();
         let decrypt = req.with_decryption.unwrap_or(false);
+        if let Some((owner, text)) = self.secrets_manager_reference(ctx, &text) {
+            reference::require_decryption(decrypt)?;
+            let parameter = self
+                .read_reference(ctx, "ssm:GetParameter", &owner, &text)
+                .await??;
+            return Ok(ssm::GetParameterResult {
+                parameter: Some(parameter),
+            });
+        }
         let Some(reference) = names::parse_reference(&text, &ctx.region, &ctx.principal.account_id)
         else {
             return Err(errors::validation(format!(
                 "Invalid parameter name or selector: {text}"
             )));
         };
-        if is_secrets_manager_reference(&reference.name) {
-            let arn = names::arn(&ctx.region, &reference.account, &reference.name);
-            self.authorize(
-                ctx,
-                "ssm:GetParameter",
-                &arn,
-                &reference.account,
-                &Conditions::new(),
-            )
-            .await?;
-            return Err(secrets_manager_reference());
-        }
         match self
             .read_one(ctx, "ssm:GetParameter", &reference, decrypt)
             .await?
@@ -864,11 +862,28 @@ impl Ssm {
     ) -> Result<ssm::GetParametersResult, AwsError> {
         self.throttle(ctx).await?;
         let decrypt = req.with_decryption.unwrap_or(false);
+        let names = req.names.unwrap_or_default();
+        if names
+            .iter()
+            .any(|text| self.secrets_manager_reference(ctx, text).is_some())
+        {
+            reference::require_decryption(decrypt)?;
+        }
         let mut seen = std::collections::BTreeSet::new();
         let mut found = Vec::new();
         let mut invalid = Vec::new();
-        for text in req.names.unwrap_or_default() {
+        for text in names {
             if !seen.insert(text.clone()) {
+                continue;
+            }
+            if let Some((owner, name)) = self.secrets_manager_reference(ctx, &text) {
+                match self
+                    .read_reference(ctx, "ssm:GetParameters", &owner, &name)
+                    .await?
+                {
+                    Ok(p) => found.push(p),
+                    Err(_) => invalid.push(text),
+                }
                 continue;
             }
             let Some(reference) =
@@ -877,9 +892,6 @@ impl Ssm {
                 invalid.push(text);
                 continue;
             };
-            if is_secrets_manager_reference(&reference.name) {
-                return Err(secrets_manager_reference());
-            }
             match self
                 .read_one(ctx, "ssm:GetParameters", &reference, decrypt)
                 .await?
@@ -920,6 +932,9 @@ impl Ssm {
         let path = names::validate_path(req.path.as_deref().unwrap_or_default())?;
         let recursive = req.recursive.unwrap_or(false);
         let filters = FilterSet::parse(req.parameter_filters.as_deref(), filters::Use::ByPath)?;
+        if reference::is_reserved_path(&path) {
+            return Err(reference::path_not_supported());
+        }
         if crate::public::is_public(&path) {
             return self
                 .public_by_path(ctx, &req, &path, recursive, &filters)
@@ -1469,16 +1484,23 @@ pub(crate) enum ReadMiss {
     Version,
 }
 
-fn is_secrets_manager_reference(name: &str) -> bool {
-    name.starts_with("/aws/reference/secretsmanager/")
-}
-
-fn secrets_manager_reference() -> AwsError {
-    AwsError::new(
-        400,
-        "ParameterNotFound",
-        "Citadel does not support references to Secrets Manager secrets (/aws/reference/secretsmanager/) yet.",
-    )
+impl Ssm {
+    /// When `text` names a Secrets Manager reference — `/aws/reference/secretsmanager/…`, or a
+    /// parameter ARN of one — the account it belongs to and the reference as a name.
+    fn secrets_manager_reference(
+        &self,
+        ctx: &RequestContext,
+        text: &str,
+    ) -> Option<(String, String)> {
+        if text.starts_with(reference::PREFIX) {
+            return Some((ctx.principal.account_id.clone(), text.to_owned()));
+        }
+        let parsed = names::parse_reference(text, &ctx.region, &ctx.principal.account_id)?;
+        parsed.name.starts_with(reference::PREFIX).then(|| {
+            let name = parsed.name + parsed.selector_text.as_deref().unwrap_or_default();
+            (parsed.account, name)
+        })
+    }
 }
 
 #[cfg(test)]

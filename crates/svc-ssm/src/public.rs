@@ -25,13 +25,26 @@ use crate::record::{ParamRecord, StoredValue, VersionRecord};
 /// Where public parameters live.
 pub const PREFIX: &str = "/aws/service/";
 
-/// `[ssm]` in the server's TOML configuration.
+/// `[ssm]` in the server's TOML configuration. Unset quotas keep AWS's values
+/// ([`crate::Limits`]); [`crate::Limits::from_config`] checks them.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SsmConfig {
     /// A JSON file of public parameters (see the module documentation).
     #[serde(default)]
     pub public_parameters: Option<PathBuf>,
+    /// Standard-tier parameters per account and Region (AWS: 10,000).
+    #[serde(default)]
+    pub standard_parameters: Option<u64>,
+    /// Advanced-tier parameters per account and Region (AWS: 100,000).
+    #[serde(default)]
+    pub advanced_parameters: Option<u64>,
+    /// Parameter reads and writes per second per account and Region (AWS: 40); 0 = no quota.
+    #[serde(default)]
+    pub standard_tps: Option<u32>,
+    /// The same with higher throughput enabled (AWS: 3,000); 0 = no quota.
+    #[serde(default)]
+    pub high_throughput_tps: Option<u32>,
 }
 
 /// Whether `name` lies under `/aws/service/` (or is that path itself).

@@ -116,9 +116,9 @@ impl Ssm {
             .as_ref()
             .is_some_and(|s| s.value == "true");
         let tps = if high {
-            self.limits.high_throughput_tps
+            self.limits().high_throughput_tps
         } else {
-            self.limits.standard_tps
+            self.limits().standard_tps
         };
         if self.throttle.allow(account, &ctx.region, tps) {
             Ok(())

@@ -1476,15 +1476,356 @@ async fn throughput_quota_and_service_settings() {
     assert_eq!(r["ServiceSetting"]["SettingValue"], "false");
 }
 
+// ----- /aws/reference/secretsmanager/ ---------------------------------------------------------
+
+/// Connects a real Secrets Manager (same store, KMS and IAM) to `h.ssm`.
+fn connect_secrets(h: &Harness) -> Arc<citadel_svc_secrets::SecretsManager> {
+    let secrets = Arc::new(citadel_svc_secrets::SecretsManager::new(
+        h.store.clone(),
+        Arc::new(Authorizer::new(h.identities.clone())),
+        h.kms.clone() as Arc<dyn KeyService>,
+    ));
+    h.ssm
+        .set_secrets(secrets.clone() as Arc<dyn citadel_api::SecretReader>);
+    secrets
+}
+
+async fn sm_call(
+    secrets: &citadel_svc_secrets::SecretsManager,
+    ctx: &RequestContext,
+    op: &str,
+    body: Value,
+) -> Value {
+    let spec = citadel_model::secretsmanager::SPEC.operation(op).unwrap();
+    let input = OperationInput::Json(Bytes::from(body.to_string()));
+    match secrets.handle(ctx, spec, input).await {
+        Ok(OperationOutput::Json(v)) => v,
+        other => panic!("{op}: {other:?}"),
+    }
+}
+
 #[tokio::test]
-async fn unimplemented_references_say_so() {
+async fn references_read_secrets_through_get_parameter() {
     let h = harness().await;
     let e = h
         .get("/aws/reference/secretsmanager/db", true)
         .await
         .unwrap_err();
-    assert_eq!(e.code, "ParameterNotFound");
-    assert!(e.message.unwrap().contains("Secrets Manager"));
+    assert_eq!(e.code, "UnsupportedOperationException");
+    let sm = connect_secrets(&h);
+    let created = sm_call(
+        &sm,
+        &dev_ctx(),
+        "CreateSecret",
+        json!({"Name": "app/db", "SecretString": "first", "ClientRequestToken": "11111111-1111-1111-1111-111111111111"}),
+    )
+    .await;
+    let first_version = created["VersionId"].as_str().unwrap().to_owned();
+    let arn = created["ARN"].as_str().unwrap().to_owned();
+    sm_call(
+        &sm,
+        &dev_ctx(),
+        "PutSecretValue",
+        json!({"SecretId": "app/db", "SecretString": "{\"password\":\"second\"}", "ClientRequestToken": "22222222-2222-2222-2222-222222222222"}),
+    )
+    .await;
+
+    let p = h
+        .get("/aws/reference/secretsmanager/app/db", true)
+        .await
+        .unwrap()["Parameter"]
+        .clone();
+    assert_eq!(p["Name"], "/aws/reference/secretsmanager/app/db");
+    assert_eq!(p["Type"], "SecureString");
+    assert_eq!(p["Value"], "{\"password\":\"second\"}");
+    assert_eq!(p["Version"], 0);
+    assert_eq!(p["ARN"], arn.as_str());
+    assert!(p.get("DataType").is_none() && p.get("Selector").is_none());
+    assert!(p["LastModifiedDate"].is_number());
+    let source: Value = serde_json::from_str(p["SourceResult"].as_str().unwrap()).unwrap();
+    assert_eq!(source["ARN"], arn.as_str());
+    assert_eq!(source["name"], "app/db");
+    assert_eq!(source["secretString"], "{\"password\":\"second\"}");
+    assert_eq!(source["versionStages"], json!(["AWSCURRENT"]));
+    assert!(source["createdDate"].as_str().unwrap().ends_with('M'));
+
+    // By staging label and by VersionId.
+    let p = h
+        .get("/aws/reference/secretsmanager/app/db:AWSPREVIOUS", true)
+        .await
+        .unwrap()["Parameter"]
+        .clone();
+    assert_eq!(p["Value"], "first");
+    assert_eq!(p["Name"], "/aws/reference/secretsmanager/app/db");
+    assert_eq!(p["Selector"], ":AWSPREVIOUS");
+    let by_id = format!("/aws/reference/secretsmanager/app/db:{first_version}");
+    assert_eq!(
+        h.get(&by_id, true).await.unwrap()["Parameter"]["Value"],
+        "first"
+    );
+    // By the secret's ARN.
+    let by_arn = format!("/aws/reference/secretsmanager/{arn}");
+    assert_eq!(
+        h.get(&by_arn, true).await.unwrap()["Parameter"]["Value"],
+        "{\"password\":\"second\"}"
+    );
+
+    // WithDecryption is required.
+    let e = h
+        .get("/aws/reference/secretsmanager/app/db", false)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "ValidationException");
+    // A missing secret, label or version.
+    for missing in [
+        "nope",
+        "app/db:NOLABEL",
+        "app/db:00000000-0000-0000-0000-000000000000",
+    ] {
+        let e = h
+            .get(&format!("/aws/reference/secretsmanager/{missing}"), true)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "ParameterNotFound", "{missing}");
+    }
+
+    // GetParameters: references, missing ones and parameters together.
+    h.put("/plain", "v", "String").await;
+    let r = h
+        .ok(
+            "GetParameters",
+            json!({"Names": ["/aws/reference/secretsmanager/app/db", "/aws/reference/secretsmanager/gone", "/plain"], "WithDecryption": true}),
+        )
+        .await;
+    assert_eq!(
+        names(&r, "Parameters"),
+        ["/aws/reference/secretsmanager/app/db", "/plain"]
+    );
+    assert_eq!(
+        r["InvalidParameters"],
+        json!(["/aws/reference/secretsmanager/gone"])
+    );
+    let e = h
+        .err(
+            "GetParameters",
+            json!({"Names": ["/aws/reference/secretsmanager/app/db", "/plain"]}),
+        )
+        .await;
+    assert_eq!(e.code, "ValidationException");
+
+    // Only the two reads.
+    for path in ["/aws/reference/secretsmanager", "/aws/reference"] {
+        let e = h
+            .err(
+                "GetParametersByPath",
+                json!({"Path": path, "WithDecryption": true}),
+            )
+            .await;
+        assert_eq!(e.code, "ValidationException", "{path}");
+    }
+    let e = h
+        .err(
+            "PutParameter",
+            json!({"Name": "/aws/reference/secretsmanager/x", "Value": "v", "Type": "String"}),
+        )
+        .await;
+    assert_eq!(e.code, "AccessDeniedException");
+}
+
+#[tokio::test]
+async fn references_need_get_secret_value_and_kms() {
+    let h = harness().await;
+    let sm = connect_secrets(&h);
+    sm_call(
+        &sm,
+        &prod_root(),
+        "CreateSecret",
+        json!({"Name": "db", "SecretString": "s3cret", "ClientRequestToken": "33333333-3333-3333-3333-333333333333"}),
+    )
+    .await;
+    let ssm_only = h
+        .user(
+            "ssm-only",
+            json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "ssm:GetParameter*", "Resource": "*"},
+                {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}]}),
+        )
+        .await;
+    let e = h
+        .call_ctx(
+            &ssm_only,
+            "GetParameter",
+            json!({"Name": "/aws/reference/secretsmanager/db", "WithDecryption": true}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "AccessDeniedException");
+    let message = e.message.unwrap();
+    assert!(
+        message.contains("secretsmanager:GetSecretValue"),
+        "{message}"
+    );
+    assert!(!message.contains("s3cret"));
+    // A missing secret is no different for a caller who may not read it.
+    let e = h
+        .call_ctx(
+            &ssm_only,
+            "GetParameter",
+            json!({"Name": "/aws/reference/secretsmanager/nope", "WithDecryption": true}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "AccessDeniedException");
+    // GetParameters refuses the whole request, as for a parameter it may not read.
+    let e = h
+        .call_ctx(
+            &ssm_only,
+            "GetParameters",
+            json!({"Names": ["/aws/reference/secretsmanager/db"], "WithDecryption": true}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "AccessDeniedException");
+
+    let both = h
+        .user(
+            "both",
+            json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": ["ssm:GetParameter", "secretsmanager:GetSecretValue"], "Resource": "*"}]}),
+        )
+        .await;
+    // The secret's key is AWS-managed: kms:Decrypt through Secrets Manager comes with it.
+    let p = h
+        .call_ctx(
+            &both,
+            "GetParameter",
+            json!({"Name": "/aws/reference/secretsmanager/db", "WithDecryption": true}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p["Parameter"]["Value"], "s3cret");
+
+    let secrets_only = h
+        .user(
+            "secrets-only",
+            json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}),
+        )
+        .await;
+    let e = h
+        .call_ctx(
+            &secrets_only,
+            "GetParameter",
+            json!({"Name": "/aws/reference/secretsmanager/db", "WithDecryption": true}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "AccessDeniedException");
+    assert!(e.message.unwrap().contains("ssm:GetParameter"));
+
+    // A resource policy denying the caller is honoured as by GetSecretValue.
+    sm_call(
+        &sm,
+        &prod_root(),
+        "PutResourcePolicy",
+        json!({"SecretId": "db", "ResourcePolicy": json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:user/both")},
+             "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}).to_string()}),
+    )
+    .await;
+    let e = h
+        .call_ctx(
+            &both,
+            "GetParameter",
+            json!({"Name": "/aws/reference/secretsmanager/db", "WithDecryption": true}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "AccessDeniedException");
+}
+
+// ----- operator quotas ------------------------------------------------------------------------
+
+#[test]
+fn quotas_from_config() {
+    use crate::SsmConfig;
+    assert_eq!(
+        Limits::from_config(&SsmConfig::default()).unwrap(),
+        Limits::default()
+    );
+    let c = SsmConfig {
+        standard_parameters: Some(5),
+        standard_tps: Some(0),
+        high_throughput_tps: Some(0),
+        ..SsmConfig::default()
+    };
+    let l = Limits::from_config(&c).unwrap();
+    assert_eq!(
+        (l.standard_parameters, l.standard_tps, l.high_throughput_tps),
+        (5, 0, 0)
+    );
+    assert_eq!(l.advanced_parameters, Limits::default().advanced_parameters);
+    for bad in [
+        SsmConfig {
+            standard_parameters: Some(0),
+            ..SsmConfig::default()
+        },
+        SsmConfig {
+            advanced_parameters: Some(0),
+            ..SsmConfig::default()
+        },
+        SsmConfig {
+            standard_tps: Some(50),
+            high_throughput_tps: Some(49),
+            ..SsmConfig::default()
+        },
+        // No quota for standard throughput but one for high throughput.
+        SsmConfig {
+            standard_tps: Some(0),
+            ..SsmConfig::default()
+        },
+    ] {
+        assert!(Limits::from_config(&bad).is_err(), "{bad:?}");
+    }
+    let parsed: SsmConfig =
+        serde_json::from_value(json!({"standard_tps": 7, "high_throughput_tps": 70})).unwrap();
+    assert_eq!(parsed.standard_tps, Some(7));
+    assert!(serde_json::from_value::<SsmConfig>(json!({"standard_tps": -1})).is_err());
+}
+
+#[tokio::test]
+async fn configured_quotas_apply() {
+    let h = harness_with(Limits::default()).await;
+    let config = crate::SsmConfig {
+        standard_parameters: Some(1),
+        standard_tps: Some(2),
+        ..crate::SsmConfig::default()
+    };
+    h.ssm.configure(&config).unwrap();
+    assert_eq!(h.ssm.limits().standard_tps, 2);
+    // A bucket of 2: the write and one read, then refused.
+    h.put("/one", "1", "String").await;
+    h.ok("GetParameter", json!({"Name": "/one"})).await;
+    let e = h.err("GetParameter", json!({"Name": "/one"})).await;
+    assert_eq!(e.code, "ThrottlingException");
+    // An invalid configuration changes nothing.
+    let bad = crate::SsmConfig {
+        standard_parameters: Some(0),
+        ..crate::SsmConfig::default()
+    };
+    assert!(h.ssm.configure(&bad).is_err());
+    assert_eq!(h.ssm.limits().standard_parameters, 1);
+    h.ssm.set_limits(Limits {
+        standard_tps: 0,
+        ..h.ssm.limits()
+    });
+    let e = h
+        .err(
+            "PutParameter",
+            json!({"Name": "/two", "Value": "2", "Type": "String"}),
+        )
+        .await;
+    assert_eq!(e.code, "ParameterLimitExceeded", "{e}");
 }
 
 // ----- events ---------------------------------------------------------------------------------
