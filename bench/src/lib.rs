@@ -130,9 +130,13 @@ async fn measure(
     pool: Arc<Vec<Vec<u8>>>,
     opts: &Options,
 ) -> anyhow::Result<Row> {
+    // Progress on stderr, one line per phase: a long run shows where it is, and a profiler
+    // watching the server can switch itself on for exactly one scenario.
+    eprintln!("{scenario} on {endpoint}: start");
     let before = pid.and_then(|p| procstat::sample(p).ok());
     let run = drive::timed(addr, pool, opts.connections, opts.warmup, opts.duration).await?;
     let after = pid.and_then(|p| procstat::sample(p).ok());
+    eprintln!("{scenario} on {endpoint}: done");
     // CPU over warm-up and measurement, per request measured; the warm-up share is small and
     // the same for every endpoint.
     let cpu_ms_per_op = match (before, after) {

@@ -815,3 +815,60 @@ async fn a_final_digest_at_shutdown_covers_the_partial_hour_and_the_chain_goes_o
     assert_eq!(second.digest_end_time, "2024-05-01T11:00:00Z");
     assert_eq!(second.log_files.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_of_one_commit_page_through_every_record_once_newest_first() {
+    let t = Trail::new().await;
+    let at = datetime!(2024-05-01 10:15:00 UTC);
+    let made: Vec<Record> = (0..25)
+        .map(|i| {
+            let op = if i % 3 == 0 { "Decrypt" } else { "Encrypt" };
+            kms_call_record(&t.root, op, "us-east-1", json!({"KeyId": "k-1"}), at)
+        })
+        .collect();
+    // Two group commits of the same second, the second one later.
+    let (first, second) = made.split_at(12);
+    let nanos = at.unix_timestamp_nanos();
+    for (commit, offset) in [(first, 0), (second, 1_000)] {
+        let json: Vec<Vec<u8>> = commit.iter().map(|r| serde_json::to_vec(r).unwrap()).collect();
+        let refs: Vec<(&Record, &[u8])> = commit.iter().zip(&json).map(|(r, j)| (r, j.as_slice())).collect();
+        let ops = index::index_ops(&refs, "111122223333", "us-east-1", nanos + offset);
+        t.store.batch(ops).await.unwrap();
+    }
+    let q = |attribute: Option<(&str, &str)>, after: Option<String>| Query {
+        account: "111122223333".into(),
+        region: "us-east-1".into(),
+        attribute: attribute.map(|(k, v)| (k.to_owned(), v.to_owned())),
+        max_results: 7,
+        after,
+        ..Query::default()
+    };
+    for (attribute, expected) in [
+        (None, made.iter().rev().collect::<Vec<_>>()),
+        (
+            Some(("EventName", "Decrypt")),
+            made.iter().rev().filter(|r| r.event_name == "Decrypt").collect(),
+        ),
+    ] {
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = index::lookup(&t.store, &q(attribute, after)).await.unwrap();
+            assert!(page.records.len() <= 7);
+            seen.extend(page.records.into_iter().map(|r| r.event_id));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let want: Vec<String> = expected.iter().map(|r| r.event_id.clone()).collect();
+        assert_eq!(seen, want, "{attribute:?}: every record once, newest first");
+    }
+    for r in &made {
+        let page = index::lookup(&t.store, &q(Some(("EventId", &r.event_id)), None))
+            .await
+            .unwrap();
+        assert_eq!(page.records.len(), 1);
+        assert_eq!(page.records[0].event_id, r.event_id);
+    }
+}

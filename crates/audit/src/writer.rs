@@ -432,22 +432,41 @@ impl Writer {
                 .push(i);
         }
         let mut errors: Vec<Option<RecordFailure>> = vec![None; records.len()];
+        // Each record is serialized once, for its log line and its index chunk.
+        let mut json: Vec<Vec<u8>> = Vec::with_capacity(records.len());
+        for (i, (r, _)) in records.iter().enumerate() {
+            json.push(serde_json::to_vec(&**r).unwrap_or_else(|e| {
+                errors[i] = Some(RecordFailure::Failed(e.to_string()));
+                Vec::new()
+            }));
+        }
+        // Write every group's lines, then fsync the files while the store commits the index:
+        // the two waits overlap instead of adding up. A group whose fsync fails has its index
+        // entries removed again, so the index never names a record its file may not hold.
         let mut ops = Vec::new();
-        for ((account, region), members) in &groups {
-            let written = self.append(
+        let mut written = Vec::new();
+        for ((account, region), members) in &mut groups {
+            members.retain(|i| errors[*i].is_none());
+            if members.is_empty() {
+                continue;
+            }
+            let appended = self.append(
                 hour,
                 account,
                 region,
-                members.iter().map(|i| &*records[*i].0),
+                members.iter().map(|i| json[*i].as_slice()),
             );
-            match written {
+            match appended {
                 Ok(()) => {
-                    for i in members {
-                        match index::index_ops(&records[*i].0, account, region) {
-                            Ok(mut o) => ops.append(&mut o),
-                            Err(e) => errors[*i] = Some(RecordFailure::Failed(e.to_string())),
-                        }
-                    }
+                    let group: Vec<(&Record, &[u8])> = members
+                        .iter()
+                        .map(|i| (&*records[*i].0, json[*i].as_slice()))
+                        .collect();
+                    let group_ops =
+                        index::index_ops(&group, account, region, now.unix_timestamp_nanos());
+                    let keys: Vec<String> = group_ops.iter().map(|o| o.key().to_owned()).collect();
+                    ops.extend(group_ops);
+                    written.push((account.clone(), region.clone(), members.clone(), keys));
                 }
                 Err(e) => {
                     tracing::error!(error = %e, account, region, "writing audit records failed");
@@ -457,18 +476,45 @@ impl Writer {
                 }
             }
         }
-        if !ops.is_empty() {
-            let handle = self.handle.clone();
-            if let Err(e) = handle.block_on(self.store.batch(ops)) {
-                tracing::error!(error = %e, "indexing audit records failed");
-                let failure = match &e {
-                    citadel_store::StoreError::Unavailable(reason) => {
-                        RecordFailure::StoreUnavailable(reason.clone())
+        let store = self.store.clone();
+        let indexing = (!ops.is_empty()).then(|| self.handle.spawn(async move { store.batch(ops).await }));
+        let mut unsynced = Vec::new();
+        for (account, region, members, keys) in written {
+            if let Err(e) = self.sync(&account, &region) {
+                tracing::error!(error = %e, account, region, "writing audit records failed");
+                for i in &members {
+                    errors[*i] = Some(RecordFailure::Failed(e.to_string()));
+                }
+                unsynced.extend(keys);
+            }
+        }
+        if let Some(indexing) = indexing {
+            let indexed = self
+                .handle
+                .block_on(indexing)
+                .unwrap_or_else(|e| Err(citadel_store::StoreError::Backend(e.to_string())));
+            match indexed {
+                Ok(()) if !unsynced.is_empty() => {
+                    let undo = unsynced
+                        .into_iter()
+                        .map(|k| citadel_store::Op::delete(k, citadel_store::Expect::Any))
+                        .collect();
+                    if let Err(e) = self.handle.block_on(self.store.batch(undo)) {
+                        tracing::error!(error = %e, "removing the index entries of unwritten audit records failed");
                     }
-                    e => RecordFailure::Failed(format!("indexing audit records: {e}")),
-                };
-                for err in &mut errors {
-                    err.get_or_insert_with(|| failure.clone());
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "indexing audit records failed");
+                    let failure = match &e {
+                        citadel_store::StoreError::Unavailable(reason) => {
+                            RecordFailure::StoreUnavailable(reason.clone())
+                        }
+                        e => RecordFailure::Failed(format!("indexing audit records: {e}")),
+                    };
+                    for err in &mut errors {
+                        err.get_or_insert_with(|| failure.clone());
+                    }
                 }
             }
         }
@@ -480,13 +526,14 @@ impl Writer {
         }
     }
 
-    /// Appends records to the current file of `account`/`region` and fsyncs it.
+    /// Appends records to the current file of `account`/`region` (not yet durable: see
+    /// [`Writer::sync`]).
     fn append<'r>(
         &mut self,
         hour: OffsetDateTime,
         account: &str,
         region: &str,
-        records: impl Iterator<Item = &'r Record>,
+        records: impl Iterator<Item = &'r [u8]>,
     ) -> Result<()> {
         let key = (account.to_owned(), region.to_owned());
         if !self.chains()?.contains_key(&key) {
@@ -511,14 +558,13 @@ impl Writer {
             if f.records > 0 || !buf.is_empty() {
                 buf.push(b',');
             }
-            serde_json::to_writer(&mut buf, r)?;
+            buf.extend_from_slice(r);
             buf.push(b'\n');
         }
         let count = buf.iter().filter(|b| **b == b'\n').count();
         let result = f
             .file
             .write_all(&buf)
-            .and_then(|()| f.file.sync_data())
             .map_err(AuditError::io("appending to", &f.path));
         if result.is_err() {
             // The file's tail is unknown now: drop it (repaired at the next start) and let the
@@ -526,6 +572,24 @@ impl Writer {
             self.open.remove(&key);
         } else {
             f.records += count;
+        }
+        result
+    }
+
+    /// Makes what [`Writer::append`] wrote to the file of `account`/`region` durable.
+    fn sync(&mut self, account: &str, region: &str) -> Result<()> {
+        let key = (account.to_owned(), region.to_owned());
+        let f = self
+            .open
+            .get_mut(&key)
+            .ok_or_else(|| AuditError::Invalid("no open audit log file".into()))?;
+        let result = f
+            .file
+            .sync_data()
+            .map_err(AuditError::io("appending to", &f.path));
+        if result.is_err() {
+            // Which lines reached the disk is unknown: as for a failed write.
+            self.open.remove(&key);
         }
         result
     }

@@ -83,10 +83,17 @@ pub async fn record(
         },
         now,
     );
-    let event = state
-        .bus
-        .as_ref()
-        .and_then(|bus| api_call_event(&record, now).map(|e| (bus, e)));
+    let event = match &state.bus {
+        Some(bus)
+            if bus
+                .admits_api_calls(&record.recipient_account_id, &record.aws_region, record.read_only)
+                .await
+                .unwrap_or(true) =>
+        {
+            api_call_event(&record, now).map(|e| (bus, e))
+        }
+        _ => None,
+    };
     match audit.record(record).await {
         Ok(()) => {
             if let Some((bus, event)) = event {

@@ -272,6 +272,23 @@ impl Bus {
         cache.by_bus.clear();
     }
 
+    /// Whether any rule of the default bus of `account` in `region` would consider an "AWS API
+    /// Call via CloudTrail" event that is (or is not) `read_only`. Every recorded API call asks
+    /// this first: building the event costs more than the call itself when no rule could want it.
+    pub async fn admits_api_calls(
+        &self,
+        account: &str,
+        region: &str,
+        read_only: bool,
+    ) -> Result<bool, BusError> {
+        let rules = self.rules_of(&records::rules_prefix(region, account)).await?;
+        Ok(rules.iter().any(|cached| match cached.rule.state.as_str() {
+            STATE_WITH_READ_ONLY => true,
+            "ENABLED" => !read_only,
+            _ => false,
+        }))
+    }
+
     /// Publishes `event` on the default bus of its account and region: every enabled rule whose
     /// pattern matches gets one durable outbox entry per target, written atomically, and the
     /// delivery loop is woken. Returns once the entries are stored; delivery happens in the
