@@ -222,6 +222,11 @@ impl Ssm {
         let _ = self.public.set(parameters);
     }
 
+    /// Forgets the cached service settings (another node changed them, or anything may have).
+    pub fn invalidate_settings(&self) {
+        self.settings.clear();
+    }
+
     /// Loads the public parameters `config` names, if any.
     pub fn configure(&self, config: &SsmConfig) -> Result<(), String> {
         if let Some(path) = &config.public_parameters {
