@@ -153,3 +153,31 @@ pub fn spawn_delivery(bus: Arc<citadel_svc_events::Bus>, leadership: Leadership)
         }
     });
 }
+
+/// KMS counts requests and key use in memory and writes them from the scheduler's tick, which
+/// only the leader runs; a follower writes its own counts on the same rhythm here, so no node's
+/// usage is lost (the writes add to shared counters by compare-and-swap).
+pub fn spawn_follower_flush(
+    kms: Arc<citadel_svc_kms::Kms>,
+    store: Arc<SealedStore>,
+    leadership: Leadership,
+    interval: Duration,
+) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if leadership.is_leader() || store.is_sealed() {
+                continue;
+            }
+            let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+            if let Err(e) = kms.flush_usage(now_ms).await {
+                tracing::warn!(error = %e, "writing KMS usage failed; retrying at the next tick");
+            }
+            if let Err(e) = kms.flush_last_usage().await {
+                tracing::warn!(error = %e, "writing KMS key last usage failed; retrying at the next tick");
+            }
+        }
+    });
+}

@@ -263,8 +263,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // scheduler (deliveries are at least once, scheduled work commits by compare-and-swap).
     let leadership = crate::cluster::start(postgres.as_ref(), &store, &identities, &services);
     crate::cluster::spawn_delivery(services.bus.clone(), leadership.clone());
-    let timing =
-        crate::cluster::SchedulerTiming::from_env(config.dev, &|k| std::env::var(k).ok())?;
+    let timing = crate::cluster::SchedulerTiming::from_env(config.dev, &|k| std::env::var(k).ok())?;
     services
         .secrets
         .set_rotation(secrets_rotation(&config, scheme, addr)?);
@@ -272,6 +271,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .ssm
         .configure(&config.ssm)
         .map_err(|e| anyhow::anyhow!("[ssm] public_parameters: {e}"))?;
+    crate::cluster::spawn_follower_flush(
+        services.kms.clone(),
+        store.clone(),
+        leadership.clone(),
+        timing.interval,
+    );
     Scheduler::new(store.clone(), services.scheduled)
         .with_leadership(leadership.clone())
         .ahead(timing.ahead_secs)

@@ -50,9 +50,17 @@ fn cluster_py(a: &Server, b: &Server, creds: (&str, &str), args: &[&str]) -> Com
         .env("AWS_ACCESS_KEY_ID", creds.0)
         .env("AWS_SECRET_ACCESS_KEY", creds.1)
         .env("AWS_CONFIG_FILE", "/nonexistent/citadel-test-aws-config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/citadel-test-aws-credentials")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/citadel-test-aws-credentials",
+        )
         .env("AWS_EC2_METADATA_DISABLED", "true");
-    for var in ["AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_CA_BUNDLE"] {
+    for var in [
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_CA_BUNDLE",
+    ] {
         cmd.env_remove(var);
     }
     cmd
@@ -125,7 +133,10 @@ fn two_nodes_stay_coherent_rotate_together_and_survive_a_database_restart() {
         let secs = summary[field].as_f64().unwrap();
         assert!(secs < 1.0, "{field}: {secs}s\n{summary}");
     }
-    assert_eq!(summary["access_key_code"], "InvalidClientTokenId", "{summary}");
+    assert_eq!(
+        summary["access_key_code"], "InvalidClientTokenId",
+        "{summary}"
+    );
     eprintln!("cross-node latencies: {summary}");
 
     // --- `operator rotate` on A: B picks up the new keyring term and writes under it.
@@ -135,9 +146,11 @@ fn two_nodes_stay_coherent_rotate_together_and_survive_a_database_restart() {
     assert!(out.status.success(), "rotate: {}", stderr(&out));
     let after = term(&a).unwrap();
     assert!(after > before);
-    wait_for("B to adopt the rotated keyring", Duration::from_secs(1), || {
-        term(&b) == Some(after)
-    });
+    wait_for(
+        "B to adopt the rotated keyring",
+        Duration::from_secs(1),
+        || term(&b) == Some(after),
+    );
 
     // --- PostgreSQL restarts in the middle of a write load: requests fail with a clear 503
     // while it is down, service resumes by itself, and every acknowledged write is there.
@@ -169,7 +182,10 @@ fn two_nodes_stay_coherent_rotate_together_and_survive_a_database_restart() {
     let last: u64 = acked.last().unwrap()[0].as_str().unwrap()["/load/".len()..]
         .parse()
         .unwrap();
-    assert!(last + 5 >= attempted, "no recovery after the restart: {report}");
+    assert!(
+        last + 5 >= attempted,
+        "no recovery after the restart: {report}"
+    );
     let expected = work.path().join("acked.json");
     std::fs::write(&expected, serde_json::to_vec(acked).unwrap()).unwrap();
     let checked = run_py(&b, &a, root, &["verify", expected.to_str().unwrap()]);
@@ -188,7 +204,10 @@ fn scheduled_rotation_runs_once_and_fails_over_when_the_leader_is_killed() {
     let dev = || {
         Server::dev()
             .env("CITADEL_TEST_SCHEDULER_INTERVAL_MS", "200")
-            .env("CITADEL_TEST_SCHEDULER_AHEAD_SECS", &(100 * 86_400).to_string())
+            .env(
+                "CITADEL_TEST_SCHEDULER_AHEAD_SECS",
+                &(100 * 86_400).to_string(),
+            )
     };
     let a = node(dev(), &pg, &db, &work.path().join("a"), &root_key);
     let b = node(dev(), &pg, &db, &work.path().join("b"), &root_key);
@@ -200,7 +219,11 @@ fn scheduled_rotation_runs_once_and_fails_over_when_the_leader_is_killed() {
     assert!(!is_leader(&follower));
 
     let rotations = |server: &Server, key: &str| -> Vec<Value> {
-        let out = server.aws(creds.0, creds.1, &["kms", "list-key-rotations", "--key-id", key]);
+        let out = server.aws(
+            creds.0,
+            creds.1,
+            &["kms", "list-key-rotations", "--key-id", key],
+        );
         assert!(out.status.success(), "{}", stderr(&out));
         json(&out)["Rotations"].as_array().unwrap().clone()
     };
@@ -237,7 +260,9 @@ fn scheduled_rotation_runs_once_and_fails_over_when_the_leader_is_killed() {
     }
     assert!(script.wait().unwrap().success());
     assert_eq!(keys.len(), 6);
-    let took = wait_for("fail-over", Duration::from_secs(10), || is_leader(&follower));
+    let took = wait_for("fail-over", Duration::from_secs(10), || {
+        is_leader(&follower)
+    });
     eprintln!("fail-over took {took:?}");
     for key in &keys {
         wait_for("the rotation of every key", Duration::from_secs(10), || {

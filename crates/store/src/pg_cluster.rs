@@ -150,10 +150,8 @@ impl PostgresBackend {
         tracing::info!("listening for changes made by other nodes");
         let mut beat = tokio::time::interval(HEARTBEAT);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut refresh = tokio::time::interval_at(
-            tokio::time::Instant::now() + FULL_REFRESH,
-            FULL_REFRESH,
-        );
+        let mut refresh =
+            tokio::time::interval_at(tokio::time::Instant::now() + FULL_REFRESH, FULL_REFRESH);
         loop {
             tokio::select! {
                 notice = notices.recv() => match notice {

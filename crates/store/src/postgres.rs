@@ -439,7 +439,10 @@ pub struct PostgresBackend {
     pool: Pool,
     target: Arc<str>,
     /// What the change stream and the leader election open their own connections with.
-    dedicated: Arc<(tokio_postgres::Config, Option<tokio_postgres_rustls::MakeRustlsConnect>)>,
+    dedicated: Arc<(
+        tokio_postgres::Config,
+        Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    )>,
 }
 
 impl fmt::Debug for PostgresBackend {

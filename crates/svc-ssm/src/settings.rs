@@ -22,10 +22,13 @@ pub const DEFAULT_TIER: &str = "/ssm/parameter-store/default-parameter-tier";
 /// [`SettingsCache::clear`] bumps an epoch, and [`SettingsCache::install`] only stores a value
 /// read while the epoch stayed the same.
 #[derive(Debug, Default)]
-pub struct SettingsCache(Mutex<(u64, HashMap<(String, String), Settings>)>);
+pub struct SettingsCache(Mutex<Epoched>);
+
+/// The invalidation epoch and the settings by (account, region).
+type Epoched = (u64, HashMap<(String, String), Settings>);
 
 impl SettingsCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, HashMap<(String, String), Settings>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Epoched> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
