@@ -45,6 +45,8 @@ pub struct AppState {
     pub bus: Option<Arc<citadel_svc_events::Bus>>,
     /// The audit writer: every routed call is recorded before its response is sent.
     pub audit: Option<Arc<citadel_audit::AuditLog>>,
+    /// Whether this node runs the scheduler (always, unless several share PostgreSQL).
+    pub leadership: citadel_store::Leadership,
 }
 
 impl AppState {
@@ -81,6 +83,7 @@ impl AppState {
             kms: None,
             bus: None,
             audit: None,
+            leadership: citadel_store::Leadership::always(),
             config,
         }
     }

@@ -92,6 +92,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
 
+    /// Most PostgreSQL connections this node's pool opens (1–1000) [default: 16]. Each node
+    /// also holds two more: one listening for other nodes' changes, one for the leader lock.
+    #[arg(long, value_name = "N")]
+    pub database_pool_size: Option<usize>,
+
     /// Account used when an access key id does not name one (12 digits) [default: 000000000000].
     #[arg(long, value_name = "12DIGITS")]
     pub default_account: Option<String>,

@@ -122,6 +122,8 @@ pub struct Config {
     pub database_url: Option<SecretString>,
     /// Password for `database_url`, overriding the URL's.
     pub database_password: Option<SecretString>,
+    /// Connections in the PostgreSQL pool.
+    pub database_pool_size: usize,
     /// 12 digits.
     pub default_account: String,
     pub seal: SealType,
@@ -163,6 +165,7 @@ impl fmt::Debug for Config {
                 "database_password",
                 &self.database_password.as_ref().map(|_| "<redacted>"),
             )
+            .field("database_pool_size", &self.database_pool_size)
             .field("default_account", &self.default_account)
             .field("seal", &self.seal)
             .field("root_key_file", &self.root_key_file)
@@ -219,6 +222,13 @@ impl Config {
     }
 }
 
+/// PostgreSQL pool size when none is configured: enough for a busy node (requests hold a
+/// connection only for one statement or batch), small enough that several nodes fit under
+/// PostgreSQL's default `max_connections` of 100.
+pub const DEFAULT_DATABASE_POOL_SIZE: usize = 16;
+/// Bound on the pool size: more connections than this per node only add contention.
+pub const MAX_DATABASE_POOL_SIZE: usize = 1000;
+
 /// The TOML file. Field names are the TOML keys.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -230,6 +240,7 @@ struct FileConfig {
     database_url_file: Option<PathBuf>,
     database_password: Option<String>,
     database_password_file: Option<PathBuf>,
+    database_pool_size: Option<usize>,
     default_account: Option<String>,
     seal: Option<SealType>,
     root_key_file: Option<PathBuf>,
@@ -323,6 +334,22 @@ pub fn resolve(flags: &ServeArgs, env: &impl Fn(&str) -> Option<String>) -> anyh
     };
     if database_password.is_some() && database_url.is_none() {
         bail!("a database password is set but no database URL: set --database-url too");
+    }
+    let pool_size_given = match flags.database_pool_size {
+        Some(v) => Some(v),
+        None => match env("CITADEL_DATABASE_POOL_SIZE") {
+            Some(v) => Some(parse_env("CITADEL_DATABASE_POOL_SIZE", &v)?),
+            None => file.database_pool_size,
+        },
+    };
+    if pool_size_given.is_some() && database_url.is_none() {
+        bail!("database_pool_size is set but no database URL: it applies to PostgreSQL only");
+    }
+    let database_pool_size = pool_size_given.unwrap_or(DEFAULT_DATABASE_POOL_SIZE);
+    if !(1..=MAX_DATABASE_POOL_SIZE).contains(&database_pool_size) {
+        bail!(
+            "database_pool_size must be between 1 and {MAX_DATABASE_POOL_SIZE}, got {database_pool_size}"
+        );
     }
 
     let default_account = flags
@@ -473,6 +500,7 @@ pub fn resolve(flags: &ServeArgs, env: &impl Fn(&str) -> Option<String>) -> anyh
         data_dir,
         database_url: database_url.map(SecretString::from),
         database_password: database_password.map(SecretString::from),
+        database_pool_size,
         default_account,
         seal,
         root_key_file,
@@ -815,6 +843,62 @@ tls_hostnames = ["file.example"]
             ..Default::default()
         };
         assert!(resolve(&flags, &no_env()).is_err());
+    }
+
+    #[test]
+    fn database_pool_size_is_validated() {
+        let url = Some("postgres://citadel@db.example/citadel".to_owned());
+        let c = resolve(
+            &ServeArgs {
+                database_url: url.clone(),
+                ..Default::default()
+            },
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(c.database_pool_size, DEFAULT_DATABASE_POOL_SIZE);
+        let c = resolve(
+            &ServeArgs {
+                database_url: url.clone(),
+                ..Default::default()
+            },
+            &|k| (k == "CITADEL_DATABASE_POOL_SIZE").then(|| "40".to_owned()),
+        )
+        .unwrap();
+        assert_eq!(c.database_pool_size, 40);
+        for (size, needle) in [(0, "between 1 and 1000"), (1001, "between 1 and 1000")] {
+            let err = resolve(
+                &ServeArgs {
+                    database_url: url.clone(),
+                    database_pool_size: Some(size),
+                    ..Default::default()
+                },
+                &|_| None,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+        let err = resolve(
+            &ServeArgs {
+                database_pool_size: Some(8),
+                ..Default::default()
+            },
+            &|_| None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("no database URL"), "{err}");
+        let err = resolve(
+            &ServeArgs {
+                database_url: url,
+                ..Default::default()
+            },
+            &|k| (k == "CITADEL_DATABASE_POOL_SIZE").then(|| "many".to_owned()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("CITADEL_DATABASE_POOL_SIZE"), "{err}");
     }
 
     #[test]

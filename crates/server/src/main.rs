@@ -3,6 +3,7 @@
 mod app;
 mod audit;
 mod cli;
+mod cluster;
 #[cfg(test)]
 mod compat;
 mod config;

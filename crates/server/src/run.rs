@@ -14,10 +14,6 @@ use crate::config::{Config, LogFormat, SealType, TlsMode};
 use crate::scheduler::Scheduler;
 use crate::{listener, sys, tls};
 
-/// How often due work (key deletions and rotations, expirations) is looked for. Due dates are
-/// in days; a minute is precise enough and costs nothing.
-const SCHEDULER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
-
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -181,7 +177,10 @@ async fn shutdown_signal() {
 
 /// The storage backend: PostgreSQL when a database URL is configured, else SQLite in the data
 /// directory (which holds the audit logs, the TLS CA and the root key file either way).
-async fn open_backend(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
+/// Also returns the PostgreSQL backend itself, for the cluster's change stream and election.
+async fn open_backend(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn Backend>, Option<PostgresBackend>)> {
     match &config.database_url {
         Some(url) => {
             let options = PostgresOptions {
@@ -189,19 +188,20 @@ async fn open_backend(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
                     .database_password
                     .as_ref()
                     .map(|p| citadel_store::Zeroizing::new(p.expose_secret().to_owned())),
+                max_connections: config.database_pool_size,
                 ..PostgresOptions::default()
             };
             // Errors name user@host:port/db, never the password.
             let backend = PostgresBackend::connect(url.expose_secret(), options)
                 .await
                 .context("opening the PostgreSQL database")?;
-            Ok(Arc::new(backend))
+            Ok((Arc::new(backend.clone()), Some(backend)))
         }
         None => {
             let backend = SqliteBackend::open(&config.data_dir.join("citadel.db"))
                 .await
                 .context("opening the database")?;
-            Ok(Arc::new(backend))
+            Ok((Arc::new(backend), None))
         }
     }
 }
@@ -225,7 +225,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     create_data_dir(&config.data_dir)?;
     let tls = tls::load_or_create(&config)?;
-    let backend = open_backend(&config).await?;
+    let (backend, postgres) = open_backend(&config).await?;
     let store = Arc::new(SealedStore::new(backend));
 
     let status = store.status().await?;
@@ -260,14 +260,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         &config.default_account,
         Some(config.data_dir.join("events")),
     );
-    // One delivery loop per server (with several nodes, only the scheduler's leader should run
-    // it; see the multi-node issue). It stops with the process: deliveries are at least once.
-    tokio::spawn(
-        services
-            .bus
-            .clone()
-            .run_delivery(std::future::pending::<()>()),
-    );
+    // Caches follow other nodes' writes; only the leader runs the delivery loop and the
+    // scheduler (deliveries are at least once, scheduled work commits by compare-and-swap).
+    let leadership = crate::cluster::start(postgres.as_ref(), &store, &identities, &services);
+    crate::cluster::spawn_delivery(services.bus.clone(), leadership.clone());
+    let timing = crate::cluster::SchedulerTiming::from_env(config.dev, &|k| std::env::var(k).ok())?;
     services
         .secrets
         .set_rotation(secrets_rotation(&config, scheme, addr)?);
@@ -275,8 +272,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .ssm
         .configure(&config.ssm)
         .map_err(|e| anyhow::anyhow!("[ssm] {e}"))?;
-    Scheduler::new(store.clone(), services.scheduled).spawn(SCHEDULER_INTERVAL);
+    crate::cluster::spawn_follower_flush(
+        services.kms.clone(),
+        store.clone(),
+        leadership.clone(),
+        timing.interval,
+    );
+    Scheduler::new(store.clone(), services.scheduled)
+        .with_leadership(leadership.clone())
+        .ahead(timing.ahead_secs)
+        .spawn(timing.interval);
     let mut state = AppState::new(config, store, identities, authorizer, services.handlers);
+    state.leadership = leadership;
     state.kms = Some(services.kms);
     state.bus = Some(services.bus);
     state.audit = Some(crate::audit::start(&state.config, &state.store)?);

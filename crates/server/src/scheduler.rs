@@ -1,30 +1,54 @@
 //! The one scheduler loop: every service's due work (rotations, deletions, expirations) runs
-//! from here, never from timers of the services' own. Today a single node runs it; the
-//! multi-node backend adds leader election in front of `tick`.
+//! from here, never from timers of the services' own. With several nodes only the leader ticks
+//! (see `cluster`); work that a killed leader left half-done is found again by due date.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use citadel_api::ScheduledWork;
-use citadel_store::SealedStore;
+use citadel_store::{Leadership, SealedStore};
 
 pub struct Scheduler {
     store: Arc<SealedStore>,
     work: Vec<Arc<dyn ScheduledWork>>,
+    leadership: Leadership,
+    /// Seconds added to the clock when looking for due work (a test hook; 0 otherwise).
+    ahead_secs: i64,
 }
 
 impl Scheduler {
     pub fn new(store: Arc<SealedStore>, work: Vec<Arc<dyn ScheduledWork>>) -> Self {
-        Scheduler { store, work }
+        Scheduler {
+            store,
+            work,
+            leadership: Leadership::always(),
+            ahead_secs: 0,
+        }
+    }
+
+    /// Ticks only while `leadership` says this node leads.
+    #[must_use]
+    pub fn with_leadership(mut self, leadership: Leadership) -> Self {
+        self.leadership = leadership;
+        self
+    }
+
+    /// Runs work due within `secs` seconds as if it were due now (tests).
+    #[must_use]
+    pub fn ahead(mut self, secs: i64) -> Self {
+        self.ahead_secs = secs;
+        self
     }
 
     /// Runs everything due now. Sealed: nothing can be read, so nothing runs (it will be
     /// picked up at the first tick after unseal, since work is found by due date, not by timer).
     pub async fn tick(&self) {
-        if self.store.is_sealed() {
+        if self.store.is_sealed() || !self.leadership.is_leader() {
             return;
         }
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let now = time::OffsetDateTime::now_utc()
+            .unix_timestamp()
+            .saturating_add(self.ahead_secs);
         for work in &self.work {
             if let Err(e) = work.run_due(now).await {
                 tracing::error!(work = work.name(), error = %e, "scheduled work failed; retrying at the next tick");

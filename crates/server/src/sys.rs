@@ -85,6 +85,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
                     "initialized": s.initialized,
                     "sealed": s.sealed,
                     "version": s.version,
+                    "leader": state.leadership.is_leader(),
                 })),
             )
                 .into_response()

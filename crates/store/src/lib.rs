@@ -8,7 +8,9 @@
 //! data.
 
 mod backend;
+mod changes;
 mod error;
+mod pg_cluster;
 mod postgres;
 mod sealed;
 mod sqlite;
@@ -20,7 +22,9 @@ pub mod pg_harness;
 pub mod testing;
 
 pub use backend::{Backend, Entry, Expect, MAX_KEY_LEN, Op, prefix_upper_bound, validate_key};
+pub use changes::{ChangeFeed, Changed, Leadership};
 pub use error::{Result, StoreError};
+pub use pg_cluster::LEADER_LOCK;
 pub use postgres::{PostgresBackend, PostgresOptions, PostgresUrl, TlsMode as PostgresTlsMode};
 pub use sealed::{
     KEYRING_KEY, RESERVED_PREFIX, Record, SEAL_CONFIG_KEY, SealConfig, SealStatus, SealType,

@@ -65,6 +65,30 @@ const MIGRATIONS: &[&str] = &[
            value   bytea  NOT NULL
        );
        ALTER TABLE citadel_entries ALTER COLUMN value SET STORAGE EXTERNAL;"#,
+    // 2: the change stream of several nodes (see `pg_cluster`): every row change announces its
+    // key on the `citadel_changes` channel, inside the writing transaction, so the notice is
+    // delivered only on commit. TRUNCATE announces "everything" (the empty payload; no storage
+    // key is empty). Keys are at most 1,024 bytes, well under NOTIFY's 8,000-byte payload limit.
+    r#"CREATE FUNCTION citadel_entry_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN
+           IF TG_OP = 'TRUNCATE' THEN
+               PERFORM pg_notify('citadel_changes', '');
+               RETURN NULL;
+           END IF;
+           IF TG_OP <> 'INSERT' THEN
+               PERFORM pg_notify('citadel_changes', OLD.key);
+           END IF;
+           IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.key <> OLD.key) THEN
+               PERFORM pg_notify('citadel_changes', NEW.key);
+           END IF;
+           RETURN NULL;
+       END $$;
+       CREATE TRIGGER citadel_entries_changed
+           AFTER INSERT OR UPDATE OR DELETE ON citadel_entries
+           FOR EACH ROW EXECUTE FUNCTION citadel_entry_changed();
+       CREATE TRIGGER citadel_entries_truncated
+           AFTER TRUNCATE ON citadel_entries
+           FOR EACH STATEMENT EXECUTE FUNCTION citadel_entry_changed();"#,
 ];
 
 /// Key of the transaction-level advisory lock that serializes migrations across nodes
@@ -346,7 +370,7 @@ fn tls_config(url: &PostgresUrl) -> Result<rustls::ClientConfig> {
 
 /// Maps a tokio-postgres error. Connection-level failures are [`StoreError::Unavailable`];
 /// server errors are reported by SQLSTATE and message only (their DETAIL may quote row data).
-fn map_err(context: &str, e: &tokio_postgres::Error) -> StoreError {
+pub(crate) fn map_err(context: &str, e: &tokio_postgres::Error) -> StoreError {
     if let Some(db) = e.as_db_error() {
         let code = db.code();
         let class = code.code().get(..2).unwrap_or_default();
@@ -414,6 +438,11 @@ fn to_u64(v: i64, what: &str) -> Result<u64> {
 pub struct PostgresBackend {
     pool: Pool,
     target: Arc<str>,
+    /// What the change stream and the leader election open their own connections with.
+    dedicated: Arc<(
+        tokio_postgres::Config,
+        Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    )>,
 }
 
 impl fmt::Debug for PostgresBackend {
@@ -558,12 +587,24 @@ impl PostgresBackend {
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = match url.tls {
-            TlsMode::Disable => Manager::from_config(config, NoTls, manager_config),
-            TlsMode::Prefer | TlsMode::Require => {
-                let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(&url)?);
-                Manager::from_config(config, tls, manager_config)
-            }
+        let tls = match url.tls {
+            TlsMode::Disable => None,
+            TlsMode::Prefer | TlsMode::Require => Some(
+                tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(&url)?),
+            ),
+        };
+        // Long-lived dedicated sessions (change stream, leader lock) also learn of a dead peer
+        // from TCP keepalives, not only from their heartbeat.
+        let mut dedicated = config.clone();
+        dedicated
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10))
+            .keepalives_interval(Duration::from_secs(2))
+            .keepalives_retries(3);
+        let dedicated = Arc::new((dedicated, tls.clone()));
+        let manager = match tls {
+            None => Manager::from_config(config, NoTls, manager_config),
+            Some(tls) => Manager::from_config(config, tls, manager_config),
         };
         let pool = Pool::builder(manager)
             .max_size(options.max_connections)
@@ -573,7 +614,11 @@ impl PostgresBackend {
             .recycle_timeout(Some(options.connect_timeout))
             .build()
             .map_err(|e| StoreError::Backend(format!("building the PostgreSQL pool: {e}")))?;
-        let backend = Self { pool, target };
+        let backend = Self {
+            pool,
+            target,
+            dedicated,
+        };
         backend.migrate().await?;
         tracing::info!(database = %backend.target, tls = ?url.tls, "opened PostgreSQL store");
         Ok(backend)
@@ -583,6 +628,22 @@ impl PostgresBackend {
     #[must_use]
     pub fn target(&self) -> &str {
         &self.target
+    }
+
+    /// Configuration and TLS for connections outside the pool (see `pg_cluster`).
+    pub(crate) fn dedicated_config(
+        &self,
+    ) -> (
+        &tokio_postgres::Config,
+        Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    ) {
+        (&self.dedicated.0, self.dedicated.1.clone())
+    }
+
+    /// Largest number of pooled connections.
+    #[must_use]
+    pub fn pool_size(&self) -> usize {
+        self.pool.status().max_size
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client> {

@@ -465,6 +465,17 @@ impl SealedStore {
         Ok(term)
     }
 
+    /// Picks up a keyring another node rotated (its change notice named [`KEYRING_KEY`]), so
+    /// this node also writes under the new term. Does nothing while sealed or when the stored
+    /// keyring has no newer term.
+    pub async fn refresh_keyring(&self) -> Result<()> {
+        if self.is_sealed() {
+            return Ok(());
+        }
+        // No keyring term can be u32::MAX, so this always compares with the stored keyring.
+        self.reload_keyring(u32::MAX).await.map(|_| ())
+    }
+
     // ----- data operations ------------------------------------------------------------------
 
     /// Reads and decrypts one value.

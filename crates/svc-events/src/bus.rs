@@ -264,6 +264,18 @@ impl Bus {
             .retain(|prefix, _| !key.starts_with(prefix.as_str()));
     }
 
+    /// Reacts to a change of the storage key `key` made by any node: drops the cached rules of
+    /// its bus, and wakes the delivery loop when an event was queued for delivery (on the
+    /// leader, events published by other nodes are then delivered at once, not at the next
+    /// poll).
+    pub fn storage_key_changed(&self, key: &str) {
+        if key.starts_with(crate::records::OUTBOX_PREFIX) {
+            self.wake.notify_one();
+        } else {
+            self.rule_changed(key);
+        }
+    }
+
     /// Forgets every cached rule: for rule changes made outside this instance (another node, a
     /// restore).
     pub fn invalidate_rules(&self) {

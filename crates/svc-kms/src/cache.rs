@@ -6,7 +6,7 @@
 //! A reader that loaded from the store while an invalidation happened does not install what it
 //! read (it may predate the change): each invalidation bumps an epoch, and a load installs its
 //! result only if the epoch is unchanged since the load began. Another node's changes (the
-//! multi-node issue) arrive through the same [`KeyCache::invalidate_key`] entry point.
+//! PostgreSQL change stream, see `Kms::storage_key_changed`) arrive through the same entry points.
 
 use std::collections::HashMap;
 use std::fmt;

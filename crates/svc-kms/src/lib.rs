@@ -236,6 +236,32 @@ impl Kms {
         self.cache.invalidate_key_id(key_id);
     }
 
+    /// Forgets what is cached from the storage key `key`, which another node (or this one)
+    /// changed: the key record for its record, materials, grants and import tokens, the alias
+    /// for an alias. Other KMS keys (schedule, usage, owner index) are not cached by value.
+    pub fn storage_key_changed(&self, key: &str) {
+        let mut parts = key.splitn(5, '/');
+        let (Some("kms"), Some(account), Some(region), Some(kind), Some(rest)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return;
+        };
+        match kind {
+            "key" => self.cache.invalidate_key(key),
+            "material" | "grant" | "import" => {
+                let key_id = rest.split('/').next().unwrap_or(rest);
+                self.cache
+                    .invalidate_key(&record::key_path(account, region, key_id));
+            }
+            "alias" => self.cache.invalidate_alias(key),
+            _ => {}
+        }
+    }
+
     /// Connects the event bus: automatic rotations, deletions and expirations of imported
     /// material then emit AWS's "KMS CMK Rotation", "KMS CMK Deletion" and "KMS Imported Key
     /// Material Expiration" events. A second call is ignored.

@@ -287,6 +287,11 @@ impl Ssm {
         let _ = self.public.set(parameters);
     }
 
+    /// Forgets the cached service settings (another node changed them, or anything may have).
+    pub fn invalidate_settings(&self) {
+        self.settings.clear();
+    }
+
     /// Applies `[ssm]`: the quotas, and the public parameters file if it names one. Nothing
     /// is applied when any of it is invalid.
     pub fn configure(&self, config: &SsmConfig) -> Result<(), String> {

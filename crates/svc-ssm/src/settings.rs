@@ -16,19 +16,44 @@ use crate::{Ssm, errors};
 pub const HIGH_THROUGHPUT: &str = "/ssm/parameter-store/high-throughput-enabled";
 pub const DEFAULT_TIER: &str = "/ssm/parameter-store/default-parameter-tier";
 
-/// Settings per (account, region), loaded once and updated by this node's writes.
+/// Settings per (account, region), loaded once and dropped when any node changes them.
+///
+/// A load that overlapped an invalidation is not installed (it may predate the change): every
+/// [`SettingsCache::clear`] bumps an epoch, and [`SettingsCache::install`] only stores a value
+/// read while the epoch stayed the same.
 #[derive(Debug, Default)]
-pub struct SettingsCache(Mutex<HashMap<(String, String), Settings>>);
+pub struct SettingsCache(Mutex<Epoched>);
+
+/// The invalidation epoch and the settings by (account, region).
+type Epoched = (u64, HashMap<(String, String), Settings>);
 
 impl SettingsCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Settings>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Epoched> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Take before reading from the store; pass to [`SettingsCache::install`] afterwards.
+    fn epoch(&self) -> u64 {
+        self.lock().0
+    }
+
+    fn get(&self, key: &(String, String)) -> Option<Settings> {
+        self.lock().1.get(key).cloned()
+    }
+
+    fn install(&self, key: (String, String), settings: Settings, epoch: u64) {
+        let mut cache = self.lock();
+        if cache.0 == epoch {
+            cache.1.insert(key, settings);
+        }
+    }
+
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut cache = self.lock();
+        cache.0 = cache.0.wrapping_add(1);
+        cache.1.clear();
     }
 }
 
@@ -94,16 +119,17 @@ impl Ssm {
         region: &str,
     ) -> Result<Settings, AwsError> {
         let key = (account.to_owned(), region.to_owned());
-        if let Some(s) = self.settings.lock().get(&key) {
-            return Ok(s.clone());
+        if let Some(s) = self.settings.get(&key) {
+            return Ok(s);
         }
+        let epoch = self.settings.epoch();
         let loaded: Settings = self
             .store
             .get_json(&record::settings_key(account, region))
             .await
             .map_err(errors::store)?
             .unwrap_or_default();
-        self.settings.lock().insert(key, loaded.clone());
+        self.settings.install(key, loaded.clone(), epoch);
         Ok(loaded)
     }
 
@@ -155,6 +181,7 @@ impl Ssm {
         let account = ctx.principal.account_id.clone();
         let key = record::settings_key(&account, &ctx.region);
         for _ in 0..5 {
+            let epoch = self.settings.epoch();
             let current = self
                 .store
                 .get_json_versioned::<Settings>(&key)
@@ -167,9 +194,11 @@ impl Ssm {
             *slot(&mut settings, id) = value.clone();
             match self.store.put_json(&key, &settings, expect).await {
                 Ok(_) => {
-                    self.settings
-                        .lock()
-                        .insert((account.clone(), ctx.region.clone()), settings.clone());
+                    self.settings.install(
+                        (account.clone(), ctx.region.clone()),
+                        settings.clone(),
+                        epoch,
+                    );
                     return Ok(settings);
                 }
                 Err(citadel_store::StoreError::Conflict { .. }) => continue,
