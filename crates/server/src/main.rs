@@ -2,6 +2,7 @@
 
 mod app;
 mod audit;
+mod backup;
 mod cli;
 #[cfg(test)]
 mod compat;

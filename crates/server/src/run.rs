@@ -152,6 +152,7 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .route("/_citadel/sys/unseal", post(sys::unseal))
         .route("/_citadel/sys/seal", post(sys::seal))
         .route("/_citadel/sys/rotate", post(sys::rotate))
+        .route("/_citadel/sys/backup", post(crate::backup::serve_backup))
         .route("/_citadel/usage", post(sys::usage))
         .route("/_citadel/events/redrive", post(sys::redrive))
         .route("/metrics", get(sys::metrics))
@@ -180,7 +181,7 @@ async fn shutdown_signal() {
 
 /// The storage backend: PostgreSQL when a database URL is configured, else SQLite in the data
 /// directory (which holds the audit logs, the TLS CA and the root key file either way).
-async fn open_backend(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
+pub(crate) async fn open_backend(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
     match &config.database_url {
         Some(url) => {
             let options = PostgresOptions {
