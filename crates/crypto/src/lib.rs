@@ -19,7 +19,7 @@ pub mod rsa_encryption;
 pub use aead::{AES_256_GCM_KEY_LEN, AES_GCM_NONCE_LEN, AES_GCM_TAG_LEN, Aes256GcmKey};
 pub use error::CryptoError;
 pub use hash::{
-    SHA256_LEN, constant_time_eq, hkdf_sha256, hmac_sha256, hmac_sha256_verify, sha256,
+    SHA256_LEN, Sha256, constant_time_eq, hkdf_sha256, hmac_sha256, hmac_sha256_verify, sha256,
 };
 pub use random::{fill_random, random_array, random_bytes};
 

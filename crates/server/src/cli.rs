@@ -243,6 +243,36 @@ pub enum OperatorCommand {
     Status,
     /// Rotate the barrier keyring: new writes use a new term.
     Rotate,
+    /// Write a backup of the running server's whole store — one consistent snapshot, still
+    /// sealed — to FILE (mode 0600, replaced atomically). Signed by the management account's
+    /// root (AWS_* variables); the server must be unsealed.
+    Backup {
+        /// The backup file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into an EMPTY store, offline (no server may run on it): SQLite in
+    /// --data-dir, or the PostgreSQL database of --database-url (password from
+    /// CITADEL_DATABASE_PASSWORD[_FILE], as for `serve`). The restored data opens only with the
+    /// root key (or key shares) of the server that made the backup.
+    Restore(RestoreArgs),
+}
+
+/// `citadel operator restore` options.
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// The backup file to restore.
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+    /// Data directory of the target SQLite store [default: ./citadel-data, env: CITADEL_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Restore into this PostgreSQL database instead (no password in the URL).
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// TOML configuration file, read as `serve` reads it (env: CITADEL_CONFIG).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 mod app;
 mod audit;
+mod backup;
 mod cli;
 mod cluster;
 #[cfg(test)]

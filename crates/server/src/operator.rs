@@ -14,13 +14,13 @@ use crate::cli::{
 };
 use crate::sys::{InitResponse, SIGNING_NAME};
 
-struct Client {
+pub(crate) struct Client {
     base: http::Uri,
     tls: Option<tokio_rustls::TlsConnector>,
 }
 
 impl Client {
-    fn new(address: &str, ca_cert: Option<&std::path::Path>) -> anyhow::Result<Self> {
+    pub(crate) fn new(address: &str, ca_cert: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let base: http::Uri = address
             .parse()
             .with_context(|| format!("invalid --address {address:?}"))?;
@@ -65,6 +65,22 @@ impl Client {
         body: Value,
         sign: bool,
     ) -> anyhow::Result<(u16, Value)> {
+        let response = self.send(method, path, body, sign).await?;
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok((status, value))
+    }
+
+    /// Sends one request and answers the response with its body still unread (for responses
+    /// too large to collect, such as a backup).
+    pub(crate) async fn send(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Value,
+        sign: bool,
+    ) -> anyhow::Result<http::Response<hyper::body::Incoming>> {
         let host = self
             .base
             .host()
@@ -135,10 +151,7 @@ impl Client {
             }
             None => send(hyper_util::rt::TokioIo::new(tcp), request).await?,
         };
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await?.to_bytes();
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok((status, value))
+        Ok(response)
     }
 }
 
@@ -156,7 +169,7 @@ where
     Ok(sender.send_request(request).await?)
 }
 
-fn check(status: u16, body: &Value) -> anyhow::Result<()> {
+pub(crate) fn check(status: u16, body: &Value) -> anyhow::Result<()> {
     if status == 200 {
         return Ok(());
     }
@@ -284,6 +297,8 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
             print_status(&body);
             Ok(())
         }
+        OperatorCommand::Backup { out } => crate::backup::backup(&client, &out).await,
+        OperatorCommand::Restore(restore) => crate::backup::restore(&restore).await,
         OperatorCommand::Status => {
             let (status, body) = client.seal_status().await?;
             check(status, &body)?;

@@ -149,6 +149,7 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .route("/_citadel/sys/unseal", post(sys::unseal))
         .route("/_citadel/sys/seal", post(sys::seal))
         .route("/_citadel/sys/rotate", post(sys::rotate))
+        .route("/_citadel/sys/backup", post(crate::backup::serve_backup))
         .route("/_citadel/usage", post(sys::usage))
         .route("/_citadel/events/redrive", post(sys::redrive))
         .route("/metrics", get(sys::metrics))
@@ -178,7 +179,7 @@ async fn shutdown_signal() {
 /// The storage backend: PostgreSQL when a database URL is configured, else SQLite in the data
 /// directory (which holds the audit logs, the TLS CA and the root key file either way).
 /// Also returns the PostgreSQL backend itself, for the cluster's change stream and election.
-async fn open_backend(
+pub(crate) async fn open_backend(
     config: &Config,
 ) -> anyhow::Result<(Arc<dyn Backend>, Option<PostgresBackend>)> {
     match &config.database_url {

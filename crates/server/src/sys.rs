@@ -22,7 +22,7 @@ use crate::config::SealType;
 /// Service name operator requests are signed for.
 pub const SIGNING_NAME: &str = "citadel";
 
-fn error(e: &AwsError) -> Response {
+pub(crate) fn error(e: &AwsError) -> Response {
     to_http(render_error(
         Protocol::RestJson1,
         None,
@@ -35,7 +35,7 @@ fn bad_request(message: impl Into<String>) -> Response {
     error(&AwsError::new(400, "InvalidRequestException", message))
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
+pub(crate) fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "operator request failed");
     error(&AwsError::internal())
 }
@@ -311,7 +311,7 @@ pub async fn after_unseal(state: &AppState) -> Result<(), Response> {
 
 /// Signed operator calls (seal, rotate, usage) must come from an account root; answers the
 /// root and the request body.
-async fn require_root(
+pub(crate) async fn require_root(
     state: &AppState,
     request: Request<Body>,
 ) -> Result<(citadel_api::Principal, bytes::Bytes), Response> {

@@ -4,6 +4,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+use crate::snapshot::{LoadInput, LoadSummary, Snapshot};
 use crate::{Result, StoreError};
 
 /// Longest storage key accepted, in bytes. Keys are paths such as
@@ -169,6 +170,28 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Applies all operations atomically, in order, or none of them.
     async fn batch(&self, ops: Vec<Op>) -> Result<()>;
+
+    /// A consistent point-in-time read of every entry, streamed in key order (one read
+    /// transaction, so concurrent writes continue and are either entirely in it or not at all).
+    /// See [`Snapshot`]. The default refuses: a wrapper must forward to the backend it wraps.
+    async fn snapshot(&self) -> Result<Snapshot> {
+        Err(StoreError::Backend(format!(
+            "the {} backend does not support consistent snapshots",
+            self.name()
+        )))
+    }
+
+    /// Loads entries, with their versions, into this backend, which must hold no entry. All or
+    /// nothing, in one transaction that commits only after [`crate::LoadChunk::End`]. Afterwards
+    /// the version counter stands at or above every loaded version, so versions keep strictly
+    /// increasing. A non-empty store is refused with [`StoreError::InvalidConfig`].
+    async fn load_into_empty(&self, input: LoadInput) -> Result<LoadSummary> {
+        drop(input);
+        Err(StoreError::Backend(format!(
+            "the {} backend does not support bulk loads",
+            self.name()
+        )))
+    }
 }
 
 /// Checks a storage key: 1 to [`MAX_KEY_LEN`] bytes, no NUL (which SQL text types mishandle).

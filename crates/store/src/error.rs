@@ -85,6 +85,10 @@ pub enum StoreError {
     /// Never contains a password.
     #[error("invalid storage configuration: {0}")]
     InvalidConfig(String),
+    /// A backup file is damaged, truncated, of an unknown format, or cannot be read. Nothing was
+    /// restored from it.
+    #[error("invalid backup file: {0}")]
+    InvalidBackup(String),
     /// The barrier failed for a reason other than bad data (for example the random generator).
     #[error(transparent)]
     Barrier(#[from] BarrierError),

@@ -9,10 +9,12 @@
 
 mod backend;
 mod changes;
+mod backup_file;
 mod error;
 mod pg_cluster;
 mod postgres;
 mod sealed;
+mod snapshot;
 mod sqlite;
 
 #[cfg(feature = "pg-harness")]
@@ -23,12 +25,19 @@ pub mod testing;
 
 pub use backend::{Backend, Entry, Expect, MAX_KEY_LEN, Op, prefix_upper_bound, validate_key};
 pub use changes::{ChangeFeed, Changed, Leadership};
+pub use backup_file::{
+    BACKUP_FORMAT_VERSION, BACKUP_MAGIC, BackupEncoder, BackupHeader, RestoreReport,
+    backup_to_file, restore_file, stream_backup, verify_file,
+};
 pub use error::{Result, StoreError};
 pub use pg_cluster::LEADER_LOCK;
 pub use postgres::{PostgresBackend, PostgresOptions, PostgresUrl, TlsMode as PostgresTlsMode};
 pub use sealed::{
     KEYRING_KEY, RESERVED_PREFIX, Record, SEAL_CONFIG_KEY, SealConfig, SealStatus, SealType,
     SealedStore, UnsealProgress, Versioned, put_json_op,
+};
+pub use snapshot::{
+    LoadCheck, LoadChunk, LoadInput, LoadSummary, PAGE_SIZE, Page, Snapshot, load_channel,
 };
 pub use sqlite::{DB_FILE_NAME, SqliteBackend};
 

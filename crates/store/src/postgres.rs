@@ -51,7 +51,10 @@ use tokio_postgres::{IsolationLevel, NoTls, Row, Statement};
 use zeroize::Zeroizing;
 
 use crate::backend::{Backend, Entry, Expect, Op, prefix_upper_bound, validate_key};
+use crate::{LoadInput, LoadSummary, Snapshot};
 use crate::{Result, StoreError};
+
+mod snapshot;
 
 /// Schema migrations, applied in order. Entry `i` brings the schema from version `i` to `i + 1`.
 /// Never edit a released entry; append a new one.
@@ -888,6 +891,14 @@ impl Backend for PostgresBackend {
             "PostgreSQL batch kept failing to serialize against concurrent writes; reporting a conflict"
         );
         Err(conflict(first.key()))
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot> {
+        self.snapshot_now().await
+    }
+
+    async fn load_into_empty(&self, input: LoadInput) -> Result<LoadSummary> {
+        self.load_now(input).await
     }
 }
 

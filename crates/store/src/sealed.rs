@@ -222,6 +222,16 @@ impl SealedStore {
         }
     }
 
+    /// Streams a backup of every stored entry as it is stored — sealed, nothing is decrypted —
+    /// from one consistent snapshot; see [`crate::stream_backup`].
+    pub async fn backup(
+        &self,
+        created_at: String,
+        out: &tokio::sync::mpsc::Sender<Result<Vec<u8>>>,
+    ) -> Result<crate::BackupHeader> {
+        crate::stream_backup(self.backend.as_ref(), created_at, out).await
+    }
+
     /// Name of the backend ("sqlite", …).
     #[must_use]
     pub fn backend_name(&self) -> &'static str {

@@ -22,7 +22,10 @@ use rusqlite::{
 };
 
 use crate::backend::{Backend, Entry, Expect, Op, prefix_upper_bound, validate_key};
+use crate::{LoadInput, LoadSummary, Snapshot};
 use crate::{Result, StoreError};
+
+mod snapshot;
 
 /// Database file name used when `open` is given a directory.
 pub const DB_FILE_NAME: &str = "citadel.db";
@@ -614,6 +617,14 @@ impl Backend for SqliteBackend {
         })
         .await
     }
+
+    async fn snapshot(&self) -> Result<Snapshot> {
+        self.snapshot_now().await
+    }
+
+    async fn load_into_empty(&self, input: LoadInput) -> Result<LoadSummary> {
+        self.load_now(input).await
+    }
 }
 
 #[cfg(test)]
@@ -625,6 +636,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let backend = SqliteBackend::open(dir.path()).await.unwrap();
         crate::testing::backend_conformance(Arc::new(backend)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_passes_snapshot_and_load_conformance() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::open(dir.path()).await.unwrap();
+        crate::testing::snapshot::snapshot_conformance(Arc::new(backend)).await;
+        let empty = SqliteBackend::open(dir.path().join("empty")).await.unwrap();
+        crate::testing::snapshot::load_conformance(Arc::new(empty)).await;
     }
 
     #[tokio::test]

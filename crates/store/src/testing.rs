@@ -10,6 +10,8 @@
 
 use std::sync::Arc;
 
+pub mod snapshot;
+
 use crate::StoreError;
 use crate::backend::{Backend, Expect, Op};
 
