@@ -108,7 +108,8 @@ pub fn index_ops(
         let position = format!("{}/{inverted:016x}{}", inv(secs), &suffix[..8]);
         let body_key = format!("{}{position}", event_prefix(account, region));
         // A JSON array of the records, newest first (inside a chunk as between chunks).
-        let mut body = Vec::with_capacity(chunk.iter().map(|(_, j)| j.len() + 1).sum::<usize>() + 2);
+        let mut body =
+            Vec::with_capacity(chunk.iter().map(|(_, j)| j.len() + 1).sum::<usize>() + 2);
         body.push(b'[');
         for (i, (_, json)) in chunk.iter().rev().enumerate() {
             if i > 0 {
@@ -209,7 +210,9 @@ pub async fn lookup(store: &SealedStore, query: &Query) -> Result<Page> {
         (None, None) => None,
     };
     loop {
-        let batch = store.list(&prefix, start_after.as_deref(), want + 1).await?;
+        let batch = store
+            .list(&prefix, start_after.as_deref(), want + 1)
+            .await?;
         let exhausted = batch.len() < want + 1;
         for (key, entry) in &batch {
             start_after = Some(key.clone());

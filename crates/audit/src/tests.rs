@@ -830,8 +830,15 @@ async fn chunks_of_one_commit_page_through_every_record_once_newest_first() {
     let (first, second) = made.split_at(12);
     let nanos = at.unix_timestamp_nanos();
     for (commit, offset) in [(first, 0), (second, 1_000)] {
-        let json: Vec<Vec<u8>> = commit.iter().map(|r| serde_json::to_vec(r).unwrap()).collect();
-        let refs: Vec<(&Record, &[u8])> = commit.iter().zip(&json).map(|(r, j)| (r, j.as_slice())).collect();
+        let json: Vec<Vec<u8>> = commit
+            .iter()
+            .map(|r| serde_json::to_vec(r).unwrap())
+            .collect();
+        let refs: Vec<(&Record, &[u8])> = commit
+            .iter()
+            .zip(&json)
+            .map(|(r, j)| (r, j.as_slice()))
+            .collect();
         let ops = index::index_ops(&refs, "111122223333", "us-east-1", nanos + offset);
         t.store.batch(ops).await.unwrap();
     }
@@ -847,7 +854,10 @@ async fn chunks_of_one_commit_page_through_every_record_once_newest_first() {
         (None, made.iter().rev().collect::<Vec<_>>()),
         (
             Some(("EventName", "Decrypt")),
-            made.iter().rev().filter(|r| r.event_name == "Decrypt").collect(),
+            made.iter()
+                .rev()
+                .filter(|r| r.event_name == "Decrypt")
+                .collect(),
         ),
     ] {
         let mut seen = Vec::new();

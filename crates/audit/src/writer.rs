@@ -477,7 +477,8 @@ impl Writer {
             }
         }
         let store = self.store.clone();
-        let indexing = (!ops.is_empty()).then(|| self.handle.spawn(async move { store.batch(ops).await }));
+        let indexing =
+            (!ops.is_empty()).then(|| self.handle.spawn(async move { store.batch(ops).await }));
         let mut unsynced = Vec::new();
         for (account, region, members, keys) in written {
             if let Err(e) = self.sync(&account, &region) {

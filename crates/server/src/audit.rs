@@ -86,7 +86,11 @@ pub async fn record(
     let event = match &state.bus {
         Some(bus)
             if bus
-                .admits_api_calls(&record.recipient_account_id, &record.aws_region, record.read_only)
+                .admits_api_calls(
+                    &record.recipient_account_id,
+                    &record.aws_region,
+                    record.read_only,
+                )
                 .await
                 .unwrap_or(true) =>
         {

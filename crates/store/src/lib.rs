@@ -8,8 +8,8 @@
 //! data.
 
 mod backend;
-mod changes;
 mod backup_file;
+mod changes;
 mod error;
 mod pg_cluster;
 mod postgres;
@@ -24,11 +24,11 @@ pub mod pg_harness;
 pub mod testing;
 
 pub use backend::{Backend, Entry, Expect, MAX_KEY_LEN, Op, prefix_upper_bound, validate_key};
-pub use changes::{ChangeFeed, Changed, Leadership};
 pub use backup_file::{
     BACKUP_FORMAT_VERSION, BACKUP_MAGIC, BackupEncoder, BackupHeader, RestoreReport,
     backup_to_file, restore_file, stream_backup, verify_file,
 };
+pub use changes::{ChangeFeed, Changed, Leadership};
 pub use error::{Result, StoreError};
 pub use pg_cluster::LEADER_LOCK;
 pub use postgres::{PostgresBackend, PostgresOptions, PostgresUrl, TlsMode as PostgresTlsMode};

@@ -17,9 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{
-    Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params,
-};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use crate::backend::{Backend, Entry, Expect, Op, prefix_upper_bound, validate_key};
 use crate::{LoadInput, LoadSummary, Snapshot};
@@ -530,8 +528,7 @@ impl Backend for SqliteBackend {
     async fn delete(&self, key: &str, expect: Expect) -> Result<bool> {
         validate_key(key)?;
         let key = key.to_owned();
-        self.write(move |conn| delete_in(conn, &key, expect))
-        .await
+        self.write(move |conn| delete_in(conn, &key, expect)).await
     }
 
     async fn list(
@@ -600,7 +597,11 @@ impl Backend for SqliteBackend {
         }
         self.write(move |conn| {
             let puts = ops.iter().filter(|op| matches!(op, Op::Put { .. })).count();
-            let mut version = if puts > 0 { reserve_versions(conn, puts)? } else { 0 };
+            let mut version = if puts > 0 {
+                reserve_versions(conn, puts)?
+            } else {
+                0
+            };
             for op in &ops {
                 // An error returns early; dropping `tx` rolls everything back.
                 match op {

@@ -293,7 +293,9 @@ impl Bus {
         region: &str,
         read_only: bool,
     ) -> Result<bool, BusError> {
-        let rules = self.rules_of(&records::rules_prefix(region, account)).await?;
+        let rules = self
+            .rules_of(&records::rules_prefix(region, account))
+            .await?;
         Ok(rules.iter().any(|cached| match cached.rule.state.as_str() {
             STATE_WITH_READ_ONLY => true,
             "ENABLED" => !read_only,
