@@ -19,6 +19,9 @@ pub struct Sizes {
     pub parameters: usize,
     /// Secrets (GetSecretValue reads the first [`POOL`]).
     pub secrets: usize,
+    /// KMS keys in the account besides the ones the scenarios use (the start-up measurement
+    /// wants a store that holds many).
+    pub keys: usize,
     /// Connections used to create them.
     pub connections: usize,
 }
@@ -215,6 +218,11 @@ pub async fn create(addr: &str, s: &Signer, sizes: Sizes) -> anyhow::Result<Fixt
         secrets,
     )?;
     each_once(addr, secrets, sizes.connections).await?;
+    // AWS's quota is 100,000 keys per account and Region, the scenarios' keys included.
+    let keys = (0..sizes.keys.min(100_000 - 3))
+        .map(|i| json!({"Description": format!("bench filler {i}")}));
+    let keys = json_requests(addr, s, "kms", "TrentService.CreateKey", keys)?;
+    each_once(addr, keys, sizes.connections).await?;
     Ok(f)
 }
 

@@ -46,6 +46,8 @@ pub struct Options {
     /// Only scenarios whose name contains one of these (all when empty).
     pub only: Vec<String>,
     pub commit: String,
+    /// Where Citadel keeps its data (for the report).
+    pub store: String,
 }
 
 /// The ceiling, in its own process or in this one.
@@ -258,9 +260,12 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
         machine: machine(),
         connections: opts.connections,
         duration_secs: opts.duration.as_secs(),
+        store: opts.store.clone(),
         parameters: opts.sizes.parameters,
         secrets: opts.sizes.secrets,
+        keys: opts.sizes.keys,
         fixture_secs,
+        startup_ms: None,
         idle_rss_mib: idle.map(|s| mib(s.rss_kib)),
         peak_rss_mib: peak.map(|s| mib(s.peak_rss_kib)),
         rows,

@@ -25,6 +25,17 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
     },
+    /// Add the start-up time `bench/run.sh` measured to a run's JSON and rewrite its Markdown.
+    Startup {
+        /// The run's JSON (`run --json`).
+        #[arg(long)]
+        json: PathBuf,
+        #[arg(long)]
+        markdown: PathBuf,
+        /// Milliseconds from start to the first healthy answer.
+        #[arg(long)]
+        ms: f64,
+    },
 }
 
 #[derive(clap::Args)]
@@ -55,11 +66,17 @@ struct RunArgs {
     parameters: usize,
     #[arg(long, default_value_t = 10_000)]
     secrets: usize,
+    /// KMS keys created besides the scenarios' own (for the start-up measurement).
+    #[arg(long, default_value_t = 100_000)]
+    keys: usize,
     /// Only scenarios whose name contains this (repeatable).
     #[arg(long)]
     only: Vec<String>,
     #[arg(long, default_value = "unknown")]
     commit: String,
+    /// Where Citadel keeps its data, for the report.
+    #[arg(long, default_value = "SQLite (embedded)")]
+    store: String,
     /// Write the run as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -87,6 +104,15 @@ fn main() -> anyhow::Result<()> {
             citadel_bench::ceiling::serve(listener).await
         }),
         Command::Run(args) => runtime.block_on(run(*args)),
+        Command::Startup { json, markdown, ms } => {
+            let mut report: citadel_bench::report::Report =
+                serde_json::from_slice(&std::fs::read(&json)?)
+                    .with_context(|| format!("reading {}", json.display()))?;
+            report.startup_ms = Some(ms);
+            std::fs::write(&json, serde_json::to_string_pretty(&report)?)?;
+            std::fs::write(&markdown, report.markdown())?;
+            Ok(())
+        }
     }
 }
 
@@ -120,6 +146,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         sizes: fixtures::Sizes {
             parameters: args.parameters,
             secrets: args.secrets,
+            keys: args.keys,
             connections: args.connections,
         },
         connections: args.connections,
@@ -127,6 +154,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         duration: Duration::from_secs(args.duration),
         only: args.only,
         commit: args.commit,
+        store: args.store,
     };
     let report = citadel_bench::run(&opts).await?;
     println!("{}", report.table());

@@ -120,18 +120,20 @@ pub fn index_ops(
         body.push(b']');
         let mut keys = vec![body_key.clone()];
         ops.push(Op::put(body_key, body, Expect::Any));
-        let mut entries = std::collections::BTreeSet::new();
+        // The records of a chunk mostly share their values: hash each distinct one once.
+        let mut values = std::collections::BTreeSet::new();
         for (record, _) in &chunk {
             for attribute in ATTRIBUTES {
                 for value in attribute_values(record, attribute) {
-                    entries.insert(format!(
-                        "{}{position}",
-                        attribute_prefix(account, region, attribute, &value)
-                    ));
+                    values.insert((attribute, value));
                 }
             }
         }
-        for key in entries {
+        for (attribute, value) in values {
+            let key = format!(
+                "{}{position}",
+                attribute_prefix(account, region, attribute, &value)
+            );
             ops.push(Op::put(key.clone(), Vec::new(), Expect::Any));
             keys.push(key);
         }

@@ -340,6 +340,30 @@ fn resources(
     }
 }
 
+/// The output members [`resources`] reads (before the renaming to CloudTrail's casing).
+const RESOURCE_MEMBERS: [&str; 4] = ["KeyMetadata", "KeyId", "ARN", "Arn"];
+
+/// What of `output` the record needs. A read's record keeps no response, only the resource it
+/// names: redacting a whole page of parameters (or a secret value) just to drop it would cost
+/// more than the call, and copy plaintext for nothing.
+fn needed_output(
+    output: &OperationOutput,
+    read_only: bool,
+) -> std::borrow::Cow<'_, OperationOutput> {
+    match output {
+        OperationOutput::Json(Value::Object(members)) if read_only => {
+            std::borrow::Cow::Owned(OperationOutput::Json(Value::Object(
+                members
+                    .iter()
+                    .filter(|(k, _)| RESOURCE_MEMBERS.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            )))
+        }
+        _ => std::borrow::Cow::Borrowed(output),
+    }
+}
+
 /// A key id or key ARN as a key ARN (aliases name no key by themselves).
 fn kms_key_arn(region: &str, account: &str, key: &str) -> Option<String> {
     if key.starts_with("arn:") {
@@ -381,7 +405,11 @@ impl Record {
             redact::request_parameters(service, call.operation.input, call.input);
         let (response_full, error_code, error_message) = match call.outcome {
             Ok(output) => (
-                redact::response_elements(service, call.operation.output, output),
+                redact::response_elements(
+                    service,
+                    call.operation.output,
+                    &needed_output(output, read_only),
+                ),
                 None,
                 None,
             ),

@@ -46,6 +46,7 @@ fn every_scenario_runs_without_errors() {
         sizes: fixtures::Sizes {
             parameters: 50,
             secrets: 20,
+            keys: 20,
             connections: 4,
         },
         connections: 4,
@@ -53,6 +54,7 @@ fn every_scenario_runs_without_errors() {
         duration: Duration::from_millis(500),
         only: Vec::new(),
         commit: "smoke".to_owned(),
+        store: "SQLite (embedded)".to_owned(),
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let report = runtime.block_on(citadel_bench::run(&opts)).unwrap();

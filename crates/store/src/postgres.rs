@@ -114,6 +114,12 @@ const PUT_VERSION: &str =
     "UPDATE citadel_entries SET version = nextval('citadel_version'), value = $2
      WHERE key = $1 AND version = $3
      RETURNING version";
+/// Last-writer-wins puts of distinct keys in one statement (one round trip instead of one per
+/// key: the audit index writes dozens per group commit). Rows get versions in array order.
+const PUT_MANY_ANY: &str = "INSERT INTO citadel_entries (key, version, value)
+     SELECT k, nextval('citadel_version'), v
+     FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS t(k, v, n) ORDER BY n
+     ON CONFLICT (key) DO UPDATE SET version = EXCLUDED.version, value = EXCLUDED.value";
 const EXISTS: &str = "SELECT 1 FROM citadel_entries WHERE key = $1";
 const DELETE_ANY: &str = "DELETE FROM citadel_entries WHERE key = $1";
 const DELETE_VERSION: &str = "DELETE FROM citadel_entries WHERE key = $1 AND version = $2";
@@ -514,6 +520,17 @@ fn conflict(key: &str) -> StoreError {
     }
 }
 
+/// How many operations from the start of `ops` are puts without expectation of distinct keys
+/// (one multi-row statement can write them; a key twice would need two).
+fn last_writer_wins_run(ops: &[Op]) -> usize {
+    let mut keys = std::collections::HashSet::new();
+    ops.iter()
+        .take_while(|op| {
+            matches!(op, Op::Put { key, expect: Expect::Any, .. } if keys.insert(key.as_str()))
+        })
+        .count()
+}
+
 /// One put with its expectation, as a single statement. `Err(Err(pg))` is a database error
 /// left to the caller to classify (a batch retries serialization failures).
 async fn put_on(
@@ -746,8 +763,25 @@ impl PostgresBackend {
             .await
             .map_err(|e| classify("begin batch", e))?;
         let on = On::Tx(&tx);
-        for op in ops {
+        let mut rest = ops;
+        while let Some(op) = rest.first() {
             // An error returns early; dropping `tx` rolls everything back.
+            let run = last_writer_wins_run(rest);
+            if run > 1 {
+                let (keys, values): (Vec<&str>, Vec<&[u8]>) = rest[..run]
+                    .iter()
+                    .filter_map(|op| match op {
+                        Op::Put { key, value, .. } => Some((key.as_str(), value.as_slice())),
+                        Op::Delete { .. } => None,
+                    })
+                    .unzip();
+                on.execute(PUT_MANY_ANY, &[&keys, &values])
+                    .await
+                    .map_err(|e| classify("batch write", e))?;
+                rest = &rest[run..];
+                continue;
+            }
+            rest = &rest[1..];
             match op {
                 Op::Put { key, value, expect } => {
                     put_on(&on, key, value, *expect)

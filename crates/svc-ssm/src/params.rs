@@ -1069,8 +1069,12 @@ impl Ssm {
     ) -> Result<(Vec<ParamRecord>, Option<String>), AwsError> {
         let mut out = Vec::new();
         let mut examined = 0usize;
+        // The store decrypts every entry it lists: the first page asks for what the caller
+        // wants (and one more, to know whether there is a next page), later ones for more when
+        // filters or deeper levels skipped entries.
+        let mut page_size = want.saturating_add(1);
         loop {
-            let page_size = 100usize.min(SCAN_BUDGET - examined).max(1);
+            page_size = page_size.min(SCAN_BUDGET - examined).max(1);
             let page = self
                 .store
                 .list(prefix, after.as_deref(), page_size)
@@ -1110,6 +1114,7 @@ impl Ssm {
             if examined >= SCAN_BUDGET {
                 return Ok((out, after));
             }
+            page_size = 100;
         }
     }
 
