@@ -11,6 +11,14 @@ use crate::drive::each_once;
 
 /// Distinct requests per scenario pool: enough that no cache sees only one request.
 pub const POOL: usize = 256;
+/// Most parameters the PutParameter scenario spreads its writes over (Standard tier, whose quota
+/// is 10,000 per account and Region, the [`POOL`] SecureString fixtures included); never more
+/// than the path parameters asked for, so small runs stay small.
+const WRITE_NAMES: usize = 4096;
+
+fn write_names(f: &Fixtures) -> usize {
+    f.parameters.clamp(1, WRITE_NAMES)
+}
 
 /// How many of each thing to create.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +45,8 @@ pub struct Fixtures {
     /// HMAC_256 key, if the server could create it.
     pub mac_key: Option<String>,
     pub secrets: usize,
+    /// Path parameters created.
+    pub parameters: usize,
     /// Why optional fixtures are missing.
     pub notes: Vec<String>,
 }
@@ -145,6 +155,7 @@ pub async fn create(addr: &str, s: &Signer, sizes: Sizes) -> anyhow::Result<Fixt
     let mut f = Fixtures {
         key_id: create_key(addr, s, json!({"Description": "bench"})).await?,
         secrets: sizes.secrets,
+        parameters: sizes.parameters,
         ..Fixtures::default()
     };
     for i in 0..POOL {
@@ -204,7 +215,18 @@ pub async fn create(addr: &str, s: &Signer, sizes: Sizes) -> anyhow::Result<Fixt
         json!({"Name": format!("/bench/path/{i:07}"), "Type": "String", "Tier": "Advanced",
             "Value": format!("value {i}"), "Overwrite": true})
     });
-    let params = json_requests(addr, s, "ssm", "AmazonSSM.PutParameter", secure.chain(path))?;
+    // The PutParameter scenario overwrites these: it measures durable writes, not creation.
+    let write = (0..write_names(&f)).map(|i| {
+        json!({"Name": format!("/bench/write/{i:04}"), "Type": "String",
+            "Value": "initial", "Overwrite": true})
+    });
+    let params = json_requests(
+        addr,
+        s,
+        "ssm",
+        "AmazonSSM.PutParameter",
+        secure.chain(path).chain(write),
+    )?;
     each_once(addr, params, sizes.connections).await?;
     let secrets = (0..sizes.secrets).map(|i| {
         json!({"Name": format!("bench-secret-{i:06}"), "SecretString": format!("secret value {i}"),
@@ -366,8 +388,10 @@ pub fn scenario(
                 s,
                 "ssm",
                 "AmazonSSM.PutParameter",
+                // Over many existing names, as the secrets below: writers of one parameter at
+                // once get TooManyUpdates (as on AWS), which is not what this measures.
                 (0..writes).map(|i| {
-                    json!({"Name": format!("/bench/write/{:04}", i % POOL), "Type": "String",
+                    json!({"Name": format!("/bench/write/{:04}", i % write_names(f)), "Type": "String",
                         "Value": format!("written {i}"), "Overwrite": true})
                 }),
             )?,
@@ -379,8 +403,11 @@ pub fn scenario(
                 s,
                 "secretsmanager",
                 "secretsmanager.PutSecretValue",
+                // Spread over every secret: AWS advises at most one new version per secret
+                // every 10 minutes, and keeps a secret's unlabelled versions for a day, so a
+                // few hot secrets would measure a version list no real secret has.
                 (0..writes).map(|i| {
-                    json!({"SecretId": format!("bench-secret-{:06}", i % POOL.min(f.secrets).max(1)),
+                    json!({"SecretId": format!("bench-secret-{:06}", i % f.secrets.max(1)),
                         "SecretString": format!("new value {i}"), "ClientRequestToken": token(i)})
                 }),
             )?,

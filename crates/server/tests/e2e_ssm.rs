@@ -19,38 +19,12 @@ const REGION: &str = "us-east-1";
 const ROOT_ID: &str = "AKIACITADELTESTROOT1";
 const ROOT_SECRET: &str = "cItAdElTeStSeCrEt/0123456789abcdefGHIJKL";
 
-fn ok_as(server: &Server, id: &str, secret: &str, args: &[&str]) -> Value {
-    let out = server.aws(id, secret, args);
-    assert!(
-        out.status.success(),
-        "aws {args:?} failed: {}",
-        stderr(&out)
-    );
-    if out.stdout.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        json(&out)
-    }
-}
-
-/// Runs `aws …` expecting it to fail with `code`; returns the CLI's error text.
-fn fails_as(server: &Server, id: &str, secret: &str, args: &[&str], code: &str) -> String {
-    let out = server.aws(id, secret, args);
-    let err = stderr(&out);
-    assert!(!out.status.success(), "aws {args:?} should have failed");
-    assert!(
-        err.contains(&format!("({code})")),
-        "aws {args:?}: expected {code}, got: {err}"
-    );
-    err
-}
-
 fn ok(server: &Server, args: &[&str]) -> Value {
-    ok_as(server, ACCOUNT, SECRET, args)
+    server.aws_ok(ACCOUNT, SECRET, args)
 }
 
 fn fails(server: &Server, args: &[&str], code: &str) -> String {
-    fails_as(server, ACCOUNT, SECRET, args, code)
+    server.aws_fails(ACCOUNT, SECRET, args, code)
 }
 
 fn names(v: &Value) -> Vec<String> {
@@ -73,7 +47,7 @@ fn production() -> common::ServerBuilder {
 
 /// Creates IAM user `name` with one inline policy; returns its access key.
 fn user(server: &Server, name: &str, policy: &Value) -> (String, String) {
-    let root = |args: &[&str]| ok_as(server, ROOT_ID, ROOT_SECRET, args);
+    let root = |args: &[&str]| server.aws_ok(ROOT_ID, ROOT_SECRET, args);
     root(&["iam", "create-user", "--user-name", name]);
     root(&[
         "iam",
@@ -98,7 +72,7 @@ fn user(server: &Server, name: &str, policy: &Value) -> (String, String) {
 #[test]
 fn the_seed_hierarchy_dev_reads_dev_and_is_denied_prod() {
     let server = production().start();
-    let root = |args: &[&str]| ok_as(&server, ROOT_ID, ROOT_SECRET, args);
+    let root = |args: &[&str]| server.aws_ok(ROOT_ID, ROOT_SECRET, args);
     let account = root(&["sts", "get-caller-identity"])["Account"]
         .as_str()
         .unwrap()
@@ -150,7 +124,7 @@ fn the_seed_hierarchy_dev_reads_dev_and_is_denied_prod() {
     };
     let args = by_path("/my-department/my-app/dev");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let v = ok_as(&server, &dev_id, &dev_secret, &args);
+    let v = server.aws_ok(&dev_id, &dev_secret, &args);
     let got: Vec<(String, String)> = v["Parameters"]
         .as_array()
         .unwrap()
@@ -177,21 +151,14 @@ fn the_seed_hierarchy_dev_reads_dev_and_is_denied_prod() {
     );
     let args = by_path("/my-department/my-app/prod");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let err = fails_as(
-        &server,
-        &dev_id,
-        &dev_secret,
-        &args,
-        "AccessDeniedException",
-    );
+    let err = server.aws_fails(&dev_id, &dev_secret, &args, "AccessDeniedException");
     assert!(
         err.contains(&format!(
             "User: arn:aws:iam::{account}:user/dev is not authorized to perform: ssm:GetParametersByPath on resource: arn:aws:ssm:{REGION}:{account}:parameter/my-department/my-app/prod"
         )),
         "{err}"
     );
-    fails_as(
-        &server,
+    server.aws_fails(
         &dev_id,
         &dev_secret,
         &[
@@ -203,8 +170,7 @@ fn the_seed_hierarchy_dev_reads_dev_and_is_denied_prod() {
         ],
         "AccessDeniedException",
     );
-    let one = ok_as(
-        &server,
+    let one = server.aws_ok(
         &dev_id,
         &dev_secret,
         &[
@@ -240,8 +206,7 @@ fn the_seed_hierarchy_dev_reads_dev_and_is_denied_prod() {
             {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"}
         ]}),
     );
-    let hidden = ok_as(
-        &server,
+    let hidden = server.aws_ok(
         &ro_id,
         &ro_secret,
         &[
@@ -253,8 +218,7 @@ fn the_seed_hierarchy_dev_reads_dev_and_is_denied_prod() {
     );
     assert_eq!(hidden["Parameter"]["Type"], "SecureString");
     assert_ne!(hidden["Parameter"]["Value"], "prod-token");
-    let err = fails_as(
-        &server,
+    let err = server.aws_fails(
         &ro_id,
         &ro_secret,
         &[

@@ -17,37 +17,12 @@ const REF: &str = "/aws/reference/secretsmanager/";
 const ROOT_ID: &str = "AKIACITADELTESTROOT1";
 const ROOT_SECRET: &str = "cItAdElTeStSeCrEt/0123456789abcdefGHIJKL";
 
-fn ok_as(server: &Server, id: &str, secret: &str, args: &[&str]) -> Value {
-    let out = server.aws(id, secret, args);
-    assert!(
-        out.status.success(),
-        "aws {args:?} failed: {}",
-        stderr(&out)
-    );
-    if out.stdout.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        json(&out)
-    }
-}
-
-fn fails_as(server: &Server, id: &str, secret: &str, args: &[&str], code: &str) -> String {
-    let out = server.aws(id, secret, args);
-    let err = stderr(&out);
-    assert!(!out.status.success(), "aws {args:?} should have failed");
-    assert!(
-        err.contains(&format!("({code})")),
-        "aws {args:?}: expected {code}, got: {err}"
-    );
-    err
-}
-
 fn ok(server: &Server, args: &[&str]) -> Value {
-    ok_as(server, ACCOUNT, SECRET, args)
+    server.aws_ok(ACCOUNT, SECRET, args)
 }
 
 fn fails(server: &Server, args: &[&str], code: &str) -> String {
-    fails_as(server, ACCOUNT, SECRET, args, code)
+    server.aws_fails(ACCOUNT, SECRET, args, code)
 }
 
 fn get_reference(server: &Server, name: &str) -> Value {
@@ -225,7 +200,7 @@ fn reading_a_reference_needs_get_secret_value() {
         .env("CITADEL_ROOT_ACCESS_KEY_ID", ROOT_ID)
         .env("CITADEL_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
         .start();
-    let root = |args: &[&str]| ok_as(&server, ROOT_ID, ROOT_SECRET, args);
+    let root = |args: &[&str]| server.aws_ok(ROOT_ID, ROOT_SECRET, args);
     root(&[
         "secretsmanager",
         "create-secret",
@@ -267,7 +242,7 @@ fn reading_a_reference_needs_get_secret_value() {
     ];
 
     let (id, secret) = user("ssm-reader", json!(["ssm:GetParameter", "kms:Decrypt"]));
-    let err = fails_as(&server, &id, &secret, &get, "AccessDeniedException");
+    let err = server.aws_fails(&id, &secret, &get, "AccessDeniedException");
     assert!(err.contains("secretsmanager:GetSecretValue"), "{err}");
     assert!(!err.contains("prod-password"));
 
@@ -275,7 +250,7 @@ fn reading_a_reference_needs_get_secret_value() {
         "reader",
         json!(["ssm:GetParameter", "secretsmanager:GetSecretValue"]),
     );
-    let p = ok_as(&server, &id, &secret, &get);
+    let p = server.aws_ok(&id, &secret, &get);
     assert_eq!(p["Parameter"]["Value"], "prod-password");
 }
 

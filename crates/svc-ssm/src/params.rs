@@ -35,6 +35,43 @@ const SCAN_BUDGET: usize = 1000;
 /// ([`conflict_pause`]) instead of failing, and only a parameter that really is being changed by
 /// many writers at once gets `TooManyUpdates`.
 const WRITE_ATTEMPTS: usize = 12;
+/// How long a create or delete keeps retrying while it loses only on the shared counts record
+/// (to other parameters' creates and deletes: each round one of them wins, so all get through,
+/// however slow the store's commits are).
+const COUNTS_CONTENTION_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What a lost compare-and-swap write lost to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lost {
+    /// Someone changed this parameter meanwhile.
+    Parameter,
+    /// Only the account's counts record changed: another parameter was created or deleted.
+    Counts,
+}
+
+/// Retries `attempt` while it loses: up to [`WRITE_ATTEMPTS`] times to writers of the same
+/// parameter (then `TooManyUpdates`, as AWS), and for up to [`COUNTS_CONTENTION_LIMIT`] to
+/// writers of other parameters.
+async fn retry_lost<T, F, Fut>(mut attempt: F) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Result<T, Lost>, AwsError>>,
+{
+    let started = std::time::Instant::now();
+    let mut lost_to_writers = 0;
+    for round in 0.. {
+        match attempt().await? {
+            Ok(done) => return Ok(done),
+            Err(Lost::Parameter) => lost_to_writers += 1,
+            Err(Lost::Counts) => {}
+        }
+        if lost_to_writers >= WRITE_ATTEMPTS || started.elapsed() >= COUNTS_CONTENTION_LIMIT {
+            break;
+        }
+        conflict_pause(round).await;
+    }
+    Err(errors::too_many_updates())
+}
 
 /// Sleeps a random 0 to 2^attempt ms (at most 64 ms) after a lost compare-and-swap, so that
 /// writers that collided do not collide again in lockstep.
@@ -309,6 +346,24 @@ impl Ssm {
         }
     }
 
+    /// [`Ssm::commit`] for writes that may change the account's counts: tells a conflict on
+    /// the counts record alone from one on the parameter.
+    pub(crate) async fn commit_counted(
+        &self,
+        ops: Vec<Op>,
+        account: &str,
+        region: &str,
+    ) -> Result<Result<(), Lost>, AwsError> {
+        match self.store.batch(ops).await {
+            Ok(()) => Ok(Ok(())),
+            Err(StoreError::Conflict { key }) if key == record::counts_key(account, region) => {
+                Ok(Err(Lost::Counts))
+            }
+            Err(StoreError::Conflict { .. }) => Ok(Err(Lost::Parameter)),
+            Err(e) => Err(errors::store(e)),
+        }
+    }
+
     /// The operations that delete a parameter whole: its record (if still at `version`), its
     /// versions, its due expiration, and its place in the tier counts.
     pub(crate) fn removal_ops(
@@ -414,20 +469,14 @@ impl Ssm {
         req: ssm::PutParameterRequest,
     ) -> Result<ssm::PutParameterResult, AwsError> {
         self.throttle(ctx).await?;
-        for attempt in 0..WRITE_ATTEMPTS {
-            if let Attempt::Done(out) = self.try_put(ctx, &req).await? {
-                return Ok(out);
-            }
-            conflict_pause(attempt).await;
-        }
-        Err(errors::too_many_updates())
+        retry_lost(|| self.try_put(ctx, &req)).await
     }
 
     async fn try_put(
         &self,
         ctx: &RequestContext,
         req: &ssm::PutParameterRequest,
-    ) -> Result<Attempt<ssm::PutParameterResult>, AwsError> {
+    ) -> Result<Result<ssm::PutParameterResult, Lost>, AwsError> {
         let account = ctx.principal.account_id.as_str();
         let region = ctx.region.as_str();
         let name =
@@ -720,13 +769,13 @@ impl Ssm {
             old_notifications,
             &rec.notifications,
         )?);
-        Ok(match self.commit(ops).await? {
-            Attempt::Done(()) => Attempt::Done(ssm::PutParameterResult {
+        Ok(self
+            .commit_counted(ops, account, region)
+            .await?
+            .map(|()| ssm::PutParameterResult {
                 version: Some(i64_of(version)),
                 tier: Some(tier.to_owned()),
-            }),
-            Attempt::Conflict => Attempt::Conflict,
-        })
+            }))
     }
 
     // ----- reads ------------------------------------------------------------------------------
@@ -1210,20 +1259,18 @@ impl Ssm {
 
     /// Deletes `name` if it exists (after `authorize` allowed it). `false` when absent.
     async fn remove(&self, account: &str, region: &str, name: &str) -> Result<bool, AwsError> {
-        for attempt in 0..WRITE_ATTEMPTS {
+        retry_lost(|| async {
             let Some((rec, version)) = self.load(account, region, name).await? else {
-                return Ok(false);
+                return Ok(Ok(false));
             };
             let (counts, expect) = self.counts(account, region).await?;
             let ops = Self::removal_ops(account, region, &rec, version, counts, expect)?;
-            if let Attempt::Done(()) = self.commit(ops).await? {
-                return Ok(true);
-            }
-            if attempt + 1 < WRITE_ATTEMPTS {
-                conflict_pause(attempt).await;
-            }
-        }
-        Err(errors::too_many_updates())
+            Ok(self
+                .commit_counted(ops, account, region)
+                .await?
+                .map(|()| true))
+        })
+        .await
     }
 
     pub(crate) async fn delete_parameter(
@@ -1568,5 +1615,35 @@ mod tests {
         assert!(check_data_type("aws:ec2:image", "ami-0123456789abcdef0").is_ok());
         assert!(check_data_type("aws:ec2:image", "ami-xyz").is_err());
         assert!(check_data_type("Text", "x").is_err());
+    }
+
+    #[tokio::test]
+    async fn losing_to_other_parameters_keeps_retrying_and_to_this_one_gives_up() {
+        // More rounds lost on the counts record than WRITE_ATTEMPTS: still succeeds.
+        let mut rounds = 0;
+        let got = retry_lost(|| {
+            rounds += 1;
+            let r = rounds;
+            async move {
+                Ok(if r <= WRITE_ATTEMPTS + 3 {
+                    Err(Lost::Counts)
+                } else {
+                    Ok(r)
+                })
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(got, WRITE_ATTEMPTS + 4);
+        // Always losing to writers of the same parameter: TooManyUpdates after WRITE_ATTEMPTS.
+        let mut tries = 0;
+        let e = retry_lost(|| {
+            tries += 1;
+            async { Ok::<Result<(), Lost>, AwsError>(Err(Lost::Parameter)) }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, "TooManyUpdates");
+        assert_eq!(tries, WRITE_ATTEMPTS);
     }
 }

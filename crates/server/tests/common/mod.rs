@@ -149,6 +149,33 @@ impl Server {
         self.aws_as(&Creds::new(access_key, secret), args)
     }
 
+    /// Runs `aws …` expecting success; returns its JSON output (`Null` when it printed nothing).
+    pub fn aws_ok(&self, access_key: &str, secret: &str, args: &[&str]) -> serde_json::Value {
+        let out = self.aws(access_key, secret, args);
+        assert!(
+            out.status.success(),
+            "aws {args:?} failed: {}",
+            stderr(&out)
+        );
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            serde_json::Value::Null
+        } else {
+            json(&out)
+        }
+    }
+
+    /// Runs `aws …` expecting it to fail with `code`; returns the CLI's error text.
+    pub fn aws_fails(&self, access_key: &str, secret: &str, args: &[&str], code: &str) -> String {
+        let out = self.aws(access_key, secret, args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "aws {args:?} should have failed");
+        assert!(
+            err.contains(&format!("({code})")),
+            "aws {args:?}: expected {code}, got: {err}"
+        );
+        err
+    }
+
     /// Runs the real `aws` CLI with long-term or temporary credentials.
     pub fn aws_as(&self, creds: &Creds, args: &[&str]) -> Output {
         let mut cmd = Command::new("aws");
