@@ -40,7 +40,7 @@ use tokio::sync::mpsc;
 use crate::app::AppState;
 use crate::cli::{RestoreArgs, ServeArgs};
 use crate::operator::{Client, check};
-use crate::sys::{error, internal, require_root};
+use crate::sys::{error, internal, require_management_root};
 
 /// Media type of a backup response.
 const BACKUP_CONTENT_TYPE: &str = "application/vnd.citadel.backup";
@@ -75,20 +75,9 @@ impl hyper::body::Body for ChannelBody {
 
 /// `POST /_citadel/sys/backup`: the backup file as the response body.
 pub async fn serve_backup(State(state): State<Arc<AppState>>, request: Request<Body>) -> Response {
-    let principal = match require_root(&state, request).await {
-        Ok((principal, _)) => principal,
-        Err(resp) => return resp,
-    };
-    // A backup holds every account's data: only the management account's root may take one.
-    if principal.account_id != state.config.default_account {
-        return error(&AwsError::new(
-            403,
-            "AccessDeniedException",
-            format!(
-                "{} may not back up the store: only the management account's root may.",
-                principal.arn
-            ),
-        ));
+    // A backup holds every account's data.
+    if let Err(resp) = require_management_root(&state, request, "back up the store").await {
+        return resp;
     }
     let created_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)

@@ -311,6 +311,27 @@ pub async fn after_unseal(state: &AppState) -> Result<(), Response> {
 
 /// Signed operator calls (seal, rotate, usage) must come from an account root; answers the
 /// root and the request body.
+/// [`require_root`] for actions that span every account (backups, dead letters): only the
+/// management (default) account's root may take them.
+pub(crate) async fn require_management_root(
+    state: &AppState,
+    request: Request<Body>,
+    action: &str,
+) -> Result<(citadel_api::Principal, bytes::Bytes), Response> {
+    let (principal, body) = require_root(state, request).await?;
+    if principal.account_id != state.config.default_account {
+        return Err(error(&AwsError::new(
+            403,
+            "AccessDeniedException",
+            format!(
+                "{} may not {action}: only the management account's root may.",
+                principal.arn
+            ),
+        )));
+    }
+    Ok((principal, body))
+}
+
 pub(crate) async fn require_root(
     state: &AppState,
     request: Request<Body>,
@@ -436,20 +457,10 @@ struct RedriveRequest {
 /// `POST /_citadel/events/redrive`: moves dead-lettered event deliveries back to the outbox with
 /// fresh retries. Dead letters span every account, so only the management account's root may.
 pub async fn redrive(State(state): State<Arc<AppState>>, request: Request<Body>) -> Response {
-    let (principal, body) = match require_root(&state, request).await {
+    let (_, body) = match require_management_root(&state, request, "redrive events").await {
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    if principal.account_id != state.config.default_account {
-        return error(&AwsError::new(
-            403,
-            "AccessDeniedException",
-            format!(
-                "{} may not redrive events: only the management account's root may.",
-                principal.arn
-            ),
-        ));
-    }
     let req: RedriveRequest = match optional_json(&body) {
         Ok(r) => r,
         Err(e) => return error(&e),
